@@ -1,0 +1,321 @@
+//! Append-only, hash-chained audit log entries and their verification.
+//!
+//! T/CI 857-2024 7.2.6 (audit management), 6.5.3 (de-identification logs); DMS 7.2.3.4 (logs kept and
+//! protected). Every entry carries the hash of the previous one, so editing, reordering or removing
+//! an entry breaks the chain at that entry, and `verify_chain` names it.
+//!
+//! The entry text is canonical JSON (struct fields in declaration order, object keys of `detail`
+//! sorted), and the entry hash is SHA-256 over exactly the stored text, so verification never has
+//! to re-serialize and a one-byte change of the stored text is always detected.
+#![deny(missing_docs)]
+
+use chrono::{DateTime, Utc};
+use medspace_core::{AuditEvent, Outcome};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// `prev_hash` of the first entry.
+pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// One audit entry as hashed and stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// Position in the log, from 1, without gaps.
+    pub seq: i64,
+    /// When the entry was appended (UTC).
+    pub timestamp: DateTime<Utc>,
+    /// Account id, `system` or `anonymous`.
+    pub actor: String,
+    /// Dotted action name.
+    pub action: String,
+    /// Object acted on.
+    pub target: String,
+    /// Outcome.
+    pub outcome: Outcome,
+    /// Non-personal structured detail.
+    pub detail: serde_json::Value,
+    /// Hash (hex) of the previous entry, [`GENESIS_HASH`] for the first.
+    pub prev_hash: String,
+}
+
+impl AuditEntry {
+    /// Builds the entry that follows `prev` (or the first entry when `prev` is `None`).
+    pub fn next(prev: Option<(i64, &str)>, event: &AuditEvent, timestamp: DateTime<Utc>) -> Self {
+        let (seq, prev_hash) = match prev {
+            Some((seq, hash)) => (seq + 1, hash.to_string()),
+            None => (1, GENESIS_HASH.to_string()),
+        };
+        AuditEntry {
+            seq,
+            timestamp,
+            actor: event.actor.clone(),
+            action: event.action.clone(),
+            target: event.target.clone(),
+            outcome: event.outcome,
+            detail: event.detail.clone(),
+            prev_hash,
+        }
+    }
+
+    /// Canonical text of the entry: what is stored and hashed.
+    pub fn canonical_text(&self) -> Result<String, AuditError> {
+        serde_json::to_string(self).map_err(|e| AuditError::Encode(e.to_string()))
+    }
+}
+
+/// An entry as read back from storage: the stored text and the stored hash.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredEntry {
+    /// Sequence number column.
+    pub seq: i64,
+    /// Stored canonical text.
+    pub entry: String,
+    /// Stored hash (hex).
+    pub hash: String,
+}
+
+/// SHA-256 (hex) of an entry's canonical text.
+pub fn entry_hash(canonical_text: &str) -> String {
+    hex::encode(Sha256::digest(canonical_text.as_bytes()))
+}
+
+/// Seals an entry: returns its canonical text and hash, ready to store.
+pub fn seal(entry: &AuditEntry) -> Result<StoredEntry, AuditError> {
+    let text = entry.canonical_text()?;
+    let hash = entry_hash(&text);
+    Ok(StoredEntry {
+        seq: entry.seq,
+        entry: text,
+        hash,
+    })
+}
+
+/// Errors building entries.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    /// The entry could not be serialized.
+    #[error("audit entry could not be encoded: {0}")]
+    Encode(String),
+}
+
+/// Why verification failed, and where.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ChainBreak {
+    /// The stored text does not hash to the stored hash: the entry (or its hash) was edited.
+    #[error("audit entry {seq}: stored hash does not match the entry's content (entry modified)")]
+    HashMismatch {
+        /// Entry sequence number.
+        seq: i64,
+    },
+    /// The stored text is not a valid entry.
+    #[error("audit entry {seq}: content is not a valid audit entry ({reason})")]
+    Malformed {
+        /// Entry sequence number.
+        seq: i64,
+        /// Parser message (never entry values).
+        reason: String,
+    },
+    /// The entry does not point at its predecessor.
+    #[error("audit entry {seq}: previous-hash link is broken (entry inserted, removed or reordered before it)")]
+    BrokenLink {
+        /// Entry sequence number.
+        seq: i64,
+    },
+    /// Sequence numbers skip or repeat.
+    #[error("audit entry {seq}: expected sequence number {expected}")]
+    Sequence {
+        /// Stored sequence number.
+        seq: i64,
+        /// Expected number.
+        expected: i64,
+    },
+    /// The log ends before the recorded head: entries were removed from the end.
+    #[error("audit log truncated: head records {head_seq} entries but only {found} are present")]
+    Truncated {
+        /// Head's sequence number.
+        head_seq: i64,
+        /// Entries found.
+        found: i64,
+    },
+    /// The recorded head does not match the last entry.
+    #[error("audit head does not match entry {seq}")]
+    HeadMismatch {
+        /// Last entry's sequence number.
+        seq: i64,
+    },
+}
+
+impl ChainBreak {
+    /// The sequence number of the first bad entry.
+    pub fn seq(&self) -> i64 {
+        match self {
+            ChainBreak::HashMismatch { seq }
+            | ChainBreak::Malformed { seq, .. }
+            | ChainBreak::BrokenLink { seq }
+            | ChainBreak::Sequence { seq, .. }
+            | ChainBreak::HeadMismatch { seq } => *seq,
+            ChainBreak::Truncated { found, .. } => *found + 1,
+        }
+    }
+}
+
+/// Incremental verifier: feed entries in order, then call [`ChainVerifier::finish`].
+#[derive(Debug, Default)]
+pub struct ChainVerifier {
+    last_seq: i64,
+    last_hash: Option<String>,
+}
+
+/// Summary of a successful verification.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VerifyReport {
+    /// Entries checked.
+    pub entries: i64,
+    /// Hash of the last entry.
+    pub head_hash: String,
+}
+
+impl ChainVerifier {
+    /// A verifier expecting entry 1.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Checks the next stored entry.
+    pub fn push(&mut self, stored: &StoredEntry) -> Result<(), ChainBreak> {
+        let expected = self.last_seq + 1;
+        if stored.seq != expected {
+            return Err(ChainBreak::Sequence {
+                seq: stored.seq,
+                expected,
+            });
+        }
+        if entry_hash(&stored.entry) != stored.hash {
+            return Err(ChainBreak::HashMismatch { seq: stored.seq });
+        }
+        let entry: AuditEntry =
+            serde_json::from_str(&stored.entry).map_err(|e| ChainBreak::Malformed {
+                seq: stored.seq,
+                reason: format!("line {} column {}", e.line(), e.column()),
+            })?;
+        if entry.seq != stored.seq {
+            return Err(ChainBreak::Sequence {
+                seq: stored.seq,
+                expected,
+            });
+        }
+        let prev = self.last_hash.as_deref().unwrap_or(GENESIS_HASH);
+        if entry.prev_hash != prev {
+            return Err(ChainBreak::BrokenLink { seq: stored.seq });
+        }
+        self.last_seq = stored.seq;
+        self.last_hash = Some(stored.hash.clone());
+        Ok(())
+    }
+
+    /// Compares the end of the chain with the recorded head `(seq, hash)`.
+    pub fn finish(self, head: Option<(i64, String)>) -> Result<VerifyReport, ChainBreak> {
+        if let Some((head_seq, head_hash)) = head {
+            if head_seq > self.last_seq {
+                return Err(ChainBreak::Truncated {
+                    head_seq,
+                    found: self.last_seq,
+                });
+            }
+            if head_seq != self.last_seq || self.last_hash.as_deref() != Some(head_hash.as_str()) {
+                return Err(ChainBreak::HeadMismatch { seq: self.last_seq });
+            }
+        }
+        Ok(VerifyReport {
+            entries: self.last_seq,
+            head_hash: self.last_hash.unwrap_or_else(|| GENESIS_HASH.to_string()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chain(n: i64) -> Vec<StoredEntry> {
+        let mut out: Vec<StoredEntry> = Vec::new();
+        for i in 0..n {
+            let ev = AuditEvent::new("u-1", "dataset.read", format!("ds-{i}"), Outcome::Success)
+                .with_detail(serde_json::json!({"rows": i, "b": 1, "a": 2}));
+            let prev = out.last().map(|s| (s.seq, s.hash.as_str()));
+            let entry = AuditEntry::next(prev, &ev, Utc::now());
+            out.push(seal(&entry).unwrap());
+        }
+        out
+    }
+
+    fn verify(
+        entries: &[StoredEntry],
+        head: Option<(i64, String)>,
+    ) -> Result<VerifyReport, ChainBreak> {
+        let mut v = ChainVerifier::new();
+        for e in entries {
+            v.push(e)?;
+        }
+        v.finish(head)
+    }
+
+    #[test]
+    fn intact_chain_verifies() {
+        let c = chain(5);
+        let head = Some((5, c[4].hash.clone()));
+        let r = verify(&c, head).unwrap();
+        assert_eq!(r.entries, 5);
+        assert_eq!(c[0].seq, 1);
+    }
+
+    #[test]
+    fn every_single_byte_edit_is_detected_at_that_entry() {
+        let c = chain(4);
+        for (i, target) in c.iter().enumerate() {
+            for pos in 0..target.entry.len() {
+                let mut edited = c.clone();
+                let mut bytes = edited[i].entry.clone().into_bytes();
+                bytes[pos] ^= 0x01;
+                let Ok(text) = String::from_utf8(bytes) else {
+                    continue;
+                };
+                edited[i].entry = text;
+                let err = verify(&edited, Some((4, c[3].hash.clone()))).unwrap_err();
+                assert_eq!(
+                    err.seq(),
+                    target.seq,
+                    "edit at byte {pos} of entry {}",
+                    target.seq
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn rewritten_entry_with_recomputed_hash_breaks_the_next_link() {
+        let mut c = chain(3);
+        let mut e: AuditEntry = serde_json::from_str(&c[1].entry).unwrap();
+        e.actor = "u-evil".into();
+        c[1] = seal(&e).unwrap();
+        let err = verify(&c, None).unwrap_err();
+        assert_eq!(err, ChainBreak::BrokenLink { seq: 3 });
+    }
+
+    #[test]
+    fn removal_and_truncation_are_detected() {
+        let c = chain(4);
+        let mut gap = c.clone();
+        gap.remove(1);
+        assert_eq!(verify(&gap, None).unwrap_err().seq(), 3);
+        let truncated = &c[..3];
+        let err = verify(truncated, Some((4, c[3].hash.clone()))).unwrap_err();
+        assert!(matches!(
+            err,
+            ChainBreak::Truncated {
+                head_seq: 4,
+                found: 3
+            }
+        ));
+    }
+}

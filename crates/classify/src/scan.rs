@@ -1,0 +1,261 @@
+//! `medspace scan`: classify every column of a CSV file from its header and a sample of rows
+//! (GB/T 39725-2020 §6 data classification and grading; T/CI 857-2024 6.2.2 catalogue fields).
+//!
+//! The CSV is parsed by the `csv` crate (RFC 4180: quoted fields, embedded separators and line
+//! breaks). Every record must have as many fields as the header. Errors give the line and field
+//! and what was expected, never the content of a cell.
+
+use std::io::Read;
+
+use crate::{classify_column, ScanOptions, ScanReport};
+
+/// Why a CSV could not be scanned. Messages name lines and columns, never cell values.
+#[derive(Debug, thiserror::Error)]
+pub enum ScanError {
+    /// The input has no header row.
+    #[error("no header row: expected a first line naming the columns")]
+    NoHeader,
+    /// A record has a different number of fields than the header.
+    #[error("{}: record has {found} fields, expected {expected} (one per header column)", at_line(*.line))]
+    FieldCount {
+        /// 1-based line where the record starts, if known.
+        line: Option<u64>,
+        /// Fields in the header.
+        expected: u64,
+        /// Fields in the record.
+        found: u64,
+    },
+    /// A field is not valid UTF-8.
+    #[error(
+        "{}, column {column}{}: invalid UTF-8; expected UTF-8 text (convert GBK/GB18030 files first, e.g. `iconv -f GB18030 -t UTF-8`)",
+        at_line(*.line),
+        fmt_column(.column_name.as_deref())
+    )]
+    Encoding {
+        /// 1-based line where the record starts, if known.
+        line: Option<u64>,
+        /// 1-based column number.
+        column: u64,
+        /// Header name of that column, when the error is past the header.
+        column_name: Option<String>,
+    },
+    /// The input could not be read.
+    #[error("cannot read input: {0}")]
+    Io(#[source] std::io::Error),
+    /// Any other CSV syntax error.
+    #[error("{}: malformed CSV; expected RFC 4180 records", at_line(*.line))]
+    Malformed {
+        /// 1-based line, if known.
+        line: Option<u64>,
+    },
+}
+
+fn at_line(line: Option<u64>) -> String {
+    match line {
+        Some(l) => format!("line {l}"),
+        None => "unknown line".to_string(),
+    }
+}
+
+fn fmt_column(name: Option<&str>) -> String {
+    match name {
+        Some(n) => format!(" (`{n}`)"),
+        None => String::new(),
+    }
+}
+
+impl ScanError {
+    /// The 1-based line the error is on, if known.
+    pub fn line(&self) -> Option<u64> {
+        match self {
+            ScanError::FieldCount { line, .. }
+            | ScanError::Encoding { line, .. }
+            | ScanError::Malformed { line } => *line,
+            ScanError::NoHeader | ScanError::Io(_) => None,
+        }
+    }
+
+    /// Maps a `csv` error, keeping positions and dropping anything else.
+    fn from_csv(err: csv::Error, headers: &[String]) -> ScanError {
+        let line = err.position().map(csv::Position::line);
+        match err.into_kind() {
+            csv::ErrorKind::Io(e) => ScanError::Io(e),
+            csv::ErrorKind::UnequalLengths {
+                pos,
+                expected_len,
+                len,
+            } => ScanError::FieldCount {
+                line: pos.map(|p| p.line()).or(line),
+                expected: expected_len,
+                found: len,
+            },
+            csv::ErrorKind::Utf8 { pos, err } => {
+                let index = err.field();
+                ScanError::Encoding {
+                    line: pos.map(|p| p.line()).or(line),
+                    column: index as u64 + 1,
+                    column_name: headers.get(index).cloned(),
+                }
+            }
+            _ => ScanError::Malformed { line },
+        }
+    }
+}
+
+/// Reads the header and up to `opts.sample_rows` records of a CSV and classifies each column
+/// with [`classify_column`]. The rest of the input is not read.
+pub fn scan_csv<R: Read>(input: R, opts: &ScanOptions) -> Result<ScanReport, ScanError> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(false)
+        .from_reader(input);
+    let names: Vec<String> = reader
+        .headers()
+        .map_err(|e| ScanError::from_csv(e, &[]))?
+        .iter()
+        .map(|h| h.trim_start_matches('\u{feff}').to_string())
+        .collect();
+    if names.is_empty() {
+        return Err(ScanError::NoHeader);
+    }
+    let mut columns: Vec<Vec<String>> = vec![Vec::new(); names.len()];
+    let mut record = csv::StringRecord::new();
+    let mut rows: u64 = 0;
+    let mut remaining = opts.sample_rows;
+    while remaining > 0 {
+        match reader.read_record(&mut record) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => return Err(ScanError::from_csv(e, &names)),
+        }
+        for (column, field) in columns.iter_mut().zip(record.iter()) {
+            if !field.trim().is_empty() {
+                column.push(field.to_string());
+            }
+        }
+        rows += 1;
+        remaining -= 1;
+    }
+    let columns = names
+        .iter()
+        .zip(&columns)
+        .map(|(name, values)| {
+            let refs: Vec<&str> = values.iter().map(String::as_str).collect();
+            classify_column(name, &refs)
+        })
+        .collect();
+    Ok(ScanReport {
+        columns,
+        rows_sampled: rows,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use medspace_core::SemanticType;
+
+    #[test]
+    fn unequal_field_counts_name_the_line_and_not_the_values() {
+        let csv = "person_name,mobile\n张伟,13912345678\n王秀英,13812345678,extra-secret\n";
+        let err = scan_csv(csv.as_bytes(), &ScanOptions::default()).unwrap_err();
+        assert_eq!(err.line(), Some(3));
+        let msg = err.to_string();
+        assert!(msg.contains("line 3"), "{msg}");
+        assert!(
+            msg.contains("3 fields") && msg.contains("expected 2"),
+            "{msg}"
+        );
+        for secret in ["王秀英", "13812345678", "extra-secret"] {
+            assert!(!msg.contains(secret), "{msg}");
+        }
+        let short = "a,b,c\n1,2\n";
+        let err = scan_csv(short.as_bytes(), &ScanOptions::default()).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ScanError::FieldCount {
+                    line: Some(2),
+                    expected: 3,
+                    found: 2
+                }
+            ),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn invalid_utf8_names_line_and_column() {
+        let mut bytes = b"id,person_name\n1,".to_vec();
+        bytes.extend_from_slice(&[0xD5, 0xC5, 0xCE, 0xB0]); // 张伟 in GBK
+        bytes.push(b'\n');
+        let err = scan_csv(bytes.as_slice(), &ScanOptions::default()).unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            matches!(
+                err,
+                ScanError::Encoding {
+                    line: Some(2),
+                    column: 2,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert!(
+            msg.contains("person_name") && msg.contains("UTF-8"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn empty_input_has_no_header() {
+        assert!(matches!(
+            scan_csv(&b""[..], &ScanOptions::default()),
+            Err(ScanError::NoHeader)
+        ));
+    }
+
+    #[test]
+    fn reads_at_most_sample_rows_and_strips_a_bom() {
+        let mut csv = String::from("\u{feff}mobile,note\n");
+        for i in 0..50 {
+            csv.push_str(&format!("139{i:08},x\n"));
+        }
+        // A malformed record after the sample is never reached.
+        csv.push_str("1,2,3\n");
+        let report = scan_csv(csv.as_bytes(), &ScanOptions { sample_rows: 10 }).unwrap();
+        assert_eq!(report.rows_sampled, 10);
+        assert_eq!(
+            report.columns.first().map(|c| c.name.as_str()),
+            Some("mobile")
+        );
+        assert_eq!(
+            report.columns.first().map(|c| c.semantic_type),
+            Some(SemanticType::MobilePhone)
+        );
+        assert!(scan_csv(csv.as_bytes(), &ScanOptions::default()).is_err());
+    }
+
+    #[test]
+    fn header_only_gives_other_columns() {
+        let report = scan_csv(
+            "id_number,person_name\n".as_bytes(),
+            &ScanOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(report.rows_sampled, 0);
+        assert!(report
+            .columns
+            .iter()
+            .all(|c| c.semantic_type == SemanticType::Other));
+    }
+
+    #[test]
+    fn quoted_fields_with_separators_and_newlines() {
+        let csv = "remark,mobile\n\"患者自述咳嗽，发热 3 天,\n伴乏力\",13912345678\n";
+        let report = scan_csv(csv.as_bytes(), &ScanOptions::default()).unwrap();
+        assert_eq!(report.rows_sampled, 1);
+        assert_eq!(report.columns.len(), 2);
+    }
+}

@@ -1,0 +1,212 @@
+//! Command-line surface (see PRODUCT.md "Command-line surface").
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// medspace — a trusted data space node for healthcare and medical-insurance data.
+///
+/// Raw data stays in the node; researchers and insurers analyse approved, de-identified data in a
+/// sandbox, and every step is written to a tamper-evident audit log (GB/T 39725-2020,
+/// T/CI 857-2024, 数字医疗网络数据安全管理规范).
+#[derive(Debug, Parser)]
+#[command(name = "medspace", version, propagate_version = true)]
+pub struct Cli {
+    /// Log more (also: MEDSPACE_LOG=debug).
+    #[arg(long, short, global = true)]
+    pub verbose: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Report formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Aligned text for people.
+    Table,
+    /// JSON for programs.
+    Json,
+}
+
+/// Which generated table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GenTable {
+    /// Denormalised settlement records (person + visit + fees).
+    Settlements,
+    /// Insured persons.
+    Persons,
+    /// Visits referencing persons.
+    Visits,
+    /// Laboratory results referencing visits.
+    Labs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a node: directory, master key (outside the directory), database, TLS certificate and
+    /// the first administrator, whose one-time password is printed once.
+    Init(InitArgs),
+    /// Serve the HTTPS JSON API (TLS 1.2/1.3 only) with its OpenAPI document at /api/v1/openapi.json.
+    Serve(ServeArgs),
+    /// Run the whole trusted flow on a fresh demo node: generate → ingest → classify → de-identify →
+    /// apply → approve → sandbox queries → export review → audit verification; then keep serving.
+    Demo(DemoArgs),
+    /// Generate realistic synthetic Chinese medical-insurance records as CSV (streamed, deterministic).
+    Gen(GenArgs),
+    /// Ingest a CSV file into a node: validate, classify, encrypt at rest and enter it in the catalog.
+    Ingest(IngestArgs),
+    /// Classify the columns of a CSV file: semantic type, GB/T 39725 category and level, identifier kind.
+    Scan(ScanArgs),
+    /// De-identify a CSV file with a policy (TOML) and report the k-anonymity check.
+    Deid(DeidArgs),
+    /// Check the audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct DirArg {
+    /// Node directory.
+    #[arg(long, env = "MEDSPACE_DIR")]
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Node directory to create.
+    #[arg(long, env = "MEDSPACE_DIR")]
+    pub dir: PathBuf,
+    /// PostgreSQL URL for the metadata (default: embedded SQLite in the node directory).
+    #[arg(long, env = "MEDSPACE_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Crypto profile.
+    #[arg(long, default_value = "international")]
+    pub profile: String,
+    /// HTTPS listen address to record in medspace.toml.
+    #[arg(long)]
+    pub listen: Option<String>,
+    /// Login name of the first administrator.
+    #[arg(long, default_value = "admin")]
+    pub admin: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub dir: DirArg,
+    /// Listen address (overrides medspace.toml and MEDSPACE_LISTEN).
+    #[arg(long)]
+    pub listen: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Demo node directory; replaced if it holds an earlier demo.
+    #[arg(long, default_value = "medspace-demo")]
+    pub dir: PathBuf,
+    /// Settlement records to generate.
+    #[arg(long, default_value_t = 20_000)]
+    pub rows: u64,
+    /// Generator seed.
+    #[arg(long, default_value_t = 2020)]
+    pub seed: u64,
+    /// Exit after the walk-through instead of serving.
+    #[arg(long)]
+    pub exit: bool,
+    /// Listen address when serving.
+    #[arg(long)]
+    pub listen: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct GenArgs {
+    /// Rows to generate.
+    #[arg(long)]
+    pub rows: u64,
+    /// Seed: the same seed gives the same bytes.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Output CSV file (`-` for standard output).
+    #[arg(short = 'o', long = "output")]
+    pub output: PathBuf,
+    /// Which table.
+    #[arg(long, value_enum, default_value_t = GenTable::Settlements)]
+    pub table: GenTable,
+    /// Size of the person pool that visits and labs refer to.
+    #[arg(long)]
+    pub persons: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct UserArg {
+    /// Account to act as (password from MEDSPACE_PASSWORD or standard input).
+    #[arg(long, env = "MEDSPACE_USER")]
+    pub user: String,
+}
+
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    #[command(flatten)]
+    pub dir: DirArg,
+    #[command(flatten)]
+    pub user: UserArg,
+    /// CSV file (UTF-8, header row).
+    pub file: PathBuf,
+    /// Catalog name (a–z, 0–9, `_`).
+    #[arg(long)]
+    pub name: String,
+    /// Declared update frequency.
+    #[arg(long, default_value = "once")]
+    pub update_frequency: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    /// CSV file.
+    pub file: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct DeidArgs {
+    /// Input CSV file.
+    pub file: PathBuf,
+    /// Policy (TOML).
+    #[arg(long)]
+    pub policy: PathBuf,
+    /// Output CSV file.
+    #[arg(short = 'o', long = "output")]
+    pub output: PathBuf,
+    /// Write the report (JSON) here.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+    /// Key file (64 hex characters) for pseudonyms and date shifts; without it, one-off random keys
+    /// are used and pseudonyms cannot be reproduced.
+    #[arg(long, env = "MEDSPACE_DEID_KEY_FILE")]
+    pub key_file: Option<PathBuf>,
+    /// Project: pseudonyms and date shifts differ between projects.
+    #[arg(long, default_value = "default")]
+    pub project: String,
+    /// Output format of the report on standard output.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Recompute the hash chain; exit 1 and name the first bad entry if anything was changed.
+    Verify {
+        #[command(flatten)]
+        dir: DirArg,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+}

@@ -1,0 +1,296 @@
+//! Command implementations.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{anyhow, bail, Context, Result};
+use medspace_service::datasets::IngestRequest;
+use medspace_service::reexports::deid::{DeidKeys, DeidPolicy};
+use medspace_service::reexports::gen::{self, GenOptions, Table};
+use medspace_service::{Caller, ConfigOverrides, InitOptions, Node};
+
+use crate::cli::{
+    AuditCommand, Cli, Command, DeidArgs, Format, GenArgs, GenTable, IngestArgs, InitArgs,
+    ScanArgs, ServeArgs,
+};
+use crate::output;
+
+/// Runs one command.
+pub async fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Init(a) => init(a).await,
+        Command::Serve(a) => serve(a).await,
+        Command::Demo(a) => crate::demo::run(a).await,
+        Command::Gen(a) => generate(a),
+        Command::Ingest(a) => ingest(a).await,
+        Command::Scan(a) => scan(a),
+        Command::Deid(a) => deid(a),
+        Command::Audit { command } => match command {
+            AuditCommand::Verify { dir, format } => audit_verify(&dir.dir, format).await,
+        },
+    }
+}
+
+async fn init(a: InitArgs) -> Result<ExitCode> {
+    let (node, outcome) = Node::init(InitOptions {
+        dir: a.dir.clone(),
+        database_url: a.database_url,
+        profile: Some(a.profile),
+        master_key_file: None,
+        admin_username: a.admin,
+        listen: a.listen,
+    })
+    .await
+    .with_context(|| format!("cannot initialise a node in {}", a.dir.display()))?;
+    node.close().await;
+    println!("Initialised medspace node in {}", a.dir.display());
+    println!("  database:    {}", outcome.database);
+    println!(
+        "  master key:  {} ({}; keep it outside backups of the node directory)",
+        outcome.master_key_file.display(),
+        if outcome.master_key_created {
+            "created, mode 0600"
+        } else {
+            "existing key"
+        }
+    );
+    println!("  certificate: {}", outcome.tls_cert.display());
+    println!();
+    println!(
+        "Administrator `{}` — one-time password (shown only now, change it at first login):",
+        outcome.admin_username
+    );
+    println!("  {}", outcome.admin_password);
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) async fn open(dir: &Path, overrides: &ConfigOverrides) -> Result<Node> {
+    Node::open(dir, overrides)
+        .await
+        .with_context(|| format!("cannot open the node in {}", dir.display()))
+}
+
+async fn serve(a: ServeArgs) -> Result<ExitCode> {
+    let overrides = ConfigOverrides {
+        listen: a.listen.clone(),
+        ..Default::default()
+    };
+    let node = Arc::new(open(&a.dir.dir, &overrides).await?);
+    serve_node(node).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) async fn serve_node(node: Arc<Node>) -> Result<()> {
+    let addr: std::net::SocketAddr = node.config().listen.parse().with_context(|| {
+        format!(
+            "listen address `{}`: expected IP:PORT",
+            node.config().listen
+        )
+    })?;
+    println!("Serving https://{addr}/ (API under /api/v1, OpenAPI at /api/v1/openapi.json). Ctrl-C stops.");
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let served = medspace_server::serve(node.clone(), addr, shutdown).await;
+    node.close().await;
+    served.with_context(|| format!("server on {addr} failed"))?;
+    Ok(())
+}
+
+fn to_table(t: GenTable) -> Table {
+    match t {
+        GenTable::Settlements => Table::Settlements,
+        GenTable::Persons => Table::Persons,
+        GenTable::Visits => Table::Visits,
+        GenTable::Labs => Table::Labs,
+    }
+}
+
+fn generate(a: GenArgs) -> Result<ExitCode> {
+    let opts = GenOptions {
+        rows: a.rows,
+        seed: a.seed,
+        table: to_table(a.table),
+        persons: a.persons,
+    };
+    let bar = output::progress_bar(a.rows, "generating");
+    let mut progress = |n: u64| bar.set_position(n);
+    let written = if a.output.as_os_str() == "-" {
+        let stdout = std::io::stdout();
+        gen::generate(&opts, BufWriter::new(stdout.lock()), &mut progress)?
+    } else {
+        let f = File::create(&a.output)
+            .with_context(|| format!("cannot create {}", a.output.display()))?;
+        gen::generate(&opts, BufWriter::with_capacity(1 << 20, f), &mut progress)?
+    };
+    bar.finish_and_clear();
+    if a.output.as_os_str() != "-" {
+        eprintln!("wrote {written} rows to {}", a.output.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn read_password() -> Result<String> {
+    if let Ok(p) = std::env::var("MEDSPACE_PASSWORD") {
+        return Ok(p);
+    }
+    eprint!("password: ");
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
+}
+
+pub(crate) async fn login(node: &Node, user: &str, password: &str) -> Result<Caller> {
+    let outcome = node
+        .login(user, password)
+        .await
+        .with_context(|| format!("login as `{user}` failed"))?;
+    Ok(node.authenticate(&outcome.token).await?)
+}
+
+async fn ingest(a: IngestArgs) -> Result<ExitCode> {
+    let node = open(&a.dir.dir, &ConfigOverrides::default()).await?;
+    let caller = login(&node, &a.user.user, &read_password()?).await?;
+    let file = File::open(&a.file).with_context(|| format!("cannot open {}", a.file.display()))?;
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let bar = output::progress_bar(0, "ingesting rows");
+    let b = bar.clone();
+    let meta = node
+        .ingest(
+            &caller,
+            IngestRequest {
+                name: a.name.clone(),
+                source_name: a.file.display().to_string(),
+                owner: None,
+                update_frequency: a.update_frequency,
+            },
+            Box::new(BufReader::with_capacity(1 << 20, file)),
+            Box::new(move |n| b.set_position(n)),
+        )
+        .await
+        .context("ingest failed; nothing was stored")?;
+    bar.finish_and_clear();
+    node.close().await;
+    match a.format {
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&medspace_service::datasets::DatasetView::from(&meta))?
+        ),
+        Format::Table => {
+            println!(
+                "Ingested `{}` as {} ({} rows, {} columns, {size} bytes read, level {}), encrypted at rest.",
+                meta.name,
+                meta.id,
+                meta.row_count,
+                meta.schema.len(),
+                meta.level.get()
+            );
+            print!("{}", output::classification_table(&meta.classification));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn scan(a: ScanArgs) -> Result<ExitCode> {
+    let file = File::open(&a.file).with_context(|| format!("cannot open {}", a.file.display()))?;
+    let report = medspace_service::datasets::scan_file(BufReader::new(file))
+        .with_context(|| format!("cannot scan {}", a.file.display()))?;
+    match a.format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        Format::Table => print!(
+            "{}",
+            medspace_service::reexports::classify::render_table(&report)
+        ),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn deid_keys(a: &DeidArgs) -> Result<DeidKeys> {
+    use medspace_service::reexports::crypto::{FileKeyProvider, KeyProvider, SecretKey};
+    let provider = match &a.key_file {
+        Some(path) => {
+            FileKeyProvider::open(path).with_context(|| format!("key file {}", path.display()))?
+        }
+        None => {
+            eprintln!("note: no --key-file given; using one-off random keys, so pseudonyms and date shifts cannot be reproduced");
+            FileKeyProvider::from_key(SecretKey::generate(), "ephemeral")
+        }
+    };
+    let p = provider.derive("pseudonym", a.project.as_bytes())?;
+    let d = provider.derive("date-shift", a.project.as_bytes())?;
+    Ok(DeidKeys {
+        pseudonym_key: *p.expose(),
+        date_shift_key: *d.expose(),
+    })
+}
+
+fn deid(a: DeidArgs) -> Result<ExitCode> {
+    let text = std::fs::read_to_string(&a.policy)
+        .with_context(|| format!("cannot read {}", a.policy.display()))?;
+    let policy = DeidPolicy::parse(&text).map_err(|e| anyhow!("{}: {e}", a.policy.display()))?;
+    let keys = deid_keys(&a)?;
+    let input = File::open(&a.file).with_context(|| format!("cannot open {}", a.file.display()))?;
+    if a.output == a.file {
+        bail!("the output must not overwrite the input");
+    }
+    // Write to a temporary file beside the output and rename, so a failure leaves no half file.
+    let tmp = a.output.with_extension("partial");
+    let out = File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+    let result = medspace_service::datasets::deidentify_stream(
+        &policy,
+        &keys,
+        BufReader::with_capacity(1 << 20, input),
+        BufWriter::with_capacity(1 << 20, out),
+    );
+    let report = match result {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(anyhow!("{}: {e}", a.file.display()));
+        }
+    };
+    std::fs::rename(&tmp, &a.output)?;
+    let json = serde_json::to_string_pretty(&report)?;
+    if let Some(r) = &a.report {
+        std::fs::write(r, &json).with_context(|| format!("cannot write {}", r.display()))?;
+    }
+    match a.format {
+        Format::Json => println!("{json}"),
+        Format::Table => print!("{}", output::deid_summary(&report)),
+    }
+    Ok(if report.k_anonymity.passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(3)
+    })
+}
+
+async fn audit_verify(dir: &Path, format: Format) -> Result<ExitCode> {
+    let node = open(dir, &ConfigOverrides::default()).await?;
+    let result = node.verify_audit().await?;
+    node.close().await;
+    match (&result, format) {
+        (Ok(r), Format::Json) => println!(
+            "{}",
+            serde_json::json!({"ok": true, "entries": r.entries, "head_hash": r.head_hash})
+        ),
+        (Ok(r), Format::Table) => println!(
+            "audit log intact: {} entries, head {}",
+            r.entries, r.head_hash
+        ),
+        (Err(b), Format::Json) => println!(
+            "{}",
+            serde_json::json!({"ok": false, "first_bad_entry": b.seq(), "reason": b.to_string()})
+        ),
+        (Err(b), Format::Table) => eprintln!("AUDIT LOG BROKEN at entry {}: {b}", b.seq()),
+    }
+    Ok(if result.is_ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}

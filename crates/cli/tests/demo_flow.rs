@@ -1,0 +1,224 @@
+//! End-to-end: the demo walks the whole flow on a fresh node; the audit log verifies; a one-byte edit
+//! of a stored audit entry in the SQLite file is detected and named; no citizen ID, mobile number or
+//! person name from the generated input is stored in plaintext anywhere under the node directory.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is a test failure"
+)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const SEED: u64 = 77;
+const ROWS: u64 = 3000;
+
+fn medspace() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_medspace"));
+    c.env_remove("MEDSPACE_MASTER_KEY_FILE")
+        .env_remove("MEDSPACE_DATABASE_URL")
+        .env_remove("MEDSPACE_LISTEN");
+    c
+}
+
+fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let p = entry.unwrap().path();
+        if p.is_dir() {
+            files_under(&p, out);
+        } else {
+            out.push(p);
+        }
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+fn verify_json(dir: &Path) -> (bool, serde_json::Value) {
+    let out = medspace()
+        .args(["audit", "verify", "--format", "json", "--dir"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "verify output not JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    });
+    (out.status.success(), v)
+}
+
+#[test]
+fn demo_walks_the_flow_and_the_audit_log_detects_tampering() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("node");
+    let out = medspace()
+        .args([
+            "demo",
+            "--exit",
+            "--rows",
+            &ROWS.to_string(),
+            "--seed",
+            &SEED.to_string(),
+            "--dir",
+        ])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "demo failed:\n{stdout}\n{stderr}");
+    for expected in [
+        "ingest them",
+        "Classify and grade",
+        "De-identify",
+        "applies",
+        "approves",
+        "refused",
+        "Export review",
+        "chain intact",
+    ] {
+        assert!(
+            stdout.contains(expected),
+            "demo output lacks `{expected}`:\n{stdout}"
+        );
+    }
+    assert!(
+        tmp.path().join("node.masterkey").exists(),
+        "master key beside the node directory"
+    );
+
+    // No generated identifier appears in plaintext under the node directory or in the output.
+    let mut csv = Vec::new();
+    medspace_gen::generate(
+        &medspace_gen::GenOptions {
+            rows: ROWS,
+            seed: SEED,
+            table: medspace_gen::Table::Settlements,
+            persons: None,
+        },
+        &mut csv,
+        &mut |_| {},
+    )
+    .unwrap();
+    let mut reader = csv::Reader::from_reader(&csv[..]);
+    let headers = reader.headers().unwrap().clone();
+    let col = |n: &str| headers.iter().position(|h| h == n).unwrap();
+    let (name_i, id_i, mobile_i) = (col("person_name"), col("id_number"), col("mobile"));
+    let mut secrets: Vec<String> = Vec::new();
+    for r in reader.records() {
+        let r = r.unwrap();
+        secrets.push(r[id_i].to_string());
+        secrets.push(r[mobile_i].to_string());
+        if r[name_i].chars().count() >= 3 {
+            secrets.push(r[name_i].to_string());
+        }
+    }
+    // One automaton over all identifiers, one pass over each file.
+    let matcher = aho_corasick::AhoCorasick::new(&secrets).unwrap();
+    assert!(
+        matcher.find(&csv[..]).is_some(),
+        "the matcher finds identifiers in the plaintext input"
+    );
+    let mut files = Vec::new();
+    files_under(&dir, &mut files);
+    assert!(files.iter().any(|f| f.ends_with("medspace.db")));
+    for f in &files {
+        let bytes = std::fs::read(f).unwrap();
+        assert!(
+            matcher.find(&bytes[..]).is_none(),
+            "plaintext personal data in {}",
+            f.display()
+        );
+    }
+    assert!(
+        matcher.find(stdout.as_bytes()).is_none() && matcher.find(stderr.as_bytes()).is_none(),
+        "personal data in the output"
+    );
+
+    let (ok, v) = verify_json(&dir);
+    assert!(ok, "{v}");
+    assert!(v["entries"].as_i64().unwrap() > 20);
+
+    // Flip one byte of the stored audit entry that records the ingest, directly in the SQLite file.
+    let db = dir.join("medspace.db");
+    let wal = dir.join("medspace.db-wal");
+    let target = if wal.exists()
+        && find(
+            &std::fs::read(&wal).unwrap(),
+            b"\"action\":\"dataset.ingest\"",
+        )
+        .is_some()
+    {
+        wal
+    } else {
+        db
+    };
+    let mut bytes = std::fs::read(&target).unwrap();
+    let pos = find(&bytes, b"\"action\":\"dataset.ingest\"")
+        .expect("ingest audit entry in the database file");
+    let start = bytes[..pos]
+        .windows(7)
+        .rposition(|w| w == b"{\"seq\":")
+        .expect("entry start");
+    let digits: String = bytes[start + 7..]
+        .iter()
+        .take_while(|b| b.is_ascii_digit())
+        .map(|b| *b as char)
+        .collect();
+    let seq: i64 = digits.parse().unwrap();
+    bytes[pos + "\"action\":\"dataset.inges".len()] = b'u';
+    std::fs::write(&target, &bytes).unwrap();
+
+    let (ok, v) = verify_json(&dir);
+    assert!(!ok, "tampering was not detected: {v}");
+    assert_eq!(v["first_bad_entry"].as_i64(), Some(seq), "{v}");
+}
+
+#[test]
+fn administrator_cannot_ingest_and_nothing_is_stored() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("n");
+    let key = tmp.path().join("k.masterkey");
+    let out = medspace()
+        .env("MEDSPACE_MASTER_KEY_FILE", &key)
+        .args(["init", "--dir"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let otp = stdout
+        .lines()
+        .skip_while(|l| !l.contains("one-time password"))
+        .nth(1)
+        .unwrap()
+        .trim()
+        .to_string();
+    // The administrator may not ingest (and must change the one-time password first): refused.
+    let bad = tmp.path().join("bad.csv");
+    std::fs::write(&bad, "a,b,c\n1,2,3\n4,5\n").unwrap();
+    let out = medspace()
+        .env("MEDSPACE_MASTER_KEY_FILE", &key)
+        .env("MEDSPACE_PASSWORD", &otp)
+        .args(["ingest", "--user", "admin", "--name", "bad", "--dir"])
+        .arg(&dir)
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("forbidden"));
+    let objects: Vec<_> = std::fs::read_dir(dir.join("objects"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name() != ".staging")
+        .collect();
+    assert!(objects.is_empty());
+}

@@ -1,0 +1,77 @@
+//! Roles of GB/T 39725-2020 §6.3 and DMS 4.3.2 as used by the node's default-deny checks.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// A role held by an account. Access is granted per role; anything not granted is denied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// System administrator: installs and runs the node, manages accounts; never reads personal data.
+    Administrator,
+    /// Data security officer: registers datasets, confirms classification, writes de-identification policies.
+    SecurityOfficer,
+    /// Member of the data security committee: approves applications and exports.
+    CommitteeMember,
+    /// Researcher, insurer or other institution analysing approved data in the sandbox.
+    DataUser,
+    /// Auditor or regulator: reads and verifies the audit log, changes nothing.
+    Auditor,
+}
+
+impl Role {
+    /// All roles, in a stable order.
+    pub const ALL: [Role; 5] = [
+        Role::Administrator,
+        Role::SecurityOfficer,
+        Role::CommitteeMember,
+        Role::DataUser,
+        Role::Auditor,
+    ];
+
+    /// The role's stable name, as stored and as used on the command line and API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Administrator => "administrator",
+            Role::SecurityOfficer => "security_officer",
+            Role::CommitteeMember => "committee_member",
+            Role::DataUser => "data_user",
+            Role::Auditor => "auditor",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The text named no known role.
+#[derive(Debug, thiserror::Error)]
+#[error("unknown role `{0}`; expected one of administrator, security_officer, committee_member, data_user, auditor")]
+pub struct UnknownRole(pub String);
+
+impl FromStr for Role {
+    type Err = UnknownRole;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Role::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| UnknownRole(s.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn role_names_round_trip() {
+        for r in Role::ALL {
+            assert_eq!(r.as_str().parse::<Role>().unwrap(), r);
+        }
+        assert!("root".parse::<Role>().is_err());
+    }
+}

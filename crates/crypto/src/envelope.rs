@@ -1,0 +1,697 @@
+//! Streaming authenticated encryption of stored objects — T/CI 857-2024 6.3 (encrypted storage),
+//! DMS 4.3.1 and 7.2.4 (AES-256 for sensitive data at rest), GB/T 39725-2020 §10.1 g)–i).
+//!
+//! Each object is encrypted with its own data key (wrapped by the master key through a
+//! [`KeyProvider`](crate::KeyProvider)) using AES-256-GCM in the STREAM construction
+//! (`aead::stream`, big-endian 32-bit counter plus last-segment flag, Hoang–Reyhanitabar–Rogaway–Vizár).
+//!
+//! Format (version 1):
+//!
+//! ```text
+//! "MSE1" | version u8 = 1 | algorithm u8 | nonce prefix [7] | segment* | last segment
+//! ```
+//!
+//! * algorithm 1 = AES-256-GCM (ids ≥ 2 are reserved for the national SM4 profile);
+//! * every segment except the last carries exactly 64 KiB of plaintext plus a 16-byte tag; the last
+//!   carries 0–64 KiB and is sealed with the STREAM last-segment flag, so cutting the object at any
+//!   segment boundary, dropping, reordering or appending segments all fail verification;
+//! * the 13-byte header followed by the caller's context (e.g. the object id) is the associated data
+//!   of every segment, so a header edit or moving a ciphertext to another object is detected.
+//!
+//! Writer and reader hold one segment in memory whatever the object size, and the reader only ever
+//! returns plaintext of segments whose tag has verified.
+
+use std::io::{self, Read, Write};
+
+use aes_gcm::aead::stream::{DecryptorBE32, EncryptorBE32};
+use aes_gcm::aead::KeyInit;
+use aes_gcm::Aes256Gcm;
+use rand::RngCore;
+use zeroize::Zeroizing;
+
+use crate::keys::{SecretKey, ALG_AES256GCM};
+use crate::CryptoError;
+
+const MAGIC: &[u8; 4] = b"MSE1";
+const VERSION: u8 = 1;
+const NONCE_PREFIX: usize = 7;
+/// Length of the object header: magic, version, algorithm id, nonce prefix.
+pub(crate) const HEADER_LEN: usize = 4 + 1 + 1 + NONCE_PREFIX;
+/// Plaintext bytes per segment.
+pub(crate) const SEGMENT: usize = 64 * 1024;
+/// GCM tag bytes per segment.
+pub(crate) const TAG: usize = 16;
+
+fn cipher(key: &SecretKey) -> Aes256Gcm {
+    Aes256Gcm::new(key.expose().into())
+}
+
+fn integrity_io() -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, CryptoError::Integrity)
+}
+
+/// Turns an I/O error from [`DecryptedReader`] / [`EncryptedWriter`] back into the
+/// [`CryptoError`] it carries, or [`CryptoError::Io`] for a genuine I/O failure.
+pub(crate) fn crypto_from_io(e: io::Error) -> CryptoError {
+    if !e.get_ref().is_some_and(|inner| inner.is::<CryptoError>()) {
+        return CryptoError::Io(e);
+    }
+    match e.into_inner().map(|inner| inner.downcast::<CryptoError>()) {
+        Some(Ok(c)) => *c,
+        // Checked above: the inner error is a CryptoError.
+        _ => CryptoError::Integrity,
+    }
+}
+
+/// Encrypts everything written to it, one 64 KiB segment at a time.
+///
+/// Call [`EncryptedWriter::finish`] to seal the last segment: an object whose writer was dropped
+/// without `finish` has no last segment and will never decrypt. After any error the writer refuses
+/// further use (the object is incomplete and must be discarded).
+pub struct EncryptedWriter<W: Write> {
+    inner: W,
+    encryptor: EncryptorBE32<Aes256Gcm>,
+    aad: Vec<u8>,
+    /// Plaintext of the segment being filled (at most [`SEGMENT`] bytes, room for the tag).
+    buffer: Zeroizing<Vec<u8>>,
+    failed: bool,
+}
+
+impl<W: Write> std::fmt::Debug for EncryptedWriter<W> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EncryptedWriter")
+            .field("buffered", &self.buffer.len())
+            .field("failed", &self.failed)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Starts an encrypted object under the data key `dek`, bound to `aad` (e.g. the object id):
+/// writes the header to `out` and returns a writer for the plaintext.
+pub fn encrypt_writer<W: Write>(
+    dek: &SecretKey,
+    aad: &[u8],
+    mut out: W,
+) -> Result<EncryptedWriter<W>, CryptoError> {
+    let mut nonce = [0u8; NONCE_PREFIX];
+    rand::rngs::OsRng.fill_bytes(&mut nonce);
+    let mut header = Vec::with_capacity(HEADER_LEN + aad.len());
+    header.extend_from_slice(MAGIC);
+    header.push(VERSION);
+    header.push(ALG_AES256GCM);
+    header.extend_from_slice(&nonce);
+    out.write_all(&header)?;
+    let mut full_aad = header;
+    full_aad.extend_from_slice(aad);
+    Ok(EncryptedWriter {
+        inner: out,
+        encryptor: EncryptorBE32::from_aead(cipher(dek), (&nonce).into()),
+        aad: full_aad,
+        buffer: Zeroizing::new(Vec::with_capacity(SEGMENT + TAG)),
+        failed: false,
+    })
+}
+
+fn writer_failed() -> io::Error {
+    io::Error::other("an earlier write failed; the encrypted object is incomplete")
+}
+
+impl<W: Write> EncryptedWriter<W> {
+    /// Seals the full buffer as a non-last segment and writes it out.
+    fn seal_segment(&mut self) -> io::Result<()> {
+        self.encryptor
+            .encrypt_next_in_place(&self.aad, &mut *self.buffer)
+            .map_err(|_| io::Error::other("object exceeds the STREAM limit of 2^32 segments"))?;
+        self.inner.write_all(&self.buffer)?;
+        self.buffer.clear();
+        Ok(())
+    }
+
+    /// Seals the last segment, flushes and returns the inner writer.
+    pub fn finish(self) -> Result<W, CryptoError> {
+        let EncryptedWriter {
+            mut inner,
+            encryptor,
+            aad,
+            mut buffer,
+            failed,
+        } = self;
+        if failed {
+            return Err(CryptoError::Io(writer_failed()));
+        }
+        encryptor
+            .encrypt_last_in_place(&aad, &mut *buffer)
+            .map_err(|_| CryptoError::Io(io::Error::other("sealing the last segment failed")))?;
+        inner.write_all(&buffer)?;
+        inner.flush()?;
+        Ok(inner)
+    }
+}
+
+impl<W: Write> Write for EncryptedWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.failed {
+            return Err(writer_failed());
+        }
+        let mut rest = buf;
+        while !rest.is_empty() {
+            // A full buffer is sealed only once more data arrives: the last segment is sealed by
+            // `finish`, with the last-segment flag.
+            if self.buffer.len() >= SEGMENT {
+                if let Err(e) = self.seal_segment() {
+                    self.failed = true;
+                    return Err(e);
+                }
+            }
+            let n = rest.len().min(SEGMENT - self.buffer.len());
+            let (head, tail) = rest.split_at(n);
+            self.buffer.extend_from_slice(head);
+            rest = tail;
+        }
+        Ok(buf.len())
+    }
+
+    /// Flushes the segments sealed so far. The partly filled segment stays buffered: sealing it
+    /// early would change the segment layout.
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Decrypts and verifies an encrypted object while it is read.
+///
+/// Each segment is verified before any of its plaintext is returned. A modified, truncated,
+/// extended or reordered object, a wrong key or a wrong context makes `read` fail with an
+/// [`io::Error`] of kind `InvalidData` wrapping [`CryptoError::Integrity`]; later reads keep failing.
+/// Plaintext already returned from earlier segments was authentic, but the object as a whole is
+/// not: callers must discard it on error (or use [`decrypt_bytes`] for small objects).
+pub struct DecryptedReader<R: Read> {
+    inner: R,
+    /// `None` once the last segment has been decrypted.
+    decryptor: Option<DecryptorBE32<Aes256Gcm>>,
+    aad: Vec<u8>,
+    /// Plaintext of the current segment (ciphertext while it is being read).
+    buffer: Zeroizing<Vec<u8>>,
+    pos: usize,
+    /// First byte of the next segment, read to find out whether the current one is the last.
+    lookahead: Option<u8>,
+    failed: bool,
+}
+
+impl<R: Read> std::fmt::Debug for DecryptedReader<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DecryptedReader")
+            .field("finished", &self.decryptor.is_none())
+            .field("failed", &self.failed)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Reads one byte, retrying on interruption; `None` at end of input.
+fn read_byte(r: &mut impl Read) -> io::Result<Option<u8>> {
+    let mut b = [0u8; 1];
+    loop {
+        match r.read(&mut b) {
+            Ok(0) => return Ok(None),
+            Ok(_) => return Ok(Some(b[0])),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Opens an encrypted object for reading under the data key `dek` and context `aad`: reads and
+/// checks the header. Segments are verified as they are read.
+pub fn decrypt_reader<R: Read>(
+    dek: &SecretKey,
+    aad: &[u8],
+    mut input: R,
+) -> Result<DecryptedReader<R>, CryptoError> {
+    let mut header = [0u8; HEADER_LEN];
+    input.read_exact(&mut header).map_err(|e| {
+        if e.kind() == io::ErrorKind::UnexpectedEof {
+            CryptoError::Integrity
+        } else {
+            CryptoError::Io(e)
+        }
+    })?;
+    let (magic, rest) = header.split_at(MAGIC.len());
+    if magic != MAGIC {
+        return Err(CryptoError::Format(
+            "object header: expected magic \"MSE1\" (not a medspace encrypted object)".into(),
+        ));
+    }
+    let (version, algorithm, nonce) = match rest {
+        [v, a, nonce @ ..] => (*v, *a, nonce),
+        _ => return Err(CryptoError::Integrity),
+    };
+    if version != VERSION {
+        return Err(CryptoError::Format(format!(
+            "object header: format version {version}, expected {VERSION}"
+        )));
+    }
+    if algorithm != ALG_AES256GCM {
+        return Err(CryptoError::Format(format!(
+            "object header: algorithm id {algorithm} not supported (expected {ALG_AES256GCM} = AES-256-GCM)"
+        )));
+    }
+    let nonce: [u8; NONCE_PREFIX] = nonce.try_into().map_err(|_| CryptoError::Integrity)?;
+    let mut full_aad = Vec::with_capacity(HEADER_LEN + aad.len());
+    full_aad.extend_from_slice(&header);
+    full_aad.extend_from_slice(aad);
+    Ok(DecryptedReader {
+        inner: input,
+        decryptor: Some(DecryptorBE32::from_aead(cipher(dek), (&nonce).into())),
+        aad: full_aad,
+        buffer: Zeroizing::new(Vec::with_capacity(SEGMENT + TAG)),
+        pos: 0,
+        lookahead: None,
+        failed: false,
+    })
+}
+
+impl<R: Read> DecryptedReader<R> {
+    /// Reads, verifies and decrypts the next segment into `buffer`.
+    fn next_segment(&mut self) -> io::Result<()> {
+        self.buffer.clear();
+        self.pos = 0;
+        if let Some(b) = self.lookahead.take() {
+            self.buffer.push(b);
+        }
+        let want = (SEGMENT + TAG - self.buffer.len()) as u64;
+        (&mut self.inner).take(want).read_to_end(&mut self.buffer)?;
+        // A full-size chunk is the last one only if nothing follows it.
+        let is_last = self.buffer.len() < SEGMENT + TAG || {
+            self.lookahead = read_byte(&mut self.inner)?;
+            self.lookahead.is_none()
+        };
+        let verified = if is_last {
+            match self.decryptor.take() {
+                Some(dec) => dec.decrypt_last_in_place(&self.aad, &mut *self.buffer),
+                None => return Err(integrity_io()),
+            }
+        } else {
+            match self.decryptor.as_mut() {
+                Some(dec) => dec.decrypt_next_in_place(&self.aad, &mut *self.buffer),
+                None => return Err(integrity_io()),
+            }
+        };
+        if verified.is_err() {
+            self.buffer.clear();
+            return Err(integrity_io());
+        }
+        Ok(())
+    }
+}
+
+impl<R: Read> Read for DecryptedReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.failed {
+            return Err(integrity_io());
+        }
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        while self.pos >= self.buffer.len() {
+            if self.decryptor.is_none() {
+                return Ok(0);
+            }
+            if let Err(e) = self.next_segment() {
+                self.failed = true;
+                self.buffer.clear();
+                return Err(e);
+            }
+        }
+        let available = self.buffer.get(self.pos..).unwrap_or_default();
+        let n = buf.len().min(available.len());
+        let (dst, _) = buf.split_at_mut(n);
+        let (src, _) = available.split_at(n);
+        dst.copy_from_slice(src);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+/// Encrypts a whole buffer in the stream format (see [`encrypt_writer`]).
+pub fn encrypt_bytes(dek: &SecretKey, aad: &[u8], plain: &[u8]) -> Result<Vec<u8>, CryptoError> {
+    let segments = plain.len() / SEGMENT + 1;
+    let mut w = encrypt_writer(
+        dek,
+        aad,
+        Vec::with_capacity(HEADER_LEN + plain.len() + TAG * segments),
+    )?;
+    w.write_all(plain)?;
+    w.finish()
+}
+
+/// Decrypts a whole buffer in the stream format (see [`decrypt_reader`]). Returns nothing unless
+/// the entire object verified.
+pub fn decrypt_bytes(
+    dek: &SecretKey,
+    aad: &[u8],
+    ciphertext: &[u8],
+) -> Result<Vec<u8>, CryptoError> {
+    let mut out = Zeroizing::new(Vec::with_capacity(ciphertext.len()));
+    decrypt_reader(dek, aad, ciphertext)?.read_to_end(&mut out)?;
+    Ok(std::mem::take(&mut *out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aes_gcm::aead::{Aead, Payload};
+    use proptest::prelude::*;
+
+    fn data(n: usize) -> Vec<u8> {
+        (0..n).map(|i| (i * 31 % 251) as u8).collect()
+    }
+
+    fn is_integrity(r: Result<Vec<u8>, CryptoError>) -> bool {
+        matches!(r, Err(CryptoError::Integrity))
+    }
+
+    #[test]
+    fn round_trips_at_segment_boundaries() {
+        let k = SecretKey::generate();
+        for n in [
+            0,
+            1,
+            SEGMENT - 1,
+            SEGMENT,
+            SEGMENT + 1,
+            2 * SEGMENT,
+            1 << 20,
+        ] {
+            let p = data(n);
+            let c = encrypt_bytes(&k, b"obj", &p).unwrap();
+            let segments = if n == 0 { 1 } else { n.div_ceil(SEGMENT) };
+            assert_eq!(c.len(), HEADER_LEN + n + TAG * segments, "size {n}");
+            assert_eq!(decrypt_bytes(&k, b"obj", &c).unwrap(), p, "size {n}");
+        }
+    }
+
+    #[test]
+    fn header_layout_is_magic_version_algorithm_nonce() {
+        let k = SecretKey::generate();
+        let a = encrypt_bytes(&k, b"obj", b"x").unwrap();
+        let b = encrypt_bytes(&k, b"obj", b"x").unwrap();
+        assert_eq!(&a[..4], b"MSE1");
+        assert_eq!(a[4], 1, "version");
+        assert_eq!(a[5], 1, "algorithm id 1 = AES-256-GCM");
+        assert_ne!(a[6..13], b[6..13], "nonce prefix is random per object");
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn wrong_key_or_context_fails() {
+        let k = SecretKey::generate();
+        let c = encrypt_bytes(&k, b"obj", b"hello").unwrap();
+        assert!(is_integrity(decrypt_bytes(
+            &SecretKey::generate(),
+            b"obj",
+            &c
+        )));
+        assert!(is_integrity(decrypt_bytes(&k, b"other", &c)));
+        assert!(is_integrity(decrypt_bytes(&k, b"", &c)));
+        assert_eq!(decrypt_bytes(&k, b"obj", &c).unwrap(), b"hello");
+    }
+
+    #[test]
+    fn unknown_format_version_or_algorithm_is_a_format_error() {
+        let k = SecretKey::generate();
+        let c = encrypt_bytes(&k, b"obj", b"hello").unwrap();
+        for (pos, what) in [(0, "magic"), (4, "version"), (5, "algorithm")] {
+            let mut bad = c.clone();
+            bad[pos] = 9;
+            let err = decrypt_bytes(&k, b"obj", &bad).unwrap_err();
+            assert!(matches!(err, CryptoError::Format(_)), "{what}: {err}");
+            assert!(err.to_string().contains(what), "{err}");
+        }
+    }
+
+    #[test]
+    fn every_flipped_byte_of_a_small_object_fails() {
+        let k = SecretKey::generate();
+        let c = encrypt_bytes(&k, b"obj", b"patient 110105194912310020").unwrap();
+        for pos in 0..c.len() {
+            for bit in [0x01, 0x80] {
+                let mut bad = c.clone();
+                bad[pos] ^= bit;
+                assert!(decrypt_bytes(&k, b"obj", &bad).is_err(), "flip at {pos}");
+            }
+        }
+    }
+
+    #[test]
+    fn flips_in_header_middle_and_last_segment_fail() {
+        let k = SecretKey::generate();
+        let p = data(2 * SEGMENT + 100);
+        let c = encrypt_bytes(&k, b"obj", &p).unwrap();
+        let seg = SEGMENT + TAG;
+        for pos in [
+            6,                        // nonce prefix
+            12,                       // last header byte
+            HEADER_LEN,               // first segment, first byte
+            HEADER_LEN + seg - 1,     // first segment tag
+            HEADER_LEN + seg + 7,     // middle segment
+            HEADER_LEN + 2 * seg - 1, // middle segment tag
+            HEADER_LEN + 2 * seg,     // last segment
+            c.len() - 1,              // last tag
+        ] {
+            let mut bad = c.clone();
+            bad[pos] ^= 0x40;
+            assert!(
+                is_integrity(decrypt_bytes(&k, b"obj", &bad)),
+                "flip at {pos}"
+            );
+        }
+    }
+
+    #[test]
+    fn truncation_at_every_segment_boundary_fails() {
+        let k = SecretKey::generate();
+        // Exactly 3 full segments: the last segment is full-size, so each cut leaves whole segments.
+        let p = data(3 * SEGMENT);
+        let c = encrypt_bytes(&k, b"obj", &p).unwrap();
+        assert_eq!(c.len(), HEADER_LEN + 3 * (SEGMENT + TAG));
+        for segments in 0..3 {
+            let cut = HEADER_LEN + segments * (SEGMENT + TAG);
+            assert!(
+                is_integrity(decrypt_bytes(&k, b"obj", &c[..cut])),
+                "cut after {segments} segments"
+            );
+        }
+        assert!(is_integrity(decrypt_bytes(&k, b"obj", &c[..c.len() - 1])));
+        assert!(is_integrity(decrypt_bytes(
+            &k,
+            b"obj",
+            &c[..HEADER_LEN - 1]
+        )));
+        assert!(is_integrity(decrypt_bytes(&k, b"obj", &[])));
+    }
+
+    #[test]
+    fn truncated_stream_never_yields_the_cut_segment() {
+        // The reader hands out verified segments as it goes; the segment before the cut must not be
+        // returned as if it were the end of the object.
+        let k = SecretKey::generate();
+        let p = data(2 * SEGMENT + 10);
+        let c = encrypt_bytes(&k, b"obj", &p).unwrap();
+        let cut = &c[..HEADER_LEN + 2 * (SEGMENT + TAG)];
+        let mut r = decrypt_reader(&k, b"obj", cut).unwrap();
+        let mut out = Vec::new();
+        let err = r.read_to_end(&mut out).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+        assert!(matches!(crypto_from_io(err), CryptoError::Integrity));
+        assert!(
+            out.len() < 2 * SEGMENT,
+            "the unflagged second segment was returned"
+        );
+        // Errors are sticky.
+        assert!(r.read(&mut [0u8; 8]).is_err());
+    }
+
+    #[test]
+    fn reordered_appended_or_dropped_segments_fail() {
+        let k = SecretKey::generate();
+        let p = data(3 * SEGMENT + 5);
+        let c = encrypt_bytes(&k, b"obj", &p).unwrap();
+        let seg = SEGMENT + TAG;
+        let s = |i: usize| &c[HEADER_LEN + i * seg..(HEADER_LEN + (i + 1) * seg).min(c.len())];
+        let header = &c[..HEADER_LEN];
+        let swapped = [header, s(1), s(0), s(2), s(3)].concat();
+        let dropped_middle = [header, s(0), s(2), s(3)].concat();
+        let mut appended = c.clone();
+        appended.push(0);
+        let duplicated_last = [&c[..], s(3)].concat();
+        for (name, bad) in [
+            ("swapped", swapped),
+            ("dropped", dropped_middle),
+            ("appended", appended),
+            ("duplicated", duplicated_last),
+        ] {
+            assert!(is_integrity(decrypt_bytes(&k, b"obj", &bad)), "{name}");
+        }
+    }
+
+    #[test]
+    fn header_from_another_object_fails() {
+        let k = SecretKey::generate();
+        let a = encrypt_bytes(&k, b"obj", b"first object").unwrap();
+        let b = encrypt_bytes(&k, b"obj", b"other object").unwrap();
+        let spliced = [&b[..HEADER_LEN], &a[HEADER_LEN..]].concat();
+        assert!(is_integrity(decrypt_bytes(&k, b"obj", &spliced)));
+    }
+
+    #[test]
+    fn unfinished_writer_leaves_an_undecryptable_object() {
+        let k = SecretKey::generate();
+        let mut out = Vec::new();
+        {
+            let mut w = encrypt_writer(&k, b"obj", &mut out).unwrap();
+            w.write_all(&data(2 * SEGMENT + 3)).unwrap();
+        }
+        assert_eq!(out.len(), HEADER_LEN + 2 * (SEGMENT + TAG));
+        assert!(is_integrity(decrypt_bytes(&k, b"obj", &out)));
+    }
+
+    #[test]
+    fn writer_streams_segments_and_keeps_one_segment_in_memory() {
+        let k = SecretKey::generate();
+        let mut w = encrypt_writer(&k, b"obj", Vec::new()).unwrap();
+        w.write_all(&data(1 << 20)).unwrap();
+        w.write_all(b"!").unwrap();
+        assert!(
+            w.buffer.capacity() <= SEGMENT + TAG,
+            "{}",
+            w.buffer.capacity()
+        );
+        assert_eq!(w.inner.len(), HEADER_LEN + 16 * (SEGMENT + TAG));
+        let c = w.finish().unwrap();
+        let mut r = decrypt_reader(&k, b"obj", &c[..]).unwrap();
+        let mut one = [0u8; 1];
+        r.read_exact(&mut one).unwrap();
+        assert!(r.buffer.capacity() <= SEGMENT + TAG + 64);
+    }
+
+    #[test]
+    fn byte_by_byte_reads_round_trip() {
+        let k = SecretKey::generate();
+        let p = data(SEGMENT + 3);
+        let c = encrypt_bytes(&k, b"obj", &p).unwrap();
+        let mut r = decrypt_reader(&k, b"obj", &c[..]).unwrap();
+        let mut out = Vec::new();
+        let mut b = [0u8; 1];
+        while r.read(&mut b).unwrap() == 1 {
+            out.push(b[0]);
+        }
+        assert_eq!(out, p);
+        assert_eq!(r.read(&mut b).unwrap(), 0, "end of object stays at end");
+    }
+
+    #[test]
+    fn plaintext_does_not_appear_in_ciphertext() {
+        let k = SecretKey::generate();
+        let marker = "110105194912310020,13912345678,张三".as_bytes();
+        let p = marker.repeat(5000);
+        let c = encrypt_bytes(&k, b"obj", &p).unwrap();
+        assert!(!c.windows(marker.len()).any(|w| w == marker));
+        assert!(!c.windows(8).any(|w| w == b"11010519"));
+        assert_eq!(decrypt_bytes(&k, b"obj", &c).unwrap(), p);
+    }
+
+    #[test]
+    fn aes_256_gcm_matches_the_gcm_spec_test_case_16() {
+        // McGrew & Viega, "The Galois/Counter Mode of Operation (GCM)", test case 16 (AES-256,
+        // 60-byte plaintext, 20-byte AAD, 96-bit IV).
+        let key = hex::decode("feffe9928665731c6d6a8f9467308308feffe9928665731c6d6a8f9467308308")
+            .unwrap();
+        let iv = hex::decode("cafebabefacedbaddecaf888").unwrap();
+        let pt = hex::decode(
+            "d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a72\
+             1c3c0c95956809532fcf0e2449a6b525b16aedf5aa0de657ba637b39",
+        )
+        .unwrap();
+        let aad = hex::decode("feedfacedeadbeeffeedfacedeadbeefabaddad2").unwrap();
+        let cipher = Aes256Gcm::new_from_slice(&key).unwrap();
+        let out = cipher
+            .encrypt(
+                aes_gcm::Nonce::from_slice(&iv),
+                Payload {
+                    msg: &pt,
+                    aad: &aad,
+                },
+            )
+            .unwrap();
+        assert_eq!(
+            hex::encode(&out[..pt.len()]),
+            "522dc1f099567d07f47f37a32a84427d643a8cdcbfe5c0c97598a2bd2555d1aa\
+             8cb08e48590dbb3da7b08b1056828838c5f61e6393ba7a0abcc9f662"
+        );
+        assert_eq!(
+            hex::encode(&out[pt.len()..]),
+            "76fc6ece0f4e1768cddf8853bb2d551b"
+        );
+        let back = cipher
+            .decrypt(
+                aes_gcm::Nonce::from_slice(&iv),
+                Payload {
+                    msg: &out,
+                    aad: &aad,
+                },
+            )
+            .unwrap();
+        assert_eq!(back, pt);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+
+        #[test]
+        fn round_trips_with_arbitrary_write_splits(
+            len in 0usize..300_000,
+            splits in proptest::collection::vec(1usize..100_000, 1..8),
+            read_size in 1usize..70_000,
+        ) {
+            let k = SecretKey::generate();
+            let p = data(len);
+            let mut w = encrypt_writer(&k, b"ctx", Vec::new()).unwrap();
+            let mut rest = &p[..];
+            let mut i = 0;
+            while !rest.is_empty() {
+                let n = splits[i % splits.len()].min(rest.len());
+                w.write_all(&rest[..n]).unwrap();
+                rest = &rest[n..];
+                i += 1;
+            }
+            let c = w.finish().unwrap();
+            let mut r = decrypt_reader(&k, b"ctx", &c[..]).unwrap();
+            let mut out = Vec::new();
+            let mut chunk = vec![0u8; read_size];
+            loop {
+                let n = r.read(&mut chunk).unwrap();
+                if n == 0 { break; }
+                out.extend_from_slice(&chunk[..n]);
+            }
+            prop_assert_eq!(out, p);
+        }
+
+        #[test]
+        fn any_single_bit_flip_is_detected(len in 0usize..200_000, at in any::<prop::sample::Index>(), bit in 0u8..8) {
+            let k = SecretKey::generate();
+            let c = encrypt_bytes(&k, b"ctx", &data(len)).unwrap();
+            let mut bad = c.clone();
+            let pos = at.index(bad.len());
+            bad[pos] ^= 1 << bit;
+            prop_assert!(decrypt_bytes(&k, b"ctx", &bad).is_err());
+        }
+
+        #[test]
+        fn any_truncation_is_detected(len in 0usize..200_000, at in any::<prop::sample::Index>()) {
+            let k = SecretKey::generate();
+            let c = encrypt_bytes(&k, b"ctx", &data(len)).unwrap();
+            let cut = at.index(c.len());
+            prop_assert!(decrypt_bytes(&k, b"ctx", &c[..cut]).is_err());
+        }
+    }
+}

@@ -1,0 +1,57 @@
+//! De-identification of tabular health data: TOML policies, per-column transforms and a
+//! k-anonymity report.
+//!
+//! GB/T 39725-2020 §10.2 (de-identification guide), Table 6 (methods per attribute: delete or
+//! blank names and contact details, shift dates per project, generalise), Appendix G (methods
+//! per data element), §10.2 e) and §11.4.2.4 (every description shared by at least k ≥ 5
+//! people); T/CI 857-2024 6.5 (data masking rules and their log).
+//!
+//! ```toml
+//! name = "settlement-research"                 # required
+//! k = 5                                        # default 5, at least 2 (nodes require 5: check_min_k)
+//! quasi_identifiers = ["sex", "birth_date"]    # output columns the k check groups by
+//! subject_column = "id_number"                 # whose dates are shifted together
+//! date_shift_max_days = 30                     # offsets in [-30, -1] ∪ [1, 30]
+//! default_action = "drop"                      # unlisted columns: "drop" (default) or "keep"
+//!
+//! [columns.person_name]
+//! action = "drop"                              # or "blank": keep the column, empty every value
+//! [columns.id_number]
+//! action = "pseudonymize"                      # HMAC-SHA-256 → 32 hex chars; prefix = "PID-"
+//! [columns.mobile]
+//! action = "mask"                              # keep_first, keep_last, mask_char = "*"
+//! keep_first = 3
+//! keep_last = 4
+//! [columns.birth_date]
+//! action = "age_band"                          # "<25", "25-29", …, "85-89", ">89"
+//! reference_column = "admission_time"          # or reference_date = "2025-01-01"
+//! [columns.admission_time]
+//! action = "date_shift"                        # per-subject offset, format kept
+//! [columns.visit_date]
+//! action = "year"                              # "YYYY"
+//! [columns.county_code]
+//! action = "truncate"                          # keep `length` chars, pad back with `pad`
+//! length = 4
+//! pad = "0"
+//! [columns.sex]
+//! action = "keep"
+//! ```
+//!
+//! [`deidentify`] streams CSV to CSV; [`transform`] holds the per-cell functions for reuse by
+//! other engines.
+#![deny(missing_docs)]
+
+pub mod engine;
+pub mod kanon;
+pub mod keys;
+pub mod policy;
+pub mod transform;
+
+pub use engine::{deidentify, CellProblem, ColumnAction, ColumnRole, DeidError, DeidReport};
+pub use kanon::{KAnonymityCounter, KAnonymityReport};
+pub use keys::DeidKeys;
+pub use policy::{
+    Action, AgeReference, ColumnRule, DefaultAction, DeidPolicy, Location, PolicyError,
+    ACTION_NAMES, NODE_MIN_K,
+};
+pub use transform::{MaskSpec, TransformError};

@@ -1,0 +1,1235 @@
+//! De-identification policy: TOML text → checked [`DeidPolicy`].
+//!
+//! GB/T 39725-2020 §10.2 (which attributes are deleted, generalised or shifted; g) the parameters
+//! — keys, shift ranges — stay with the controller: a policy names methods, never secrets),
+//! §10.2 e) and §11.4.2.4 (minimum group size, k ≥ 5 on the node), Table 6 and Appendix G
+//! (methods per data element); T/CI 857-2024 6.5.2 (written de-identification rules).
+//!
+//! The text is deserialised into raw, loosely typed structs (every leaf a spanned TOML value) and
+//! then checked into a [`DeidPolicy`] whose invariants hold by construction. Every error names
+//! the TOML line and column, the field path and what was expected.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+use std::num::NonZeroU32;
+use std::ops::Range;
+
+use chrono::NaiveDate;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use toml::Spanned;
+
+use crate::transform::MaskSpec;
+
+/// Smallest k a policy may state.
+pub const POLICY_MIN_K: usize = 2;
+/// Minimum k a node requires (GB/T 39725-2020 §10.2 e) and §11.4.2.4: no fewer than 5).
+pub const NODE_MIN_K: usize = 5;
+/// k when the policy does not say.
+pub const DEFAULT_K: usize = 5;
+/// Date-shift range when the policy does not say.
+pub const DEFAULT_DATE_SHIFT_MAX_DAYS: u32 = 30;
+/// Largest date-shift range a policy may state (ten years).
+pub const MAX_DATE_SHIFT_DAYS: u32 = 3650;
+/// The action names a column rule may use.
+pub const ACTION_NAMES: [&str; 9] = [
+    "drop",
+    "blank",
+    "keep",
+    "pseudonymize",
+    "mask",
+    "age_band",
+    "date_shift",
+    "year",
+    "truncate",
+];
+
+const TOP_LEVEL_KEYS: [&str; 7] = [
+    "name",
+    "k",
+    "quasi_identifiers",
+    "subject_column",
+    "date_shift_max_days",
+    "default_action",
+    "columns",
+];
+
+const MAX_NAME_CHARS: usize = 200;
+const MAX_PREFIX_CHARS: usize = 32;
+const MAX_KEEP_CHARS: i64 = 1000;
+
+/// A 1-based position in the policy text (column counted in characters).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Location {
+    /// Line, from 1.
+    pub line: usize,
+    /// Column in characters, from 1.
+    pub column: usize,
+}
+
+impl Location {
+    fn of(text: &str, offset: usize) -> Location {
+        let bytes = text.as_bytes();
+        let prefix = bytes.get(..offset.min(bytes.len())).unwrap_or_default();
+        let line = 1 + prefix.iter().filter(|b| **b == b'\n').count();
+        let line_start = prefix
+            .iter()
+            .rposition(|b| *b == b'\n')
+            .map_or(0, |p| p + 1);
+        let tail = prefix.get(line_start..).unwrap_or_default();
+        let column = 1 + String::from_utf8_lossy(tail).chars().count();
+        Location { line, column }
+    }
+}
+
+/// A policy that could not be parsed or checked: where, which field, what was expected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct PolicyError {
+    location: Option<Location>,
+    path: String,
+    message: String,
+}
+
+impl PolicyError {
+    fn new(
+        location: Option<Location>,
+        path: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        PolicyError {
+            location,
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+
+    /// Line and column in the policy text, when the error can be pinned to one.
+    pub fn location(&self) -> Option<Location> {
+        self.location
+    }
+
+    /// Line in the policy text, from 1.
+    pub fn line(&self) -> Option<usize> {
+        self.location.map(|l| l.line)
+    }
+
+    /// Dotted field path (`columns.mobile.keep_first`); empty for syntax errors.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// What was wrong and what was expected.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Display for PolicyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(l) = self.location {
+            write!(f, "line {}, column {}: ", l.line, l.column)?;
+        }
+        if !self.path.is_empty() {
+            write!(f, "`{}`: ", self.path)?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+/// What happens to columns the policy does not list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DefaultAction {
+    /// Unlisted columns are left out of the output (the safe default).
+    Drop,
+    /// Unlisted columns are copied unchanged.
+    Keep,
+}
+
+/// Where `age_band` takes the date at which the age is computed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AgeReference {
+    /// The same row's value of this column (its original, unshifted date).
+    Column(String),
+    /// A fixed date.
+    Date(NaiveDate),
+}
+
+/// The transform applied to one column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Leave the column out (Table 6, Table G.1: 删除).
+    Drop,
+    /// Keep the column with every value empty (Table G.1: 置空).
+    Blank,
+    /// Copy unchanged.
+    Keep,
+    /// HMAC-SHA-256 pseudonym, 32 hex characters after `prefix` (§10.2 f).
+    Pseudonymize {
+        /// Prepended to every pseudonym.
+        prefix: String,
+    },
+    /// Hide characters except some at each end.
+    Mask(MaskSpec),
+    /// Birth date → five-year age band (§10.2 c) 2)).
+    AgeBand {
+        /// Date at which the age is computed.
+        reference: AgeReference,
+    },
+    /// Per-subject date shift keeping intervals (Table 6).
+    DateShift,
+    /// Date → year (§10.2 c) 3)).
+    Year,
+    /// Keep the first `length` characters, optionally padding back (§10.2 c) 1)).
+    Truncate {
+        /// Characters kept.
+        length: usize,
+        /// Pads back to the original length with this character.
+        pad: Option<char>,
+    },
+}
+
+impl Action {
+    /// The action's name as written in the policy.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Action::Drop => "drop",
+            Action::Blank => "blank",
+            Action::Keep => "keep",
+            Action::Pseudonymize { .. } => "pseudonymize",
+            Action::Mask(_) => "mask",
+            Action::AgeBand { .. } => "age_band",
+            Action::DateShift => "date_shift",
+            Action::Year => "year",
+            Action::Truncate { .. } => "truncate",
+        }
+    }
+
+    /// True for [`Action::Drop`].
+    pub fn drops(&self) -> bool {
+        matches!(self, Action::Drop)
+    }
+}
+
+/// One `[columns.NAME]` rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ColumnRule {
+    /// Input column name.
+    pub column: String,
+    /// What is done to it.
+    pub action: Action,
+}
+
+/// A checked de-identification policy. Built only by [`DeidPolicy::parse`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeidPolicy {
+    name: String,
+    sha256: String,
+    k: usize,
+    k_location: Option<Location>,
+    quasi_identifiers: Vec<String>,
+    subject_column: Option<String>,
+    date_shift_max_days: NonZeroU32,
+    default: Action,
+    columns: Vec<ColumnRule>,
+}
+
+impl DeidPolicy {
+    /// Parses and checks a policy (see the crate docs for the format).
+    pub fn parse(toml_text: &str) -> Result<Self, PolicyError> {
+        let raw: RawPolicy = toml::from_str(toml_text).map_err(|e| serde_error(toml_text, &e))?;
+        Checker { text: toml_text }.policy(raw)
+    }
+
+    /// SHA-256 (lowercase hex) of the policy text exactly as given, for lineage and audit.
+    pub fn sha256_hex(&self) -> String {
+        self.sha256.clone()
+    }
+
+    /// The policy's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Minimum equivalence-class size the output must reach.
+    pub fn k(&self) -> usize {
+        self.k
+    }
+
+    /// Output columns the k-anonymity check groups by.
+    pub fn quasi_identifiers(&self) -> &[String] {
+        &self.quasi_identifiers
+    }
+
+    /// Column identifying the data subject (for per-subject date shifts).
+    pub fn subject_column(&self) -> Option<&str> {
+        self.subject_column.as_deref()
+    }
+
+    /// Date shifts are drawn from `[-max, -1] ∪ [1, max]` days.
+    pub fn date_shift_max_days(&self) -> NonZeroU32 {
+        self.date_shift_max_days
+    }
+
+    /// What happens to columns without a rule.
+    pub fn default_action(&self) -> DefaultAction {
+        if self.default.drops() {
+            DefaultAction::Drop
+        } else {
+            DefaultAction::Keep
+        }
+    }
+
+    /// The column rules, in the order they appear in the text.
+    pub fn columns(&self) -> &[ColumnRule] {
+        &self.columns
+    }
+
+    /// The action for a column: its rule, else the default action.
+    pub fn action_for(&self, column: &str) -> &Action {
+        self.columns
+            .iter()
+            .find(|r| r.column == column)
+            .map_or(&self.default, |r| &r.action)
+    }
+
+    /// Refuses a policy whose k is below `min_k`; a node calls this with [`NODE_MIN_K`]
+    /// (GB/T 39725-2020 §11.4.2.4: at least 5 people share every description).
+    pub fn check_min_k(&self, min_k: usize) -> Result<(), PolicyError> {
+        if self.k >= min_k {
+            return Ok(());
+        }
+        Err(PolicyError::new(
+            self.k_location,
+            "k",
+            format!(
+                "k = {} is below the required minimum of {min_k} (GB/T 39725-2020 §11.4.2.4); expected k >= {min_k}",
+                self.k
+            ),
+        ))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Raw layer: what serde can read without judging it.
+
+type RawValue = Option<Spanned<toml::Value>>;
+type RawColumn = BTreeMap<String, Spanned<toml::Value>>;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPolicy {
+    name: RawValue,
+    k: RawValue,
+    quasi_identifiers: RawValue,
+    subject_column: RawValue,
+    date_shift_max_days: RawValue,
+    default_action: RawValue,
+    columns: Option<BTreeMap<String, RawColumn>>,
+}
+
+/// Turns a toml/serde error into a located error with a field path. Serde only fails on syntax,
+/// unknown top-level keys and tables in the wrong places; the path is recovered by walking the
+/// document as an untyped table.
+fn serde_error(text: &str, e: &toml::de::Error) -> PolicyError {
+    let location = e.span().map(|s| Location::of(text, s.start));
+    let message = e.message().trim().replace('\n', "; ");
+    let table: toml::Table = match toml::from_str(text) {
+        Ok(t) => t,
+        Err(_) => return PolicyError::new(location, "", format!("TOML syntax: {message}")),
+    };
+    let mut problems = shape_problems(&table);
+    if problems.is_empty() {
+        return PolicyError::new(location, "", message);
+    }
+    let more = problems.len() - 1;
+    let (path, msg) = problems.swap_remove(0);
+    if more == 0 {
+        PolicyError::new(location, path, msg)
+    } else {
+        // Several problems: the reported position might belong to another one, so leave it out.
+        PolicyError::new(
+            None,
+            path,
+            format!("{msg} (and {more} more problem(s) of this kind)"),
+        )
+    }
+}
+
+fn holds_table(v: &toml::Value) -> bool {
+    match v {
+        toml::Value::Table(_) => true,
+        toml::Value::Array(items) => items.iter().any(holds_table),
+        _ => false,
+    }
+}
+
+fn shape_problems(table: &toml::Table) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for (key, value) in table {
+        if !TOP_LEVEL_KEYS.contains(&key.as_str()) {
+            out.push((
+                key.clone(),
+                format!("unknown key; expected one of {}", TOP_LEVEL_KEYS.join(", ")),
+            ));
+        } else if key == "columns" {
+            let Some(columns) = value.as_table() else {
+                out.push((
+                    key.clone(),
+                    format!(
+                        "expected a table of column rules such as `[columns.mobile]` with `action = \"mask\"`, found {}",
+                        value.type_str()
+                    ),
+                ));
+                continue;
+            };
+            for (name, rule) in columns {
+                let path = format!("columns.{name}");
+                let Some(rule) = rule.as_table() else {
+                    out.push((
+                        path,
+                        format!(
+                            "expected a table such as `[columns.{name}]` with an `action`, found {}",
+                            rule.type_str()
+                        ),
+                    ));
+                    continue;
+                };
+                for (opt, v) in rule {
+                    if holds_table(v) {
+                        out.push((
+                            format!("{path}.{opt}"),
+                            "expected a string or a number, found a table".to_string(),
+                        ));
+                    }
+                }
+            }
+        } else if holds_table(value) {
+            out.push((
+                key.clone(),
+                "expected a string, number or list, found a table".to_string(),
+            ));
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checked layer.
+
+struct Checker<'a> {
+    text: &'a str,
+}
+
+fn describe(v: &toml::Value) -> &'static str {
+    match v {
+        toml::Value::String(_) => "a string",
+        toml::Value::Integer(_) => "an integer",
+        toml::Value::Float(_) => "a float",
+        toml::Value::Boolean(_) => "a boolean",
+        toml::Value::Datetime(_) => "a date-time",
+        toml::Value::Array(_) => "a list",
+        toml::Value::Table(_) => "a table",
+    }
+}
+
+impl Checker<'_> {
+    fn loc(&self, span: Range<usize>) -> Option<Location> {
+        Some(Location::of(self.text, span.start))
+    }
+
+    fn err(&self, v: &Spanned<toml::Value>, path: &str, message: impl Into<String>) -> PolicyError {
+        PolicyError::new(self.loc(v.span()), path, message)
+    }
+
+    fn string(
+        &self,
+        v: &Spanned<toml::Value>,
+        path: &str,
+        expected: &str,
+    ) -> Result<String, PolicyError> {
+        match v.get_ref() {
+            toml::Value::String(s) => Ok(s.clone()),
+            other => Err(self.err(
+                v,
+                path,
+                format!("expected {expected}, found {}", describe(other)),
+            )),
+        }
+    }
+
+    fn nonempty_string(
+        &self,
+        v: &Spanned<toml::Value>,
+        path: &str,
+        expected: &str,
+    ) -> Result<String, PolicyError> {
+        let s = self.string(v, path, expected)?;
+        if s.trim().is_empty() {
+            return Err(self.err(
+                v,
+                path,
+                format!("expected {expected}, found an empty string"),
+            ));
+        }
+        Ok(s)
+    }
+
+    fn integer(
+        &self,
+        v: &Spanned<toml::Value>,
+        path: &str,
+        range: std::ops::RangeInclusive<i64>,
+    ) -> Result<i64, PolicyError> {
+        let expected = format!("an integer from {} to {}", range.start(), range.end());
+        match v.get_ref() {
+            toml::Value::Integer(n) if range.contains(n) => Ok(*n),
+            toml::Value::Integer(n) => {
+                Err(self.err(v, path, format!("expected {expected}, found {n}")))
+            }
+            other => Err(self.err(
+                v,
+                path,
+                format!("expected {expected}, found {}", describe(other)),
+            )),
+        }
+    }
+
+    fn single_char(&self, v: &Spanned<toml::Value>, path: &str) -> Result<char, PolicyError> {
+        let s = self.string(v, path, "a string of exactly one character")?;
+        let mut chars = s.chars();
+        match (chars.next(), chars.next()) {
+            (Some(c), None) if !c.is_control() => Ok(c),
+            _ => Err(self.err(
+                v,
+                path,
+                format!(
+                    "expected exactly one printable character, found {} characters",
+                    s.chars().count()
+                ),
+            )),
+        }
+    }
+
+    fn date(&self, v: &Spanned<toml::Value>, path: &str) -> Result<NaiveDate, PolicyError> {
+        let expected = "a date `YYYY-MM-DD` (quoted or as a TOML date)";
+        let text = match v.get_ref() {
+            toml::Value::String(s) => s.clone(),
+            toml::Value::Datetime(dt) if dt.time.is_none() && dt.offset.is_none() => dt.to_string(),
+            other => {
+                return Err(self.err(
+                    v,
+                    path,
+                    format!("expected {expected}, found {}", describe(other)),
+                ))
+            }
+        };
+        match crate::transform::parse_date_cell(&text) {
+            Ok(cell) if cell.rest.is_empty() => Ok(cell.date),
+            _ => Err(self.err(v, path, format!("expected {expected}, found `{text}`"))),
+        }
+    }
+
+    fn string_list(
+        &self,
+        v: &Spanned<toml::Value>,
+        path: &str,
+    ) -> Result<Vec<String>, PolicyError> {
+        let expected = "a list of column names such as [\"sex\", \"birth_date\"]";
+        let toml::Value::Array(items) = v.get_ref() else {
+            return Err(self.err(
+                v,
+                path,
+                format!("expected {expected}, found {}", describe(v.get_ref())),
+            ));
+        };
+        let mut out = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            match item {
+                toml::Value::String(s) if !s.trim().is_empty() => out.push(s.clone()),
+                toml::Value::String(_) => {
+                    return Err(self.err(
+                        v,
+                        &format!("{path}[{i}]"),
+                        "expected a column name, found an empty string",
+                    ))
+                }
+                other => {
+                    return Err(self.err(
+                        v,
+                        &format!("{path}[{i}]"),
+                        format!("expected a column name (string), found {}", describe(other)),
+                    ))
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn policy(&self, raw: RawPolicy) -> Result<DeidPolicy, PolicyError> {
+        let name = match &raw.name {
+            Some(v) => {
+                let s = self.nonempty_string(v, "name", "a non-empty policy name")?;
+                if s.chars().count() > MAX_NAME_CHARS || s.chars().any(char::is_control) {
+                    return Err(self.err(
+                        v,
+                        "name",
+                        format!("expected at most {MAX_NAME_CHARS} characters without control characters"),
+                    ));
+                }
+                s
+            }
+            None => {
+                return Err(PolicyError::new(
+                    None,
+                    "name",
+                    "missing; expected a policy name such as name = \"settlement-research\"",
+                ))
+            }
+        };
+
+        let (k, k_location) = match &raw.k {
+            Some(v) => {
+                let n = self.integer(v, "k", POLICY_MIN_K as i64..=i64::from(u32::MAX))?;
+                (usize::try_from(n).unwrap_or(usize::MAX), self.loc(v.span()))
+            }
+            None => (DEFAULT_K, None),
+        };
+
+        let (quasi_identifiers, qi_span) = match &raw.quasi_identifiers {
+            Some(v) => (self.string_list(v, "quasi_identifiers")?, v.span()),
+            None => {
+                return Err(PolicyError::new(
+                    None,
+                    "quasi_identifiers",
+                    "missing; expected the output columns the k-anonymity check groups by, e.g. quasi_identifiers = [\"sex\", \"birth_date\"]",
+                ))
+            }
+        };
+        if quasi_identifiers.is_empty() {
+            return Err(PolicyError::new(
+                self.loc(qi_span),
+                "quasi_identifiers",
+                "expected at least one column; without quasi-identifiers the k-anonymity check (GB/T 39725-2020 §11.4.2.4) means nothing",
+            ));
+        }
+        let mut seen = HashSet::new();
+        for q in &quasi_identifiers {
+            if !seen.insert(q.as_str()) {
+                return Err(PolicyError::new(
+                    self.loc(qi_span.clone()),
+                    "quasi_identifiers",
+                    format!("column `{q}` is listed twice; expected each column once"),
+                ));
+            }
+        }
+
+        let subject_column = match &raw.subject_column {
+            Some(v) => Some(self.nonempty_string(v, "subject_column", "a column name")?),
+            None => None,
+        };
+
+        let date_shift_max_days = match &raw.date_shift_max_days {
+            Some(v) => {
+                let n =
+                    self.integer(v, "date_shift_max_days", 1..=i64::from(MAX_DATE_SHIFT_DAYS))?;
+                u32::try_from(n).ok().and_then(NonZeroU32::new)
+            }
+            None => NonZeroU32::new(DEFAULT_DATE_SHIFT_MAX_DAYS),
+        }
+        .ok_or_else(|| {
+            PolicyError::new(
+                None,
+                "date_shift_max_days",
+                "expected a positive number of days",
+            )
+        })?;
+
+        let default = match &raw.default_action {
+            Some(v) => match self
+                .string(v, "default_action", "\"drop\" or \"keep\"")?
+                .as_str()
+            {
+                "drop" => Action::Drop,
+                "keep" => Action::Keep,
+                other => {
+                    return Err(self.err(
+                        v,
+                        "default_action",
+                        format!("unknown default action `{other}`; expected \"drop\" or \"keep\""),
+                    ))
+                }
+            },
+            None => Action::Drop,
+        };
+
+        let mut rules: Vec<(usize, ColumnRule, Range<usize>)> = Vec::new();
+        for (column, table) in raw.columns.unwrap_or_default() {
+            let (rule, span) = self.column(&column, table, subject_column.is_some())?;
+            rules.push((span.start, rule, span));
+        }
+        rules.sort_by_key(|(start, _, _)| *start);
+
+        for q in &quasi_identifiers {
+            match rules.iter().find(|(_, r, _)| &r.column == q) {
+                Some((_, r, span)) if r.action.drops() => {
+                    return Err(PolicyError::new(
+                        self.loc(span.clone()),
+                        format!("columns.{q}.action"),
+                        format!(
+                            "quasi-identifier `{q}` is dropped, but k-anonymity is checked on output columns; expected an action that keeps or generalises it (keep, age_band, year, truncate, …) or its removal from quasi_identifiers"
+                        ),
+                    ))
+                }
+                None if default.drops() => {
+                    return Err(PolicyError::new(
+                        self.loc(qi_span.clone()),
+                        "quasi_identifiers",
+                        format!(
+                            "quasi-identifier `{q}` has no [columns.{q}] rule and default_action is \"drop\", so it would not be in the output; expected a rule that keeps or generalises it"
+                        ),
+                    ))
+                }
+                _ => {}
+            }
+        }
+
+        let mut sha = Sha256::new();
+        sha.update(self.text.as_bytes());
+        Ok(DeidPolicy {
+            name,
+            sha256: hex::encode(sha.finalize()),
+            k,
+            k_location,
+            quasi_identifiers,
+            subject_column,
+            date_shift_max_days,
+            default,
+            columns: rules.into_iter().map(|(_, r, _)| r).collect(),
+        })
+    }
+
+    /// Checks one `[columns.NAME]` table; returns the rule and the span of its `action`.
+    fn column(
+        &self,
+        column: &str,
+        mut table: RawColumn,
+        has_subject: bool,
+    ) -> Result<(ColumnRule, Range<usize>), PolicyError> {
+        let path = format!("columns.{column}");
+        let valid = ACTION_NAMES.join(", ");
+        let first_location = table
+            .values()
+            .map(|v| v.span().start)
+            .min()
+            .map(|s| Location::of(self.text, s));
+        if column.trim().is_empty() {
+            return Err(PolicyError::new(
+                first_location,
+                "columns",
+                "expected a non-empty column name",
+            ));
+        }
+        let Some(action_value) = table.remove("action") else {
+            return Err(PolicyError::new(
+                first_location,
+                path,
+                format!("missing `action`; expected one of {valid}"),
+            ));
+        };
+        let action_path = format!("{path}.action");
+        let action_name = self.string(&action_value, &action_path, &format!("one of {valid}"))?;
+        let allowed: &[&str] = match action_name.as_str() {
+            "drop" | "blank" | "keep" | "date_shift" | "year" => &[],
+            "pseudonymize" => &["prefix"],
+            "mask" => &["keep_first", "keep_last", "mask_char"],
+            "age_band" => &["reference_column", "reference_date"],
+            "truncate" => &["length", "pad"],
+            other => {
+                return Err(self.err(
+                    &action_value,
+                    &action_path,
+                    format!("unknown action `{other}`; expected one of {valid}"),
+                ))
+            }
+        };
+        for (key, v) in &table {
+            if !allowed.contains(&key.as_str()) {
+                let takes = if allowed.is_empty() {
+                    "it takes no options".to_string()
+                } else {
+                    format!("it takes {}", allowed.join(", "))
+                };
+                return Err(self.err(
+                    v,
+                    &format!("{path}.{key}"),
+                    format!("unknown option `{key}` for action `{action_name}`; {takes}"),
+                ));
+            }
+        }
+        let opt_path = |key: &str| format!("{path}.{key}");
+        let action = match action_name.as_str() {
+            "drop" => Action::Drop,
+            "blank" => Action::Blank,
+            "keep" => Action::Keep,
+            "year" => Action::Year,
+            "date_shift" => {
+                if !has_subject {
+                    return Err(self.err(
+                        &action_value,
+                        &action_path,
+                        "date_shift needs a top-level `subject_column` (the column identifying the person) so each subject gets one offset; expected subject_column = \"…\"",
+                    ));
+                }
+                Action::DateShift
+            }
+            "pseudonymize" => {
+                let prefix = match table.get("prefix") {
+                    Some(v) => {
+                        let p = self.string(v, &opt_path("prefix"), "a string")?;
+                        if p.chars().count() > MAX_PREFIX_CHARS || p.chars().any(char::is_control) {
+                            return Err(self.err(
+                                v,
+                                &opt_path("prefix"),
+                                format!("expected at most {MAX_PREFIX_CHARS} characters without control characters"),
+                            ));
+                        }
+                        p
+                    }
+                    None => String::new(),
+                };
+                Action::Pseudonymize { prefix }
+            }
+            "mask" => {
+                let mut spec = MaskSpec::default();
+                if let Some(v) = table.get("keep_first") {
+                    spec.keep_first = usize::try_from(self.integer(
+                        v,
+                        &opt_path("keep_first"),
+                        0..=MAX_KEEP_CHARS,
+                    )?)
+                    .unwrap_or_default();
+                }
+                if let Some(v) = table.get("keep_last") {
+                    spec.keep_last = usize::try_from(self.integer(
+                        v,
+                        &opt_path("keep_last"),
+                        0..=MAX_KEEP_CHARS,
+                    )?)
+                    .unwrap_or_default();
+                }
+                if let Some(v) = table.get("mask_char") {
+                    spec.mask_char = self.single_char(v, &opt_path("mask_char"))?;
+                }
+                Action::Mask(spec)
+            }
+            "age_band" => {
+                let reference = match (table.get("reference_column"), table.get("reference_date")) {
+                    (Some(c), None) => {
+                        let r = self.nonempty_string(c, &opt_path("reference_column"), "a column name")?;
+                        if r == column {
+                            return Err(self.err(
+                                c,
+                                &opt_path("reference_column"),
+                                "expected another column (the date at which the age is computed, e.g. the admission date), not the birth date itself",
+                            ));
+                        }
+                        AgeReference::Column(r)
+                    }
+                    (None, Some(d)) => AgeReference::Date(self.date(d, &opt_path("reference_date"))?),
+                    (Some(c), Some(_)) => {
+                        return Err(self.err(
+                            c,
+                            &path,
+                            "expected either `reference_column` or `reference_date`, not both",
+                        ))
+                    }
+                    (None, None) => {
+                        return Err(self.err(
+                            &action_value,
+                            &path,
+                            "age_band needs the date at which the age is computed; expected `reference_column = \"admission_time\"` or `reference_date = \"2025-01-01\"`",
+                        ))
+                    }
+                };
+                Action::AgeBand { reference }
+            }
+            "truncate" => {
+                let Some(v) = table.get("length") else {
+                    return Err(self.err(
+                        &action_value,
+                        &path,
+                        "truncate needs `length`; expected the number of characters to keep, e.g. length = 4",
+                    ));
+                };
+                let length =
+                    usize::try_from(self.integer(v, &opt_path("length"), 1..=MAX_KEEP_CHARS)?)
+                        .unwrap_or_default();
+                let pad = match table.get("pad") {
+                    Some(p) => Some(self.single_char(p, &opt_path("pad"))?),
+                    None => None,
+                };
+                Action::Truncate { length, pad }
+            }
+            other => {
+                return Err(self.err(
+                    &action_value,
+                    &action_path,
+                    format!("unknown action `{other}`; expected one of {valid}"),
+                ))
+            }
+        };
+        Ok((
+            ColumnRule {
+                column: column.to_string(),
+                action,
+            },
+            action_value.span(),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    pub(crate) const FULL: &str = r#"name = "settlement-research"
+k = 5
+quasi_identifiers = ["sex", "birth_date", "county_code"]
+subject_column = "id_number"
+date_shift_max_days = 30
+default_action = "drop"
+
+[columns.person_name]
+action = "drop"
+[columns.id_number]
+action = "pseudonymize"
+prefix = "PID-"
+[columns.mobile]
+action = "mask"
+keep_first = 3
+keep_last = 4
+[columns.birth_date]
+action = "age_band"
+reference_column = "admission_time"
+[columns.admission_time]
+action = "date_shift"
+[columns.discharge_time]
+action = "date_shift"
+[columns.visit_date]
+action = "year"
+[columns.county_code]
+action = "truncate"
+length = 4
+pad = "0"
+[columns.diagnosis_code]
+action = "keep"
+[columns.sex]
+action = "keep"
+"#;
+
+    fn err(text: &str) -> PolicyError {
+        DeidPolicy::parse(text).unwrap_err()
+    }
+
+    #[test]
+    fn parses_the_full_example() {
+        let p = DeidPolicy::parse(FULL).unwrap();
+        assert_eq!(p.name(), "settlement-research");
+        assert_eq!(p.k(), 5);
+        assert_eq!(p.quasi_identifiers(), ["sex", "birth_date", "county_code"]);
+        assert_eq!(p.subject_column(), Some("id_number"));
+        assert_eq!(p.date_shift_max_days().get(), 30);
+        assert_eq!(p.default_action(), DefaultAction::Drop);
+        let order: Vec<&str> = p.columns().iter().map(|r| r.column.as_str()).collect();
+        assert_eq!(order.first(), Some(&"person_name"), "file order kept");
+        assert_eq!(order.last(), Some(&"sex"));
+        assert_eq!(
+            p.action_for("id_number"),
+            &Action::Pseudonymize {
+                prefix: "PID-".into()
+            }
+        );
+        assert_eq!(
+            p.action_for("mobile"),
+            &Action::Mask(MaskSpec {
+                keep_first: 3,
+                keep_last: 4,
+                mask_char: '*'
+            })
+        );
+        assert_eq!(
+            p.action_for("birth_date"),
+            &Action::AgeBand {
+                reference: AgeReference::Column("admission_time".into())
+            }
+        );
+        assert_eq!(
+            p.action_for("county_code"),
+            &Action::Truncate {
+                length: 4,
+                pad: Some('0')
+            }
+        );
+        assert_eq!(p.action_for("visit_date"), &Action::Year);
+        assert_eq!(p.action_for("not_listed"), &Action::Drop);
+        // The hash is of the text as given.
+        assert_eq!(p.sha256_hex(), hex::encode(Sha256::digest(FULL.as_bytes())));
+        assert_ne!(
+            p.sha256_hex(),
+            DeidPolicy::parse(&format!("{FULL}\n"))
+                .unwrap()
+                .sha256_hex()
+        );
+    }
+
+    #[test]
+    fn defaults() {
+        let p = DeidPolicy::parse(
+            "name = \"x\"\nquasi_identifiers = [\"sex\"]\ndefault_action = \"keep\"\n",
+        )
+        .unwrap();
+        assert_eq!(p.k(), DEFAULT_K);
+        assert_eq!(p.date_shift_max_days().get(), DEFAULT_DATE_SHIFT_MAX_DAYS);
+        assert_eq!(p.default_action(), DefaultAction::Keep);
+        assert_eq!(p.action_for("anything"), &Action::Keep);
+        let p = DeidPolicy::parse(
+            "name = \"x\"\nquasi_identifiers = [\"b\"]\n[columns.b]\naction = \"age_band\"\nreference_date = 2025-01-01\n[columns.m]\naction = \"mask\"\n",
+        )
+        .unwrap();
+        assert_eq!(p.default_action(), DefaultAction::Drop);
+        assert_eq!(
+            p.action_for("b"),
+            &Action::AgeBand {
+                reference: AgeReference::Date(NaiveDate::from_ymd_opt(2025, 1, 1).unwrap())
+            }
+        );
+        assert_eq!(p.action_for("m"), &Action::Mask(MaskSpec::default()));
+    }
+
+    #[test]
+    fn k_below_two_is_refused_and_min_k_is_checkable() {
+        let e = err(
+            "name = \"x\"\nquasi_identifiers = [\"s\"]\nk = 1\n[columns.s]\naction = \"keep\"\n",
+        );
+        assert_eq!(e.line(), Some(3));
+        assert_eq!(e.path(), "k");
+        assert!(e.message().contains("from 2"), "{e}");
+        let p = DeidPolicy::parse(
+            "name = \"x\"\nquasi_identifiers = [\"s\"]\nk = 3\n[columns.s]\naction = \"keep\"\n",
+        )
+        .unwrap();
+        let e = p.check_min_k(NODE_MIN_K).unwrap_err();
+        assert_eq!(e.line(), Some(3));
+        assert!(
+            e.to_string().contains("below the required minimum of 5"),
+            "{e}"
+        );
+        p.check_min_k(3).unwrap();
+        DeidPolicy::parse(FULL)
+            .unwrap()
+            .check_min_k(NODE_MIN_K)
+            .unwrap();
+    }
+
+    #[test]
+    fn unknown_action_lists_the_valid_ones() {
+        let text = FULL.replace("action = \"year\"", "action = \"yeer\"");
+        let e = err(&text);
+        assert_eq!(e.path(), "columns.visit_date.action");
+        let line = text.lines().position(|l| l.contains("yeer")).unwrap() + 1;
+        assert_eq!(e.line(), Some(line));
+        assert_eq!(e.location().unwrap().column, 10);
+        for a in ACTION_NAMES {
+            assert!(e.message().contains(a), "{a} missing from {e}");
+        }
+        assert!(
+            e.to_string().starts_with(&format!(
+                "line {line}, column 10: `columns.visit_date.action`"
+            )),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn type_errors_are_located() {
+        let text = FULL.replace("keep_first = 3", "keep_first = \"3\"");
+        let e = err(&text);
+        assert_eq!(e.path(), "columns.mobile.keep_first");
+        assert_eq!(e.line(), Some(15));
+        assert!(
+            e.message().contains("expected an integer") && e.message().contains("found a string"),
+            "{e}"
+        );
+
+        let e = err(&FULL.replace("pad = \"0\"", "pad = \"00\""));
+        assert_eq!(e.path(), "columns.county_code.pad");
+        assert!(e.message().contains("exactly one"), "{e}");
+
+        let e = err(&FULL.replace("length = 4", "length = 0"));
+        assert_eq!(e.path(), "columns.county_code.length");
+
+        let e = err(&FULL.replace("date_shift_max_days = 30", "date_shift_max_days = 0"));
+        assert_eq!((e.path(), e.line()), ("date_shift_max_days", Some(5)));
+
+        let e = err(&FULL.replace("default_action = \"drop\"", "default_action = \"delete\""));
+        assert_eq!((e.path(), e.line()), ("default_action", Some(6)));
+        assert!(e.message().contains("\"drop\" or \"keep\""));
+
+        let e = err(&FULL.replace("[\"sex\", \"birth_date\", \"county_code\"]", "[\"sex\", 3]"));
+        assert_eq!((e.path(), e.line()), ("quasi_identifiers[1]", Some(3)));
+    }
+
+    #[test]
+    fn options_that_do_not_belong_to_the_action() {
+        let text = FULL.replace("action = \"year\"", "action = \"year\"\nlength = 2");
+        let e = err(&text);
+        assert_eq!(e.path(), "columns.visit_date.length");
+        assert!(e.message().contains("takes no options"), "{e}");
+        let e = err(&FULL.replace("keep_last = 4", "keep_lsat = 4"));
+        assert_eq!(e.path(), "columns.mobile.keep_lsat");
+        assert_eq!(e.line(), Some(16));
+        assert!(
+            e.message().contains("keep_first, keep_last, mask_char"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn missing_and_unknown_top_level_keys() {
+        let e = err("k = 5\nquasi_identifiers = [\"a\"]\n");
+        assert_eq!(e.path(), "name");
+        assert!(e.message().starts_with("missing"));
+        let e =
+            err("name = \"x\"\nquasi_identifiers = [\"a\"]\ndefault_action = \"keep\"\nkk = 5\n");
+        assert_eq!((e.path(), e.line()), ("kk", Some(4)));
+        assert!(e.message().contains("expected one of name, k,"), "{e}");
+        let e = err("name = \"x\"\n");
+        assert_eq!(e.path(), "quasi_identifiers");
+        let e = err("name = \"x\"\nquasi_identifiers = []\n");
+        assert_eq!((e.path(), e.line()), ("quasi_identifiers", Some(2)));
+        let e =
+            err("name = \"x\"\nquasi_identifiers = [\"a\", \"a\"]\ndefault_action = \"keep\"\n");
+        assert!(e.message().contains("listed twice"), "{e}");
+    }
+
+    #[test]
+    fn syntax_errors_have_line_and_column() {
+        let e = err("name = \"x\"\nk = \n");
+        assert_eq!(e.line(), Some(2));
+        assert_eq!(e.location().unwrap().column, 5);
+        assert!(e.message().starts_with("TOML syntax"), "{e}");
+        let e = err("name = \"x\"\n[columns.a\naction = \"keep\"\n");
+        assert_eq!(e.line(), Some(2));
+    }
+
+    #[test]
+    fn misplaced_tables_get_a_path() {
+        let e = err("name = \"x\"\nquasi_identifiers = [\"a\"]\ncolumns = 3\n");
+        assert_eq!((e.path(), e.line()), ("columns", Some(3)));
+        let e = err("name = \"x\"\nquasi_identifiers = [\"a\"]\n[columns]\nmobile = \"mask\"\n");
+        assert_eq!((e.path(), e.line()), ("columns.mobile", Some(4)));
+        let e = err("name = \"x\"\nquasi_identifiers = [\"a\"]\n[columns.a]\naction = \"keep\"\n[columns.a.sub]\nx = 1\n");
+        assert_eq!((e.path(), e.line()), ("columns.a.sub", Some(5)));
+    }
+
+    #[test]
+    fn column_rule_requirements() {
+        let e = err("name = \"x\"\nquasi_identifiers = [\"a\"]\n[columns.a]\nkeep_first = 2\n");
+        assert_eq!((e.path(), e.line()), ("columns.a", Some(4)));
+        assert!(e.message().contains("missing `action`"), "{e}");
+        // date_shift without subject_column.
+        let e = err("name = \"x\"\nquasi_identifiers = [\"a\"]\ndefault_action = \"keep\"\n[columns.t]\naction = \"date_shift\"\n");
+        assert_eq!((e.path(), e.line()), ("columns.t.action", Some(5)));
+        assert!(e.message().contains("subject_column"));
+        // age_band without, with both, and with itself as reference.
+        let base =
+            "name = \"x\"\nquasi_identifiers = [\"b\"]\n[columns.b]\naction = \"age_band\"\n";
+        assert!(err(base).message().contains("reference_column"));
+        let e = err(&format!(
+            "{base}reference_column = \"t\"\nreference_date = \"2025-01-01\"\n"
+        ));
+        assert!(e.message().contains("not both"), "{e}");
+        let e = err(&format!("{base}reference_column = \"b\"\n"));
+        assert_eq!(e.path(), "columns.b.reference_column");
+        let e = err(&format!("{base}reference_date = \"2025-02-30\"\n"));
+        assert_eq!((e.path(), e.line()), ("columns.b.reference_date", Some(5)));
+        let e =
+            err("name = \"x\"\nquasi_identifiers = [\"a\"]\n[columns.a]\naction = \"truncate\"\n");
+        assert!(e.message().contains("length"));
+    }
+
+    #[test]
+    fn quasi_identifiers_must_reach_the_output() {
+        let e = err(&FULL.replace("[columns.sex]\naction = \"keep\"\n", ""));
+        assert_eq!((e.path(), e.line()), ("quasi_identifiers", Some(3)));
+        assert!(
+            e.message().contains("`sex`") && e.message().contains("default_action"),
+            "{e}"
+        );
+        let e = err(&FULL.replace(
+            "[columns.sex]\naction = \"keep\"",
+            "[columns.sex]\naction = \"drop\"",
+        ));
+        assert_eq!(e.path(), "columns.sex.action");
+        // With default keep an unlisted quasi-identifier is fine.
+        DeidPolicy::parse(
+            &FULL
+                .replace("[columns.sex]\naction = \"keep\"\n", "")
+                .replace("default_action = \"drop\"", "default_action = \"keep\""),
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn location_counts_characters() {
+        let e = err("name = \"张三\"\nquasi_identifiers = [\"a\"]\ndefault_action = \"keep\"\n\"名字\" = 1\n");
+        assert_eq!((e.path(), e.line()), ("名字", Some(4)));
+        let line = r#"columns = { "姓名" = { action = "mask", keep_first = "x" } }"#;
+        let e = err(&format!(
+            "name = \"p\"\nquasi_identifiers = [\"a\"]\ndefault_action = \"keep\"\n{line}\n"
+        ));
+        assert_eq!(e.path(), "columns.姓名.keep_first");
+        let col = line.chars().position(|c| c == 'x').unwrap(); // the opening quote is one before
+        assert_eq!(
+            e.location(),
+            Some(Location {
+                line: 4,
+                column: col
+            })
+        );
+        let l = Location::of("一二\n三四五", "一二\n三四".len());
+        assert_eq!(l, Location { line: 2, column: 3 });
+        assert_eq!(Location::of("abc", 99), Location { line: 1, column: 4 });
+    }
+
+    proptest! {
+        #[test]
+        fn parse_never_panics_on_arbitrary_text(text in "\\PC{0,200}") {
+            let _ = DeidPolicy::parse(&text);
+        }
+
+        #[test]
+        fn parse_never_panics_on_toml_like_text(
+            lines in proptest::collection::vec(
+                prop_oneof![
+                    Just("name = \"p\"".to_string()),
+                    Just("quasi_identifiers = [\"a\"]".to_string()),
+                    Just("subject_column = \"s\"".to_string()),
+                    Just("[columns.a]".to_string()),
+                    Just("[columns.b]".to_string()),
+                    Just("[columns.a.x]".to_string()),
+                    Just("[[columns.c]]".to_string()),
+                    "(action|keep_first|keep_last|mask_char|length|pad|prefix|reference_date|reference_column|k|date_shift_max_days|default_action|columns) = (\"[a-z_]{0,12}\"|-?[0-9]{1,20}|true|2025-0[0-9]-[0-3][0-9]|\\[\\]|\\{\\}|\"\\PC{0,3}\")",
+                ],
+                0..14,
+            )
+        ) {
+            let text = lines.join("\n");
+            match DeidPolicy::parse(&text) {
+                Ok(p) => prop_assert!(p.k() >= POLICY_MIN_K),
+                Err(e) => prop_assert!(!e.message().is_empty()),
+            }
+        }
+    }
+}

@@ -1,0 +1,559 @@
+//! Per-column de-identification transforms, as pure functions of one cell.
+//!
+//! GB/T 39725-2020 §10.2 a)–c) and Table 6: delete or blank direct identifiers, mask contact
+//! details, pseudonymise record keys (§10.2 f: a patient code index kept by the controller),
+//! generalise ages (§10.2 c) 2): age bands), dates (§10.2 c) 3): "only to the year, or time
+//! shift") and places (§10.2 c) 1): lower digits set to `0`); Appendix G, Table G.1 lists which
+//! data elements take which method. T/CI 857-2024 6.5.4 a): dates follow GB/T 7408 (ISO 8601).
+//!
+//! Every function here looks at one cell (plus, for age bands, a reference date, and for date
+//! shifts, the subject's offset), so a columnar engine can call them unchanged. Errors describe
+//! what was expected and never contain the value.
+
+use std::num::NonZeroU32;
+
+use chrono::{Datelike, Days, NaiveDate, NaiveTime};
+use hmac::digest::generic_array::GenericArray;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// Why a cell could not be transformed. Never carries the cell value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TransformError {
+    /// The cell is not an ISO 8601 calendar date or date-time.
+    #[error(
+        "expected a date `YYYY-MM-DD` or a date-time `YYYY-MM-DD HH:MM:SS` (ISO 8601 / GB/T 7408; a `T` separator and fractional seconds are accepted)"
+    )]
+    NotADate,
+    /// An age was asked for at a reference date before the birth date.
+    #[error("the birth date lies after the reference date, so no age can be computed")]
+    BirthAfterReference,
+    /// Shifting the date would leave the years 0001–9999.
+    #[error("the shifted date would fall outside the years 0001–9999")]
+    ShiftOutOfRange,
+}
+
+/// HMAC-SHA-256 with a 32-byte key.
+///
+/// The key is zero-padded to the 64-byte SHA-256 block, which is exactly what HMAC (RFC 2104)
+/// does with a short key; doing it here makes construction infallible.
+pub fn hmac_sha256(key: &[u8; 32], message: &[u8]) -> [u8; 32] {
+    let mut block = [0u8; 64];
+    for (b, k) in block.iter_mut().zip(key.iter()) {
+        *b = *k;
+    }
+    let mut mac = <HmacSha256 as Mac>::new(&GenericArray::from(block));
+    mac.update(message);
+    mac.finalize().into_bytes().into()
+}
+
+/// Pseudonymises a value: HMAC-SHA-256 under the project's pseudonym key, first 16 bytes as
+/// 32 lowercase hex characters, after `prefix`.
+///
+/// Deterministic within a key (the same patient keeps the same code across files of one
+/// project, §10.2 f), unlinkable across keys. The value is used byte for byte: callers that
+/// want `x` and `X` in ID numbers to match must normalise first.
+pub fn pseudonymize(key: &[u8; 32], prefix: &str, value: &str) -> String {
+    let digest = hmac_sha256(key, value.as_bytes());
+    let mut out = String::with_capacity(prefix.len() + 32);
+    out.push_str(prefix);
+    out.push_str(&hex::encode(digest.get(..16).unwrap_or(&digest[..])));
+    out
+}
+
+/// How `mask` hides a value: characters (not bytes) kept at each end and the replacement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MaskSpec {
+    /// Characters kept at the start.
+    pub keep_first: usize,
+    /// Characters kept at the end.
+    pub keep_last: usize,
+    /// Character written for every hidden character.
+    pub mask_char: char,
+}
+
+impl Default for MaskSpec {
+    fn default() -> Self {
+        MaskSpec {
+            keep_first: 0,
+            keep_last: 0,
+            mask_char: '*',
+        }
+    }
+}
+
+/// Masks a value character by character (UTF-8 aware: `张小明` with one kept at each end is
+/// `张*明`). The result has as many characters as the value.
+///
+/// At least one character is always hidden: when the value is not longer than
+/// `keep_first + keep_last`, fewer characters are kept (first from the end, then from the
+/// start), so `张三` with one kept at each end becomes `张*`, never `张三`. Empty stays empty.
+pub fn mask(value: &str, spec: &MaskSpec) -> String {
+    let n = value.chars().count();
+    if n == 0 {
+        return String::new();
+    }
+    let keep = n - 1; // at most this many characters may stay visible
+    let first = spec.keep_first.min(keep);
+    let last = spec.keep_last.min(keep - first);
+    let mut out = String::with_capacity(value.len());
+    for (i, c) in value.chars().enumerate() {
+        if i < first || i >= n - last {
+            out.push(c);
+        } else {
+            out.push(spec.mask_char);
+        }
+    }
+    out
+}
+
+/// Keeps the first `length` characters; with `pad`, right-pads the result back to the value's
+/// character length (county code `330106`, length 4, pad `0` → `330100`, §10.2 c) 1)).
+/// Values not longer than `length` are returned unchanged.
+pub fn truncate(value: &str, length: usize, pad: Option<char>) -> String {
+    let n = value.chars().count();
+    if n <= length {
+        return value.to_string();
+    }
+    let mut out: String = value.chars().take(length).collect();
+    if let Some(p) = pad {
+        out.extend(std::iter::repeat_n(p, n - length));
+    }
+    out
+}
+
+/// A parsed date or date-time cell: the calendar date and the untouched remainder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DateCell<'a> {
+    /// The calendar date (first ten characters).
+    pub date: NaiveDate,
+    /// Everything after the date, separator included (`""`, `" 08:30:00"`, `"T08:30:00.5"`),
+    /// validated as a time of day and kept verbatim so the output has the input's format.
+    pub rest: &'a str,
+}
+
+/// Parses `YYYY-MM-DD`, optionally followed by ` ` or `T` and `HH:MM:SS` (fractional seconds
+/// allowed) or `HH:MM`.
+pub fn parse_date_cell(value: &str) -> Result<DateCell<'_>, TransformError> {
+    let (date_part, rest) = match (value.get(..10), value.get(10..)) {
+        (Some(d), Some(r)) => (d, r),
+        _ => return Err(TransformError::NotADate),
+    };
+    let shape_ok = date_part.bytes().enumerate().all(|(i, b)| match i {
+        4 | 7 => b == b'-',
+        _ => b.is_ascii_digit(),
+    });
+    if !shape_ok {
+        return Err(TransformError::NotADate);
+    }
+    let date =
+        NaiveDate::parse_from_str(date_part, "%Y-%m-%d").map_err(|_| TransformError::NotADate)?;
+    if !rest.is_empty() {
+        let time = rest
+            .strip_prefix(' ')
+            .or_else(|| rest.strip_prefix('T'))
+            .ok_or(TransformError::NotADate)?;
+        let ok = NaiveTime::parse_from_str(time, "%H:%M:%S%.f").is_ok()
+            || NaiveTime::parse_from_str(time, "%H:%M").is_ok();
+        if !ok {
+            return Err(TransformError::NotADate);
+        }
+    }
+    Ok(DateCell { date, rest })
+}
+
+/// Formats a date as `YYYY-MM-DD`, refusing years outside 1–9999 (they would not round-trip).
+fn format_date(date: NaiveDate) -> Result<String, TransformError> {
+    if !(1..=9999).contains(&date.year()) {
+        return Err(TransformError::ShiftOutOfRange);
+    }
+    Ok(format!(
+        "{:04}-{:02}-{:02}",
+        date.year(),
+        date.month(),
+        date.day()
+    ))
+}
+
+/// Generalises a date or date-time to its year, `YYYY` (§10.2 c) 3)).
+pub fn year(value: &str) -> Result<String, TransformError> {
+    let cell = parse_date_cell(value)?;
+    Ok(format!("{:04}", cell.date.year()))
+}
+
+/// The per-subject date offset in days: HMAC-SHA-256 of the subject value under the project's
+/// date-shift key, mapped uniformly onto `[-max, -1] ∪ [1, max]` (never 0).
+///
+/// The same subject always gets the same offset within a project, so all of a subject's
+/// intervals survive (Table 6: admission and discharge both shifted by the same amount keep
+/// their 90-day difference). Uniformity comes from rejection sampling over the four 64-bit
+/// words of the MAC.
+pub fn date_shift_offset(key: &[u8; 32], subject: &str, max_days: NonZeroU32) -> i64 {
+    let max = u64::from(max_days.get());
+    let n = 2 * max;
+    let limit = (u64::MAX / n) * n; // values at or above would bias the low residues
+    let mac = hmac_sha256(key, subject.as_bytes());
+    let mut pick = 0u64;
+    for chunk in mac.chunks_exact(8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let x = u64::from_be_bytes(word);
+        pick = x % n;
+        if x < limit {
+            break;
+        }
+    }
+    // pick in 0..2max: 0..max → -max..=-1, max..2max → 1..=max.
+    let pick = i64::try_from(pick).unwrap_or(0);
+    let max = i64::try_from(max).unwrap_or(i64::MAX);
+    if pick < max {
+        pick - max
+    } else {
+        pick - max + 1
+    }
+}
+
+/// Shifts a date or date-time by `offset_days`, keeping the time of day and the format
+/// (`2018-01-01 08:00:00` + 100 → `2018-04-11 08:00:00`).
+pub fn shift_date(value: &str, offset_days: i64) -> Result<String, TransformError> {
+    let cell = parse_date_cell(value)?;
+    let days = Days::new(offset_days.unsigned_abs());
+    let shifted = if offset_days >= 0 {
+        cell.date.checked_add_days(days)
+    } else {
+        cell.date.checked_sub_days(days)
+    }
+    .ok_or(TransformError::ShiftOutOfRange)?;
+    let mut out = format_date(shifted)?;
+    out.push_str(cell.rest);
+    Ok(out)
+}
+
+/// Age in completed years (周岁) at `reference`. Someone born on 29 February completes a year on
+/// 1 March in common years.
+pub fn age_in_years(birth: NaiveDate, reference: NaiveDate) -> Result<u32, TransformError> {
+    reference
+        .years_since(birth)
+        .ok_or(TransformError::BirthAfterReference)
+}
+
+/// Five-year age band (§10.2 c) 2)): `<25`, `25-29`, …, `85-89`, `>89`.
+pub fn age_band(age: u32) -> String {
+    match age {
+        0..=24 => "<25".to_string(),
+        25..=89 => {
+            let low = age / 5 * 5;
+            format!("{low}-{}", low + 4)
+        }
+        _ => ">89".to_string(),
+    }
+}
+
+/// Birth date cell → age band at `reference`.
+pub fn age_band_of(birth_value: &str, reference: NaiveDate) -> Result<String, TransformError> {
+    let birth = parse_date_cell(birth_value)?.date;
+    Ok(age_band(age_in_years(birth, reference)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn d(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    const K1: [u8; 32] = [7u8; 32];
+    const K2: [u8; 32] = [8u8; 32];
+
+    #[test]
+    fn hmac_matches_the_variable_length_constructor() {
+        let key: [u8; 32] = core::array::from_fn(|i| i as u8 * 3 + 1);
+        let mut reference = <HmacSha256 as Mac>::new_from_slice(&key).unwrap();
+        reference.update(b"110101199003071234");
+        let expected: [u8; 32] = reference.finalize().into_bytes().into();
+        assert_eq!(hmac_sha256(&key, b"110101199003071234"), expected);
+    }
+
+    #[test]
+    fn pseudonyms_are_deterministic_per_key_and_differ_across_keys() {
+        let a = pseudonymize(&K1, "", "110101199003071234");
+        assert_eq!(a, pseudonymize(&K1, "", "110101199003071234"));
+        assert_eq!(a.len(), 32);
+        assert!(a
+            .chars()
+            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+        assert_ne!(a, pseudonymize(&K2, "", "110101199003071234"));
+        assert_ne!(a, pseudonymize(&K1, "", "110101199003071235"));
+        let p = pseudonymize(&K1, "PID-", "110101199003071234");
+        assert_eq!(p, format!("PID-{a}"));
+        // It is the truncated HMAC, not some other digest.
+        assert_eq!(
+            a,
+            hex::encode(&hmac_sha256(&K1, "110101199003071234".as_bytes())[..16])
+        );
+    }
+
+    #[test]
+    fn mask_is_character_based() {
+        let phone = MaskSpec {
+            keep_first: 3,
+            keep_last: 4,
+            mask_char: '*',
+        };
+        assert_eq!(mask("13812345678", &phone), "138****5678");
+        let name = MaskSpec {
+            keep_first: 1,
+            keep_last: 0,
+            mask_char: '某',
+        };
+        assert_eq!(mask("欧阳娜娜", &name), "欧某某某");
+        let addr = MaskSpec {
+            keep_first: 6,
+            keep_last: 0,
+            mask_char: '*',
+        };
+        assert_eq!(
+            mask("浙江省杭州市西湖区文三路90号", &addr),
+            "浙江省杭州市*********"
+        );
+        assert_eq!(mask("", &phone), "");
+    }
+
+    #[test]
+    fn mask_always_hides_at_least_one_character() {
+        let both = MaskSpec {
+            keep_first: 1,
+            keep_last: 1,
+            mask_char: '*',
+        };
+        assert_eq!(mask("张三", &both), "张*");
+        assert_eq!(mask("张小明", &both), "张*明");
+        assert_eq!(mask("张", &both), "*");
+        assert_eq!(
+            mask(
+                "1234",
+                &MaskSpec {
+                    keep_first: 0,
+                    keep_last: 9,
+                    mask_char: '#'
+                }
+            ),
+            "#234"
+        );
+        assert_eq!(mask("abc", &MaskSpec::default()), "***");
+    }
+
+    #[test]
+    fn truncate_with_and_without_pad() {
+        assert_eq!(truncate("330106", 4, Some('0')), "330100");
+        assert_eq!(truncate("330106", 4, None), "3301");
+        assert_eq!(truncate("33", 4, Some('0')), "33");
+        assert_eq!(truncate("浙江省杭州市西湖区", 6, None), "浙江省杭州市");
+        assert_eq!(
+            truncate("浙江省杭州市西湖区", 6, Some('※')),
+            "浙江省杭州市※※※"
+        );
+    }
+
+    #[test]
+    fn dates_and_datetimes_parse() {
+        assert_eq!(parse_date_cell("2018-01-01").unwrap().rest, "");
+        assert_eq!(
+            parse_date_cell("2018-01-01 08:30:00").unwrap().rest,
+            " 08:30:00"
+        );
+        assert_eq!(
+            parse_date_cell("2018-01-01T08:30:00.250").unwrap().rest,
+            "T08:30:00.250"
+        );
+        assert_eq!(
+            parse_date_cell("2018-01-01 08:30").unwrap().date,
+            d("2018-01-01")
+        );
+        for bad in [
+            "",
+            "2018",
+            "2018-1-01",
+            "20180101",
+            "2018/01/01",
+            "2018-02-30",
+            "2018-01-01 25:00:00",
+            "2018-01-01X08:00:00",
+            "2018-01-01 ",
+            "+2018-01-0",
+            "２０１８-01-01",
+            "2018-01-01 08:00:00Z",
+        ] {
+            assert_eq!(
+                parse_date_cell(bad),
+                Err(TransformError::NotADate),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn table_6_example_shift_keeps_interval() {
+        // GB/T 39725 Table 6: +100 days, 2018-01-01 → 2018-04-11, 2018-04-01 → 2018-07-10.
+        assert_eq!(shift_date("2018-01-01", 100).unwrap(), "2018-04-11");
+        assert_eq!(shift_date("2018-04-01", 100).unwrap(), "2018-07-10");
+        assert_eq!(
+            shift_date("2018-04-01 23:59:59", -1).unwrap(),
+            "2018-03-31 23:59:59"
+        );
+        assert_eq!(
+            shift_date("2018-04-01T07:00:00", 1).unwrap(),
+            "2018-04-02T07:00:00"
+        );
+        assert_eq!(
+            shift_date("9999-12-31", 1),
+            Err(TransformError::ShiftOutOfRange)
+        );
+        assert_eq!(
+            shift_date("0001-01-01", -1),
+            Err(TransformError::ShiftOutOfRange)
+        );
+        assert_eq!(shift_date("not a date", 3), Err(TransformError::NotADate));
+    }
+
+    #[test]
+    fn offsets_are_stable_nonzero_within_range_and_vary() {
+        let max = NonZeroU32::new(30).unwrap();
+        let mut seen = std::collections::HashSet::new();
+        for i in 0..400 {
+            let subject = format!("33010619900101{i:04}");
+            let o = date_shift_offset(&K1, &subject, max);
+            assert_eq!(o, date_shift_offset(&K1, &subject, max));
+            assert!(o != 0 && (-30..=30).contains(&o), "{o}");
+            seen.insert(o);
+        }
+        // 400 draws over 60 values: every value should appear, both signs included.
+        assert!(seen.len() >= 55, "only {} distinct offsets", seen.len());
+        assert!(
+            seen.contains(&-30) && seen.contains(&30) && seen.contains(&-1) && seen.contains(&1)
+        );
+        let one = NonZeroU32::new(1).unwrap();
+        assert!((0..50).all(|i| date_shift_offset(&K1, &i.to_string(), one).abs() == 1));
+        // Another project key moves the same subject differently (for most subjects).
+        let differ = (0..50)
+            .filter(|i| {
+                date_shift_offset(&K1, &i.to_string(), max)
+                    != date_shift_offset(&K2, &i.to_string(), max)
+            })
+            .count();
+        assert!(differ > 40, "{differ}");
+    }
+
+    #[test]
+    fn age_band_boundaries() {
+        assert_eq!(age_band(0), "<25");
+        assert_eq!(age_band(24), "<25");
+        assert_eq!(age_band(25), "25-29");
+        assert_eq!(age_band(29), "25-29");
+        assert_eq!(age_band(30), "30-34");
+        assert_eq!(age_band(38), "35-39");
+        assert_eq!(age_band(89), "85-89");
+        assert_eq!(age_band(90), ">89");
+        assert_eq!(age_band(130), ">89");
+    }
+
+    #[test]
+    fn age_in_completed_years() {
+        let r = d("2025-03-15");
+        assert_eq!(age_in_years(d("2000-03-15"), r).unwrap(), 25);
+        assert_eq!(age_in_years(d("2000-03-16"), r).unwrap(), 24);
+        assert_eq!(age_band_of("2000-03-16", r).unwrap(), "<25");
+        assert_eq!(age_band_of("2000-03-15 10:00:00", r).unwrap(), "25-29");
+        assert_eq!(age_band_of("1935-03-15", r).unwrap(), ">89");
+        assert_eq!(age_band_of("1935-03-16", r).unwrap(), "85-89");
+        assert_eq!(
+            age_in_years(d("2025-03-16"), r),
+            Err(TransformError::BirthAfterReference)
+        );
+        assert_eq!(age_in_years(r, r).unwrap(), 0);
+    }
+
+    #[test]
+    fn leap_day_birth() {
+        let b = d("2000-02-29");
+        assert_eq!(age_in_years(b, d("2025-02-28")).unwrap(), 24);
+        assert_eq!(age_in_years(b, d("2025-03-01")).unwrap(), 25);
+        assert_eq!(age_in_years(b, d("2024-02-28")).unwrap(), 23);
+        assert_eq!(age_in_years(b, d("2024-02-29")).unwrap(), 24);
+        assert_eq!(age_band_of("2000-02-29", d("2025-02-28")).unwrap(), "<25");
+        assert_eq!(age_band_of("2000-02-29", d("2025-03-01")).unwrap(), "25-29");
+    }
+
+    #[test]
+    fn year_generalisation() {
+        assert_eq!(year("2019-12-31 23:59:59").unwrap(), "2019");
+        assert_eq!(year("0999-01-01").unwrap(), "0999");
+        assert_eq!(year("2019"), Err(TransformError::NotADate));
+    }
+
+    #[test]
+    fn errors_never_echo_the_value() {
+        let value = "张三13812345678";
+        let e = parse_date_cell(value).unwrap_err().to_string();
+        assert!(!e.contains("张三") && !e.contains("138"), "{e}");
+    }
+
+    fn any_date() -> impl Strategy<Value = NaiveDate> {
+        (1900i32..2100, 1u32..=366).prop_map(|(y, doy)| {
+            NaiveDate::from_yo_opt(y, doy)
+                .unwrap_or_else(|| NaiveDate::from_yo_opt(y, 365).unwrap())
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn mask_keeps_char_length(value in "\\PC{0,40}", kf in 0usize..12, kl in 0usize..12, c in proptest::char::any()) {
+            let out = mask(&value, &MaskSpec { keep_first: kf, keep_last: kl, mask_char: c });
+            prop_assert_eq!(out.chars().count(), value.chars().count());
+            if !value.is_empty() {
+                // At least one position is hidden.
+                prop_assert!(out.chars().any(|o| o == c));
+                // Kept characters are the originals, in place.
+                let first = kf.min(value.chars().count() - 1);
+                prop_assert!(out.chars().zip(value.chars()).take(first).all(|(o, v)| o == v));
+            }
+        }
+
+        #[test]
+        fn truncate_pad_keeps_length(value in "\\PC{0,40}", length in 0usize..20, pad in proptest::char::any()) {
+            let out = truncate(&value, length, Some(pad));
+            prop_assert_eq!(out.chars().count(), value.chars().count());
+            let kept: String = value.chars().take(length).collect();
+            prop_assert!(out.starts_with(&kept));
+            let plain = truncate(&value, length, None);
+            prop_assert_eq!(plain.chars().count(), value.chars().count().min(length));
+        }
+
+        #[test]
+        fn date_shift_preserves_intervals(a in any_date(), b in any_date(), subject in "[0-9X]{18}",
+                                          secs in 0u32..86_400, max in 1u32..400) {
+            let offset = date_shift_offset(&K1, &subject, NonZeroU32::new(max).unwrap());
+            prop_assert!(offset != 0 && offset.unsigned_abs() <= u64::from(max));
+            let time = NaiveTime::from_num_seconds_from_midnight_opt(secs, 0).unwrap();
+            let va = a.format("%Y-%m-%d").to_string();
+            let vb = format!("{} {}", b.format("%Y-%m-%d"), time.format("%H:%M:%S"));
+            let sa = shift_date(&va, offset).unwrap();
+            let sb = shift_date(&vb, offset).unwrap();
+            let pa = parse_date_cell(&sa).unwrap();
+            let pb = parse_date_cell(&sb).unwrap();
+            prop_assert_eq!((pb.date - pa.date).num_days(), (b - a).num_days());
+            prop_assert_eq!((pa.date - a).num_days(), offset);
+            prop_assert_eq!(pb.rest, &vb[10..]);
+        }
+
+        #[test]
+        fn age_band_is_total(age in 0u32..200) {
+            let band = age_band(age);
+            prop_assert!(band == "<25" || band == ">89" || band.len() == 5);
+        }
+    }
+}

@@ -1,0 +1,122 @@
+//! The OpenAPI 3 document served at `/api/v1/openapi.json` (T/CI 857-2024 7.2.3: the node's
+//! interfaces are described and discoverable). Every operation requires the bearer scheme unless
+//! it says otherwise (health check, this document, login).
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::{api, error};
+
+/// Registers the bearer-token scheme the operations refer to.
+struct BearerScheme;
+
+impl Modify for BearerScheme {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "Session token from POST /api/v1/auth/login; ends on logout or idle timeout",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "medspace node API",
+        description = "Trusted data space node for healthcare and medical-insurance data \
+            (GB/T 39725-2020, T/CI 857-2024). HTTPS only (TLS 1.2 and 1.3). Send \
+            `Authorization: Bearer <token>` from POST /api/v1/auth/login; every call is checked \
+            against the caller's role and approved applications, and audited. Errors are \
+            `{\"error\": kind, \"message\": …}`."
+    ),
+    modifiers(&BearerScheme),
+    security(("bearer" = [])),
+    paths(
+        api::healthz,
+        api::openapi_json,
+        api::login,
+        api::logout,
+        api::change_password,
+        api::list_users,
+        api::create_user,
+        api::list_datasets,
+        api::ingest,
+        api::get_dataset,
+        api::deidentify,
+        api::list_applications,
+        api::apply,
+        api::decide_application,
+        api::granted_tables,
+        api::query,
+        api::list_exports,
+        api::request_export,
+        api::decide_export,
+        api::download_export,
+        api::audit_entries,
+        api::audit_verify,
+    ),
+    components(schemas(
+        error::ErrorBody,
+        api::HealthResponse,
+        api::LoginRequest,
+        api::LoginResponse,
+        api::UserRef,
+        api::OkResponse,
+        api::PasswordRequest,
+        api::UserView,
+        api::CreateUserRequest,
+        api::CreateUserResponse,
+        api::DeidentifyRequest,
+        api::DeidentifyResponse,
+        api::ApplyRequest,
+        api::DecisionRequest,
+        api::QueryRequest,
+        api::QueryResponse,
+        api::ExportRequestBody,
+        api::AuditVerifyResponse,
+    ))
+)]
+struct ApiDoc;
+
+/// The API description.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "test code")]
+    use super::*;
+
+    #[test]
+    fn public_operations_need_no_token_and_the_rest_need_the_bearer_scheme() {
+        let doc = serde_json::to_value(openapi()).unwrap();
+        assert_eq!(doc["security"], serde_json::json!([{"bearer": []}]));
+        assert_eq!(
+            doc["components"]["securitySchemes"]["bearer"]["scheme"],
+            "bearer"
+        );
+        for (path, method) in [
+            ("/healthz", "get"),
+            ("/api/v1/openapi.json", "get"),
+            ("/api/v1/auth/login", "post"),
+        ] {
+            assert_eq!(
+                doc["paths"][path][method]["security"],
+                serde_json::json!([{}]),
+                "{path}"
+            );
+        }
+        assert!(doc["paths"]["/api/v1/users"]["get"]
+            .get("security")
+            .is_none());
+    }
+}

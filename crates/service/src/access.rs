@@ -1,0 +1,146 @@
+//! Role checks: default deny, least privilege, separation of duties.
+//!
+//! GB/T 39725-2020 §11.6.2.2 and Appendix F (identity and permission rows); T/CI 857-2024 6.4
+//! (least privilege); DMS 4.3.2. The table below is the whole policy of this release: an action not
+//! listed for a role is denied. The system administrator manages accounts but reads no data; the
+//! auditor reads the audit log and changes nothing.
+
+use medspace_core::{Role, User};
+
+/// An authenticated account making a call.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// The account.
+    pub user: User,
+    /// SHA-256 of the session token (empty for in-process system calls).
+    pub token_hash: String,
+}
+
+impl Caller {
+    /// Account id.
+    pub fn id(&self) -> &str {
+        &self.user.id
+    }
+    /// Account role.
+    pub fn role(&self) -> Role {
+        self.user.role
+    }
+}
+
+/// Everything a caller can ask the node to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Create accounts, list accounts.
+    ManageAccounts,
+    /// Ingest a dataset.
+    IngestDataset,
+    /// Produce a de-identified dataset.
+    Deidentify,
+    /// See the whole catalog including raw datasets and their classification.
+    ViewFullCatalog,
+    /// See de-identified (published) catalog entries.
+    ViewPublishedCatalog,
+    /// File a data-use application.
+    Apply,
+    /// Decide applications.
+    DecideApplication,
+    /// See all applications (reviewers, auditors).
+    ViewAllApplications,
+    /// Run sandbox queries.
+    Query,
+    /// Request an export of a result.
+    RequestExport,
+    /// Decide export requests.
+    DecideExport,
+    /// Read the audit log.
+    ReadAudit,
+}
+
+impl Action {
+    /// Stable name for audit entries.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::ManageAccounts => "manage_accounts",
+            Action::IngestDataset => "ingest_dataset",
+            Action::Deidentify => "deidentify",
+            Action::ViewFullCatalog => "view_full_catalog",
+            Action::ViewPublishedCatalog => "view_published_catalog",
+            Action::Apply => "apply",
+            Action::DecideApplication => "decide_application",
+            Action::ViewAllApplications => "view_all_applications",
+            Action::Query => "query",
+            Action::RequestExport => "request_export",
+            Action::DecideExport => "decide_export",
+            Action::ReadAudit => "read_audit",
+        }
+    }
+}
+
+/// Whether `role` may perform `action`. Anything not listed is denied.
+pub fn permits(role: Role, action: Action) -> bool {
+    use Action::*;
+    use Role::*;
+    matches!(
+        (role, action),
+        (Administrator, ManageAccounts)
+            | (SecurityOfficer, IngestDataset)
+            | (SecurityOfficer, Deidentify)
+            | (SecurityOfficer, ViewFullCatalog)
+            | (SecurityOfficer, ViewPublishedCatalog)
+            | (SecurityOfficer, ViewAllApplications)
+            | (CommitteeMember, ViewFullCatalog)
+            | (CommitteeMember, ViewPublishedCatalog)
+            | (CommitteeMember, DecideApplication)
+            | (CommitteeMember, ViewAllApplications)
+            | (CommitteeMember, DecideExport)
+            | (DataUser, ViewPublishedCatalog)
+            | (DataUser, Apply)
+            | (DataUser, Query)
+            | (DataUser, RequestExport)
+            | (Auditor, ReadAudit)
+            | (Auditor, ViewFullCatalog)
+            | (Auditor, ViewPublishedCatalog)
+            | (Auditor, ViewAllApplications)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn administrator_reads_no_data_and_auditor_changes_nothing() {
+        for a in [
+            Action::Query,
+            Action::ViewFullCatalog,
+            Action::IngestDataset,
+            Action::Deidentify,
+        ] {
+            assert!(!permits(Role::Administrator, a), "{a:?}");
+        }
+        for a in [
+            Action::ManageAccounts,
+            Action::IngestDataset,
+            Action::Deidentify,
+            Action::Apply,
+            Action::DecideApplication,
+            Action::DecideExport,
+            Action::Query,
+        ] {
+            assert!(!permits(Role::Auditor, a), "{a:?}");
+        }
+        assert!(permits(Role::Auditor, Action::ReadAudit));
+    }
+
+    #[test]
+    fn only_data_users_query_and_only_committee_decides() {
+        for r in Role::ALL {
+            assert_eq!(permits(r, Action::Query), r == Role::DataUser);
+            assert_eq!(
+                permits(r, Action::DecideApplication),
+                r == Role::CommitteeMember
+            );
+            assert_eq!(permits(r, Action::DecideExport), r == Role::CommitteeMember);
+        }
+    }
+}

@@ -1,0 +1,246 @@
+//! Node configuration: `medspace.toml` in the node directory, overridden by `MEDSPACE_*` environment
+//! variables, overridden by command-line flags.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Result, ServiceError};
+
+/// Name of the configuration file inside the node directory.
+pub const CONFIG_FILE: &str = "medspace.toml";
+/// Name of the embedded SQLite database inside the node directory.
+pub const SQLITE_FILE: &str = "medspace.db";
+
+/// Settings of one node.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    /// Human name of the node (appears in audit origin and TLS certificate).
+    pub node_name: String,
+    /// `sqlite` for the embedded file, or a `postgres://…` URL.
+    pub database_url: String,
+    /// HTTPS listen address.
+    pub listen: String,
+    /// Crypto profile (`international`: AES-256-GCM, SHA-256).
+    pub profile: String,
+    /// Master key file (outside the node directory).
+    pub master_key_file: PathBuf,
+    /// TLS certificate (PEM), relative to the node directory unless absolute.
+    pub tls_cert: PathBuf,
+    /// TLS private key (PEM), relative to the node directory unless absolute.
+    pub tls_key: PathBuf,
+    /// Session idle timeout in minutes (GB/T 39725 §11.1.2.4: 10).
+    pub session_idle_minutes: i64,
+    /// Failed logins before an account locks.
+    pub lockout_threshold: i64,
+    /// Smallest group a sandbox result may show (GB/T 39725 §11.4.2.4: 5).
+    pub min_group_size: usize,
+    /// Smallest k a de-identification policy may declare.
+    pub min_k: usize,
+    /// Longest period, in days, an application may ask for.
+    pub max_application_days: i64,
+}
+
+impl NodeConfig {
+    /// Defaults for a node in `dir`.
+    pub fn defaults(dir: &Path) -> Self {
+        NodeConfig {
+            node_name: dir
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "medspace".into()),
+            database_url: "sqlite".into(),
+            listen: "127.0.0.1:8443".into(),
+            profile: "international".into(),
+            master_key_file: default_master_key_path(dir),
+            tls_cert: PathBuf::from("tls/cert.pem"),
+            tls_key: PathBuf::from("tls/key.pem"),
+            session_idle_minutes: 10,
+            lockout_threshold: 5,
+            min_group_size: 5,
+            min_k: 5,
+            max_application_days: 366,
+        }
+    }
+
+    /// Reads `dir/medspace.toml`, then applies environment and flag overrides.
+    pub fn load(dir: &Path, overrides: &ConfigOverrides) -> Result<Self> {
+        let path = dir.join(CONFIG_FILE);
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            ServiceError::Config(format!(
+                "cannot read {}: {e}; is `{}` a medspace node directory (run `medspace init --dir {}`)?",
+                path.display(),
+                dir.display(),
+                dir.display()
+            ))
+        })?;
+        let mut config: NodeConfig = toml::from_str(&text).map_err(|e| {
+            let (line, col) = e.span().map(|s| line_col(&text, s.start)).unwrap_or((0, 0));
+            ServiceError::Config(format!("{}:{line}:{col}: {}", path.display(), e.message()))
+        })?;
+        overrides.from_env().apply(&mut config);
+        overrides.apply(&mut config);
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Writes `dir/medspace.toml`.
+    pub fn save(&self, dir: &Path) -> Result<()> {
+        let text = toml::to_string_pretty(self)
+            .map_err(|e| ServiceError::Internal(format!("config encode: {e}")))?;
+        let header = "# medspace node configuration. Environment variables MEDSPACE_* and command-line flags override these values.\n";
+        std::fs::write(dir.join(CONFIG_FILE), format!("{header}{text}"))?;
+        Ok(())
+    }
+
+    /// Checks value ranges.
+    pub fn validate(&self) -> Result<()> {
+        if self.profile != "international" {
+            return Err(ServiceError::Config(format!(
+                "profile `{}` is not available yet; expected `international`",
+                self.profile
+            )));
+        }
+        if self.min_group_size < 5 {
+            return Err(ServiceError::Config(
+                "min_group_size must be at least 5 (GB/T 39725-2020 §11.4.2.4)".into(),
+            ));
+        }
+        if self.min_k < 2 {
+            return Err(ServiceError::Config("min_k must be at least 2".into()));
+        }
+        if !(1..=24 * 60).contains(&self.session_idle_minutes) {
+            return Err(ServiceError::Config(
+                "session_idle_minutes must be between 1 and 1440".into(),
+            ));
+        }
+        if self.lockout_threshold < 1 {
+            return Err(ServiceError::Config(
+                "lockout_threshold must be at least 1".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// A path from the configuration, resolved against the node directory.
+    pub fn resolve(dir: &Path, p: &Path) -> PathBuf {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            dir.join(p)
+        }
+    }
+}
+
+/// `<dir>.masterkey`, beside (never inside) the node directory.
+pub fn default_master_key_path(dir: &Path) -> PathBuf {
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "medspace".into());
+    let parent = dir.parent().unwrap_or_else(|| Path::new("."));
+    parent.join(format!("{name}.masterkey"))
+}
+
+/// Values that win over the configuration file.
+#[derive(Debug, Clone, Default)]
+pub struct ConfigOverrides {
+    /// `--database-url` / `MEDSPACE_DATABASE_URL`.
+    pub database_url: Option<String>,
+    /// `--listen` / `MEDSPACE_LISTEN`.
+    pub listen: Option<String>,
+    /// `MEDSPACE_MASTER_KEY_FILE`.
+    pub master_key_file: Option<PathBuf>,
+    /// `MEDSPACE_SESSION_IDLE_MINUTES`.
+    pub session_idle_minutes: Option<i64>,
+}
+
+impl ConfigOverrides {
+    /// Overrides read from `MEDSPACE_*` environment variables.
+    pub fn from_env(&self) -> ConfigOverrides {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        ConfigOverrides {
+            database_url: var("MEDSPACE_DATABASE_URL"),
+            listen: var("MEDSPACE_LISTEN"),
+            master_key_file: var("MEDSPACE_MASTER_KEY_FILE").map(PathBuf::from),
+            session_idle_minutes: var("MEDSPACE_SESSION_IDLE_MINUTES").and_then(|v| v.parse().ok()),
+        }
+    }
+
+    /// Applies the values that are set.
+    pub fn apply(&self, c: &mut NodeConfig) {
+        if let Some(v) = &self.database_url {
+            c.database_url = v.clone();
+        }
+        if let Some(v) = &self.listen {
+            c.listen = v.clone();
+        }
+        if let Some(v) = &self.master_key_file {
+            c.master_key_file = v.clone();
+        }
+        if let Some(v) = self.session_idle_minutes {
+            c.session_idle_minutes = v;
+        }
+    }
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = text.get(..offset).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let col = before
+        .rsplit('\n')
+        .next()
+        .map(|l| l.chars().count())
+        .unwrap_or(0)
+        + 1;
+    (line, col)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn master_key_defaults_beside_the_node_directory() {
+        let p = default_master_key_path(Path::new("/srv/node-a"));
+        assert_eq!(p, PathBuf::from("/srv/node-a.masterkey"));
+        assert!(!p.starts_with("/srv/node-a/"));
+    }
+
+    #[test]
+    fn file_then_flags_override_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = NodeConfig::defaults(dir.path());
+        c.listen = "127.0.0.1:9000".into();
+        c.save(dir.path()).unwrap();
+        let flags = ConfigOverrides {
+            listen: Some("127.0.0.1:9443".into()),
+            ..Default::default()
+        };
+        let loaded = NodeConfig::load(dir.path(), &flags).unwrap();
+        assert_eq!(loaded.listen, "127.0.0.1:9443");
+        let loaded = NodeConfig::load(dir.path(), &ConfigOverrides::default()).unwrap();
+        assert!(loaded.listen == "127.0.0.1:9000" || std::env::var("MEDSPACE_LISTEN").is_ok());
+    }
+
+    #[test]
+    fn bad_config_names_line_and_column() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join(CONFIG_FILE),
+            "node_name = \"x\"\nlisten = 5\n",
+        )
+        .unwrap();
+        let err = NodeConfig::load(dir.path(), &ConfigOverrides::default()).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("medspace.toml:"), "{msg}");
+    }
+
+    #[test]
+    fn small_group_size_below_five_is_refused() {
+        let mut c = NodeConfig::defaults(Path::new("/tmp/x"));
+        c.min_group_size = 3;
+        assert!(c.validate().is_err());
+    }
+}

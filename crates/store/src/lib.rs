@@ -1,0 +1,227 @@
+//! Metadata store of a medspace node: catalog, accounts, sessions, applications, query results,
+//! export requests, settings and the audit log.
+//!
+//! One interface ([`Store`]), two real backends: SQLite (the embedded default, one file in the node
+//! directory, WAL mode) and PostgreSQL. Versioned migrations for each live in `migrations/`.
+//! [`open_store`] picks the backend from a `sqlite:` or `postgres://` URL. Both backends run the
+//! same SQL text, written once (module `sql` explains why as a macro over two typed pools rather
+//! than sqlx's `Any` driver); they differ only in how writers are serialised.
+//!
+//! Fail closed (T/CI 857-2024 7.2.6; DMS 7.2.3.4): every state-changing method takes the
+//! [`AuditEvent`] describing the change and appends it to the hash-chained audit log *in the same
+//! transaction* as the change, so a change is never stored without its audit entry and an audit
+//! failure aborts the change.
+#![deny(missing_docs)]
+
+mod postgres;
+mod sql;
+mod sqlite;
+mod url;
+
+pub use postgres::PgStore;
+pub use sqlite::SqliteStore;
+pub use url::{open_store, redact_url};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use medspace_audit::StoredEntry;
+use medspace_core::{
+    Application, AuditEvent, DatasetMeta, Decision, ExportRequest, QueryRecord, Session, User,
+};
+
+/// Which database holds the metadata.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Embedded SQLite file.
+    Sqlite,
+    /// PostgreSQL server.
+    Postgres,
+}
+
+/// What an audited write returns: where its audit entry landed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditReceipt {
+    /// Sequence number of the audit entry.
+    pub seq: i64,
+    /// Hash of the audit entry (hex).
+    pub hash: String,
+}
+
+/// The recorded end of the audit log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditHead {
+    /// Last sequence number.
+    pub seq: i64,
+    /// Last entry hash (hex).
+    pub hash: String,
+}
+
+/// Store failures. Messages name tables and ids, never personal data.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database could not be reached or answered with an error.
+    #[error("database error: {0}")]
+    Database(String),
+    /// A migration failed.
+    #[error("migration failed: {0}")]
+    Migration(String),
+    /// A unique name or id is taken.
+    #[error("{what} already exists")]
+    AlreadyExists {
+        /// What was duplicated (`dataset name \`x\``).
+        what: String,
+    },
+    /// The row to change does not exist.
+    #[error("{what} not found")]
+    NotFound {
+        /// What was missing.
+        what: String,
+    },
+    /// The change conflicts with the row's state (deciding an already decided application …).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// A stored row could not be decoded.
+    #[error("stored {what} is corrupt: {reason}")]
+    Corrupt {
+        /// Which row.
+        what: String,
+        /// Why.
+        reason: String,
+    },
+    /// The audit entry could not be built or appended; the change was not made.
+    #[error("audit append failed, change not made: {0}")]
+    Audit(String),
+    /// The connection URL is not understood.
+    #[error("invalid database URL: {0}")]
+    InvalidUrl(String),
+}
+
+/// Result alias.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// The metadata store. All methods are safe to call concurrently.
+#[async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug {
+    /// Which backend this is.
+    fn backend(&self) -> Backend;
+
+    /// Applies pending migrations.
+    async fn migrate(&self) -> Result<()>;
+
+    /// Closes every connection cleanly (SQLite then checkpoints its write-ahead log into the
+    /// database file). Later calls fail.
+    async fn close(&self);
+
+    // ---- settings (node id, crypto profile, key ids …) ----
+    /// Reads a setting.
+    async fn setting(&self, key: &str) -> Result<Option<String>>;
+    /// Writes a setting.
+    async fn put_setting(&self, key: &str, value: &str, audit: &AuditEvent)
+        -> Result<AuditReceipt>;
+
+    // ---- audit ----
+    /// Appends an event on its own (reads, denials, logins).
+    async fn append_audit(&self, event: &AuditEvent) -> Result<AuditReceipt>;
+    /// Entries with `seq >= from_seq`, in order, at most `limit`.
+    async fn audit_entries(&self, from_seq: i64, limit: i64) -> Result<Vec<StoredEntry>>;
+    /// The recorded head, if any entry exists.
+    async fn audit_head(&self) -> Result<Option<AuditHead>>;
+
+    // ---- accounts ----
+    /// Creates an account; the username must be unique.
+    async fn insert_user(&self, user: &User, audit: &AuditEvent) -> Result<AuditReceipt>;
+    /// Account by login name.
+    async fn user_by_name(&self, username: &str) -> Result<Option<User>>;
+    /// Account by id.
+    async fn user_by_id(&self, id: &str) -> Result<Option<User>>;
+    /// All accounts.
+    async fn list_users(&self) -> Result<Vec<User>>;
+    /// Records failed-login count and lock state.
+    async fn set_login_state(
+        &self,
+        user_id: &str,
+        failed_logins: i64,
+        locked: bool,
+        audit: &AuditEvent,
+    ) -> Result<AuditReceipt>;
+    /// Replaces the password hash.
+    async fn set_password(
+        &self,
+        user_id: &str,
+        password_hash: &str,
+        must_change: bool,
+        audit: &AuditEvent,
+    ) -> Result<AuditReceipt>;
+
+    // ---- sessions ----
+    /// Stores a session (token hash only).
+    async fn insert_session(&self, session: &Session, audit: &AuditEvent) -> Result<AuditReceipt>;
+    /// Session by token hash.
+    async fn session(&self, token_hash: &str) -> Result<Option<Session>>;
+    /// Moves `last_seen` forward (not audited: the request it serves is).
+    async fn touch_session(&self, token_hash: &str, at: DateTime<Utc>) -> Result<()>;
+    /// Ends a session.
+    async fn delete_session(&self, token_hash: &str, audit: &AuditEvent) -> Result<AuditReceipt>;
+
+    // ---- catalog ----
+    /// Adds a dataset; the name must be unique.
+    async fn insert_dataset(&self, meta: &DatasetMeta, audit: &AuditEvent) -> Result<AuditReceipt>;
+    /// Dataset by id.
+    async fn dataset(&self, id: &str) -> Result<Option<DatasetMeta>>;
+    /// Dataset by name.
+    async fn dataset_by_name(&self, name: &str) -> Result<Option<DatasetMeta>>;
+    /// All datasets, oldest first.
+    async fn list_datasets(&self) -> Result<Vec<DatasetMeta>>;
+
+    // ---- applications ----
+    /// Files an application.
+    async fn insert_application(
+        &self,
+        app: &Application,
+        audit: &AuditEvent,
+    ) -> Result<AuditReceipt>;
+    /// Application by id.
+    async fn application(&self, id: &str) -> Result<Option<Application>>;
+    /// Applications, optionally only one applicant's, oldest first.
+    async fn list_applications(&self, applicant_id: Option<&str>) -> Result<Vec<Application>>;
+    /// Decides a pending application; `Conflict` if it is not pending.
+    async fn decide_application(
+        &self,
+        id: &str,
+        decision: Decision,
+        decided_by: &str,
+        reason: &str,
+        at: DateTime<Utc>,
+        audit: &AuditEvent,
+    ) -> Result<AuditReceipt>;
+
+    // ---- sandbox results ----
+    /// Records a query result kept inside the node.
+    async fn insert_query(&self, query: &QueryRecord, audit: &AuditEvent) -> Result<AuditReceipt>;
+    /// Query result by id.
+    async fn query_record(&self, id: &str) -> Result<Option<QueryRecord>>;
+
+    // ---- exports ----
+    /// Files an export request.
+    async fn insert_export(
+        &self,
+        export: &ExportRequest,
+        audit: &AuditEvent,
+    ) -> Result<AuditReceipt>;
+    /// Export request by id.
+    async fn export_request(&self, id: &str) -> Result<Option<ExportRequest>>;
+    /// Export requests, optionally only one requester's, oldest first.
+    async fn list_exports(&self, requester_id: Option<&str>) -> Result<Vec<ExportRequest>>;
+    /// Decides a pending export request; `Conflict` if it is not pending.
+    async fn decide_export(
+        &self,
+        id: &str,
+        decision: Decision,
+        decided_by: &str,
+        reason: &str,
+        at: DateTime<Utc>,
+        audit: &AuditEvent,
+    ) -> Result<AuditReceipt>;
+    /// Counts a download of an approved export.
+    async fn record_export_download(&self, id: &str, audit: &AuditEvent) -> Result<AuditReceipt>;
+}

@@ -1,0 +1,1157 @@
+//! Store behaviour on both backends: SQLite in a temporary file, and PostgreSQL in a fresh schema
+//! of the server named by `MEDSPACE_TEST_PG_URL` (skipped with a visible notice when unset).
+//!
+//! Every test is written once, as an async fn over `Arc<dyn Store>` (or over the [`Fixture`] when
+//! it needs raw database access or a second handle), and instantiated for both backends by
+//! `both_backends!`, as `sqlite::<name>` and `postgres::<name>`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed step should fail the test
+
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeZone, Utc};
+use medspace_audit::{AuditEntry, ChainBreak, ChainVerifier, VerifyReport};
+use medspace_core::classification::DmsClass;
+use medspace_core::*;
+use medspace_store::{Backend, PgStore, SqliteStore, Store, StoreError};
+
+// ---------------------------------------------------------------- fixtures
+
+enum Db {
+    Sqlite {
+        _dir: tempfile::TempDir,
+        path: PathBuf,
+    },
+    Postgres {
+        url: String,
+        schema: String,
+    },
+}
+
+/// A migrated store on a fresh database, and raw access to that database.
+struct Fixture {
+    store: Arc<dyn Store>,
+    db: Db,
+}
+
+impl Fixture {
+    async fn sqlite() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("metadata.db");
+        let store = SqliteStore::open(&path).await.unwrap();
+        store.migrate().await.unwrap();
+        Fixture {
+            store: Arc::new(store),
+            db: Db::Sqlite { _dir: dir, path },
+        }
+    }
+
+    async fn postgres() -> Option<Fixture> {
+        let url = match std::env::var("MEDSPACE_TEST_PG_URL") {
+            Ok(u) if !u.trim().is_empty() => u,
+            _ => {
+                eprintln!("NOTICE: MEDSPACE_TEST_PG_URL unset; skipping PostgreSQL test (set it, e.g. postgres://postgres@127.0.0.1:5432/test, to run it)");
+                return None;
+            }
+        };
+        let schema = format!("ms_test_{}", uuid::Uuid::new_v4().simple());
+        let pool = sqlx::PgPool::connect(&url)
+            .await
+            .expect("connect to MEDSPACE_TEST_PG_URL");
+        sqlx::query(&format!("CREATE SCHEMA {schema}"))
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+        let store = PgStore::connect_with_schema(&url, &schema).await.unwrap();
+        store.migrate().await.unwrap();
+        Some(Fixture {
+            store: Arc::new(store),
+            db: Db::Postgres { url, schema },
+        })
+    }
+
+    /// A second, independent handle on the same database (as a second process would have).
+    async fn reopen(&self) -> Arc<dyn Store> {
+        match &self.db {
+            Db::Sqlite { path, .. } => Arc::new(SqliteStore::open(path).await.unwrap()),
+            Db::Postgres { url, schema } => {
+                Arc::new(PgStore::connect_with_schema(url, schema).await.unwrap())
+            }
+        }
+    }
+
+    /// Runs one statement directly on the database, bypassing the store.
+    async fn raw(&self, sql: &str) -> Result<u64, sqlx::Error> {
+        match &self.db {
+            Db::Sqlite { path, .. } => {
+                let opts = sqlx::sqlite::SqliteConnectOptions::new().filename(path);
+                let pool = sqlx::SqlitePool::connect_with(opts).await?;
+                let r = sqlx::query(sql)
+                    .execute(&pool)
+                    .await
+                    .map(|d| d.rows_affected());
+                pool.close().await;
+                r
+            }
+            Db::Postgres { url, schema } => {
+                let opts = sqlx::postgres::PgConnectOptions::from_str(url)?
+                    .options([("search_path", schema.as_str())]);
+                let pool = sqlx::PgPool::connect_with(opts).await?;
+                let r = sqlx::query(sql)
+                    .execute(&pool)
+                    .await
+                    .map(|d| d.rows_affected());
+                pool.close().await;
+                r
+            }
+        }
+    }
+
+    /// Removes the triggers that refuse UPDATE/DELETE on audit_log (what an attacker with database
+    /// access could do).
+    async fn drop_append_only_guard(&self) {
+        let sql: &[&str] = match self.db {
+            Db::Sqlite { .. } => &[
+                "DROP TRIGGER audit_log_no_update",
+                "DROP TRIGGER audit_log_no_delete",
+            ],
+            Db::Postgres { .. } => &["DROP TRIGGER audit_log_no_change ON audit_log"],
+        };
+        for s in sql {
+            self.raw(s).await.unwrap();
+        }
+    }
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        // Best effort, also when the test panicked: drop the PostgreSQL schema from a helper thread
+        // with its own runtime (the test's runtime may be shutting down).
+        if let Db::Postgres { url, schema } = &self.db {
+            let (url, schema) = (url.clone(), schema.clone());
+            let _ = std::thread::spawn(move || {
+                let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                else {
+                    return;
+                };
+                rt.block_on(async {
+                    if let Ok(pool) = sqlx::PgPool::connect(&url).await {
+                        let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+                            .execute(&pool)
+                            .await;
+                        pool.close().await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+/// Instantiates each listed test for both backends. `store:` tests take `Arc<dyn Store>`,
+/// `fixture:` tests take `&Fixture`.
+macro_rules! both_backends {
+    (store: [$($s:ident),* $(,)?], fixture: [$($f:ident),* $(,)?] $(,)?) => {
+        mod sqlite {
+            use super::Fixture;
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $s() {
+                let f = Fixture::sqlite().await;
+                super::$s(f.store.clone()).await;
+            })*
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $f() {
+                let f = Fixture::sqlite().await;
+                super::$f(&f).await;
+            })*
+        }
+        mod postgres {
+            use super::Fixture;
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $s() {
+                if let Some(f) = Fixture::postgres().await {
+                    super::$s(f.store.clone()).await;
+                }
+            })*
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $f() {
+                if let Some(f) = Fixture::postgres().await {
+                    super::$f(&f).await;
+                }
+            })*
+        }
+    };
+}
+
+both_backends!(
+    store: [
+        migrations_are_idempotent,
+        entities_round_trip,
+        timestamps_round_trip_exactly,
+        lists_are_oldest_first_and_filtered,
+        sessions_touch_and_end,
+        unique_violations_are_reported_and_leave_no_audit_entry,
+        missing_references_are_reported_and_leave_no_audit_entry,
+        decisions_happen_once,
+        exports_download_only_when_approved,
+        audit_chain_verifies_against_head,
+        concurrent_appends_form_a_gapless_chain,
+    ],
+    fixture: [
+        two_handles_writing_concurrently_keep_one_chain,
+        audit_log_refuses_edits_and_tampering_is_located,
+        failed_audit_append_aborts_the_change,
+    ],
+);
+
+// ---------------------------------------------------------------- helpers
+
+fn ev(action: &str, target: &str) -> AuditEvent {
+    AuditEvent::new("u-test", action, target, Outcome::Success)
+}
+
+/// A timestamp with nanoseconds, so truncation to microseconds would be caught.
+fn at(secs: i64, nanos: u32) -> DateTime<Utc> {
+    Utc.timestamp_opt(1_750_000_000 + secs, nanos)
+        .single()
+        .unwrap()
+}
+
+fn user(name: &str) -> User {
+    User {
+        id: new_id("u"),
+        username: name.into(),
+        role: Role::DataUser,
+        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+        must_change_password: true,
+        failed_logins: 0,
+        locked: false,
+        disabled: false,
+        created_at: at(0, 123_456_789),
+    }
+}
+
+fn dataset(name: &str) -> DatasetMeta {
+    DatasetMeta {
+        id: new_id("ds"),
+        name: name.into(),
+        kind: DatasetKind::Deidentified,
+        format: "csv".into(),
+        owner: "u-officer".into(),
+        update_frequency: "monthly".into(),
+        schema: vec![
+            ColumnSchema {
+                name: "sex".into(),
+                data_type: DataType::Text,
+            },
+            ColumnSchema {
+                name: "age".into(),
+                data_type: DataType::Integer,
+            },
+        ],
+        classification: vec![ColumnClassification {
+            name: "sex".into(),
+            semantic_type: SemanticType::Sex,
+            category: Category::PersonalAttributes,
+            level: Level::L3,
+            identifier_kind: IdentifierKind::Quasi,
+            dms_class: DmsClass::C2,
+            confidence: 0.75,
+            special_diseases: vec![],
+        }],
+        level: Level::L3,
+        row_count: 10,
+        version: 2,
+        object_key: "datasets/x/v2.enc".into(),
+        wrapped_key: vec![0, 1, 2, 3, 255, 0],
+        content_sha256: "ab".repeat(32),
+        lineage: Some(Lineage {
+            source_id: "ds-src".into(),
+            source_version: 1,
+            policy_hash: "cd".repeat(32),
+            project: "p1".into(),
+        }),
+        created_at: at(1, 1),
+    }
+}
+
+fn application(applicant: &User, ds: &DatasetMeta) -> Application {
+    Application {
+        id: new_id("app"),
+        applicant_id: applicant.id.clone(),
+        dataset_id: ds.id.clone(),
+        columns: vec!["sex".into(), "age".into()],
+        purpose: "readmission study".into(),
+        period_start: at(10, 500),
+        period_end: at(10 + 86_400 * 30, 999_999_999),
+        status: Decision::Pending,
+        decided_by: None,
+        decision_reason: None,
+        decided_at: None,
+        created_at: at(2, 7),
+    }
+}
+
+fn query_record(u: &User, app: &Application) -> QueryRecord {
+    QueryRecord {
+        id: new_id("q"),
+        user_id: u.id.clone(),
+        application_id: app.id.clone(),
+        sql_sha256: "ef".repeat(32),
+        row_count: 4,
+        object_key: "results/q.enc".into(),
+        wrapped_key: vec![9; 40],
+        created_at: at(3, 333),
+    }
+}
+
+fn export(u: &User, q: &QueryRecord) -> ExportRequest {
+    ExportRequest {
+        id: new_id("exp"),
+        requester_id: u.id.clone(),
+        query_id: q.id.clone(),
+        justification: "annual report".into(),
+        status: Decision::Pending,
+        decided_by: None,
+        decision_reason: None,
+        decided_at: None,
+        downloads: 0,
+        created_at: at(4, 4),
+    }
+}
+
+/// A user, a dataset, an application, a query result and an export request, all stored.
+async fn seed(store: &dyn Store) -> (User, DatasetMeta, Application, QueryRecord, ExportRequest) {
+    let u = user(&format!("user-{}", new_id("n")));
+    store
+        .insert_user(&u, &ev("account.create", &u.id))
+        .await
+        .unwrap();
+    let d = dataset(&format!("claims-{}", new_id("n")));
+    store
+        .insert_dataset(&d, &ev("dataset.ingest", &d.id))
+        .await
+        .unwrap();
+    let a = application(&u, &d);
+    store
+        .insert_application(&a, &ev("application.create", &a.id))
+        .await
+        .unwrap();
+    let q = query_record(&u, &a);
+    store
+        .insert_query(&q, &ev("sandbox.query", &q.id))
+        .await
+        .unwrap();
+    let e = export(&u, &q);
+    store
+        .insert_export(&e, &ev("export.request", &e.id))
+        .await
+        .unwrap();
+    (u, d, a, q, e)
+}
+
+/// Verifies the whole stored chain against the recorded head.
+async fn verify(store: &dyn Store) -> Result<VerifyReport, ChainBreak> {
+    let entries = store.audit_entries(1, i64::MAX).await.unwrap();
+    let head = store.audit_head().await.unwrap().map(|h| (h.seq, h.hash));
+    let mut v = ChainVerifier::new();
+    for e in &entries {
+        v.push(e)?;
+    }
+    v.finish(head)
+}
+
+async fn head_seq(store: &dyn Store) -> i64 {
+    store.audit_head().await.unwrap().map_or(0, |h| h.seq)
+}
+
+async fn entry_count(store: &dyn Store) -> usize {
+    store.audit_entries(1, i64::MAX).await.unwrap().len()
+}
+
+// ---------------------------------------------------------------- tests
+
+async fn migrations_are_idempotent(store: Arc<dyn Store>) {
+    assert!(store.audit_head().await.unwrap().is_none());
+    store
+        .put_setting("node_id", "node-1", &ev("node.init", "node-1"))
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    store.migrate().await.unwrap();
+    // Re-running migrations keeps data and the audit chain.
+    assert_eq!(
+        store.setting("node_id").await.unwrap().as_deref(),
+        Some("node-1")
+    );
+    assert_eq!(head_seq(&*store).await, 1);
+    assert_eq!(verify(&*store).await.unwrap().entries, 1);
+}
+
+async fn entities_round_trip(store: Arc<dyn Store>) {
+    store
+        .put_setting("node_id", "node-1", &ev("node.init", "node-1"))
+        .await
+        .unwrap();
+    store
+        .put_setting("node_id", "node-2", &ev("node.init", "node-2"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.setting("node_id").await.unwrap().as_deref(),
+        Some("node-2")
+    );
+    assert_eq!(store.setting("missing").await.unwrap(), None);
+
+    let mut u = user("researcher");
+    u.role = Role::CommitteeMember;
+    store
+        .insert_user(&u, &ev("account.create", &u.id))
+        .await
+        .unwrap();
+    assert_eq!(store.user_by_name("researcher").await.unwrap().unwrap(), u);
+    assert_eq!(store.user_by_id(&u.id).await.unwrap().unwrap(), u);
+    assert_eq!(store.user_by_name("nobody").await.unwrap(), None);
+    store
+        .set_login_state(&u.id, 3, true, &ev("account.login", &u.id))
+        .await
+        .unwrap();
+    store
+        .set_password(&u.id, "new-hash", false, &ev("account.password", &u.id))
+        .await
+        .unwrap();
+    let back = store.user_by_id(&u.id).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            back.failed_logins,
+            back.locked,
+            back.password_hash.as_str(),
+            back.must_change_password,
+            back.role
+        ),
+        (3, true, "new-hash", false, Role::CommitteeMember)
+    );
+    assert!(matches!(
+        store.set_login_state("u-none", 0, false, &ev("account.login", "u-none")).await,
+        Err(StoreError::NotFound { what }) if what == "user `u-none`"
+    ));
+    assert!(matches!(
+        store
+            .set_password("u-none", "h", false, &ev("account.password", "u-none"))
+            .await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert_eq!(store.list_users().await.unwrap(), vec![back]);
+
+    // A derived dataset with lineage, and a raw one without.
+    let d = dataset("claims");
+    store
+        .insert_dataset(&d, &ev("dataset.ingest", &d.id))
+        .await
+        .unwrap();
+    assert_eq!(store.dataset(&d.id).await.unwrap().unwrap(), d);
+    assert_eq!(store.dataset_by_name("claims").await.unwrap().unwrap(), d);
+    let mut raw = dataset("claims-raw");
+    raw.kind = DatasetKind::Raw;
+    raw.lineage = None;
+    raw.level = Level::L5;
+    raw.classification.clear();
+    raw.created_at = at(5, 0);
+    store
+        .insert_dataset(&raw, &ev("dataset.ingest", &raw.id))
+        .await
+        .unwrap();
+    assert_eq!(store.dataset(&raw.id).await.unwrap().unwrap(), raw);
+    assert_eq!(store.dataset("ds-none").await.unwrap(), None);
+
+    let app = application(&u, &d);
+    store
+        .insert_application(&app, &ev("application.create", &app.id))
+        .await
+        .unwrap();
+    assert_eq!(store.application(&app.id).await.unwrap().unwrap(), app);
+    let decided_at = at(20, 987_654_321);
+    store
+        .decide_application(
+            &app.id,
+            Decision::Approved,
+            "u-rev",
+            "fine",
+            decided_at,
+            &ev("application.decide", &app.id),
+        )
+        .await
+        .unwrap();
+    let decided = Application {
+        status: Decision::Approved,
+        decided_by: Some("u-rev".into()),
+        decision_reason: Some("fine".into()),
+        decided_at: Some(decided_at),
+        ..app.clone()
+    };
+    assert_eq!(store.application(&app.id).await.unwrap().unwrap(), decided);
+
+    let q = query_record(&u, &app);
+    store
+        .insert_query(&q, &ev("sandbox.query", &q.id))
+        .await
+        .unwrap();
+    assert_eq!(store.query_record(&q.id).await.unwrap().unwrap(), q);
+    assert_eq!(store.query_record("q-none").await.unwrap(), None);
+
+    let e = export(&u, &q);
+    store
+        .insert_export(&e, &ev("export.request", &e.id))
+        .await
+        .unwrap();
+    assert_eq!(store.export_request(&e.id).await.unwrap().unwrap(), e);
+    store
+        .decide_export(
+            &e.id,
+            Decision::Rejected,
+            "u-rev",
+            "too small",
+            decided_at,
+            &ev("export.decide", &e.id),
+        )
+        .await
+        .unwrap();
+    let decided = ExportRequest {
+        status: Decision::Rejected,
+        decided_by: Some("u-rev".into()),
+        decision_reason: Some("too small".into()),
+        decided_at: Some(decided_at),
+        ..e.clone()
+    };
+    assert_eq!(store.export_request(&e.id).await.unwrap().unwrap(), decided);
+
+    // Every write above left exactly one audit entry, and the chain is intact.
+    assert_eq!(verify(&*store).await.unwrap().entries, 12);
+}
+
+async fn timestamps_round_trip_exactly(store: Arc<dyn Store>) {
+    // Nanoseconds (PostgreSQL timestamps would keep only microseconds), the epoch, a leap day.
+    for (i, t) in [
+        at(0, 1),
+        at(0, 999_999_999),
+        Utc.timestamp_opt(0, 0).single().unwrap(),
+        Utc.with_ymd_and_hms(2024, 2, 29, 23, 59, 59)
+            .single()
+            .unwrap(),
+        Utc::now(),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut u = user(&format!("t{i}"));
+        u.created_at = t;
+        store
+            .insert_user(&u, &ev("account.create", &u.id))
+            .await
+            .unwrap();
+        assert_eq!(
+            store.user_by_id(&u.id).await.unwrap().unwrap().created_at,
+            t
+        );
+    }
+}
+
+async fn lists_are_oldest_first_and_filtered(store: Arc<dyn Store>) {
+    let mut alice = user("alice");
+    alice.created_at = at(100, 0);
+    let mut bob = user("bob");
+    bob.created_at = at(50, 0);
+    for u in [&alice, &bob] {
+        store
+            .insert_user(u, &ev("account.create", &u.id))
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        store
+            .list_users()
+            .await
+            .unwrap()
+            .iter()
+            .map(|u| u.username.as_str())
+            .collect::<Vec<_>>(),
+        ["bob", "alice"]
+    );
+
+    let mut newer = dataset("newer");
+    newer.created_at = at(9, 0);
+    let mut older = dataset("older");
+    older.created_at = at(8, 999_999_999);
+    store
+        .insert_dataset(&newer, &ev("dataset.ingest", &newer.id))
+        .await
+        .unwrap();
+    store
+        .insert_dataset(&older, &ev("dataset.ingest", &older.id))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.list_datasets().await.unwrap(),
+        vec![older.clone(), newer.clone()]
+    );
+
+    let mut a1 = application(&alice, &older);
+    a1.created_at = at(30, 0);
+    let mut a2 = application(&alice, &newer);
+    a2.created_at = at(20, 0);
+    let b1 = application(&bob, &older);
+    for a in [&a1, &a2, &b1] {
+        store
+            .insert_application(a, &ev("application.create", &a.id))
+            .await
+            .unwrap();
+    }
+    let ids = |v: Vec<Application>| v.into_iter().map(|a| a.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(store.list_applications(Some(&alice.id)).await.unwrap()),
+        [a2.id.clone(), a1.id.clone()]
+    );
+    assert_eq!(
+        ids(store.list_applications(Some(&bob.id)).await.unwrap()),
+        vec![b1.id.clone()]
+    );
+    assert_eq!(store.list_applications(None).await.unwrap().len(), 3);
+    assert!(store
+        .list_applications(Some("u-other"))
+        .await
+        .unwrap()
+        .is_empty());
+
+    let qa = query_record(&alice, &a1);
+    let qb = query_record(&bob, &b1);
+    store
+        .insert_query(&qa, &ev("sandbox.query", &qa.id))
+        .await
+        .unwrap();
+    store
+        .insert_query(&qb, &ev("sandbox.query", &qb.id))
+        .await
+        .unwrap();
+    let ea = export(&alice, &qa);
+    let eb = export(&bob, &qb);
+    store
+        .insert_export(&ea, &ev("export.request", &ea.id))
+        .await
+        .unwrap();
+    store
+        .insert_export(&eb, &ev("export.request", &eb.id))
+        .await
+        .unwrap();
+    assert_eq!(store.list_exports(Some(&bob.id)).await.unwrap(), vec![eb]);
+    assert_eq!(store.list_exports(None).await.unwrap().len(), 2);
+}
+
+async fn sessions_touch_and_end(store: Arc<dyn Store>) {
+    let u = user("s");
+    store
+        .insert_user(&u, &ev("account.create", &u.id))
+        .await
+        .unwrap();
+    let s = Session {
+        token_hash: "a1".repeat(32),
+        user_id: u.id.clone(),
+        created_at: at(0, 11),
+        last_seen: at(0, 11),
+    };
+    store
+        .insert_session(&s, &ev("account.login", &u.id))
+        .await
+        .unwrap();
+    assert_eq!(store.session(&s.token_hash).await.unwrap().unwrap(), s);
+    let head = head_seq(&*store).await;
+    let later = at(180, 22);
+    store.touch_session(&s.token_hash, later).await.unwrap();
+    assert_eq!(
+        store
+            .session(&s.token_hash)
+            .await
+            .unwrap()
+            .unwrap()
+            .last_seen,
+        later
+    );
+    assert_eq!(
+        head_seq(&*store).await,
+        head,
+        "touching a session is not audited"
+    );
+    assert!(matches!(
+        store.insert_session(&s, &ev("account.login", &u.id)).await,
+        Err(StoreError::AlreadyExists { .. })
+    ));
+    let r = store
+        .delete_session(&s.token_hash, &ev("account.logout", &u.id))
+        .await
+        .unwrap();
+    assert_eq!(r.seq, head + 1);
+    assert!(store.session(&s.token_hash).await.unwrap().is_none());
+    // Ending an ended session is harmless, and still audited.
+    let r = store
+        .delete_session(&s.token_hash, &ev("session.expire", &u.id))
+        .await
+        .unwrap();
+    assert_eq!(r.seq, head + 2);
+}
+
+async fn unique_violations_are_reported_and_leave_no_audit_entry(store: Arc<dyn Store>) {
+    let d = dataset("claims");
+    store
+        .insert_dataset(&d, &ev("dataset.ingest", &d.id))
+        .await
+        .unwrap();
+    let head = store.audit_head().await.unwrap().unwrap();
+
+    let dup = dataset("claims");
+    let err = store
+        .insert_dataset(&dup, &ev("dataset.ingest", &dup.id))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::AlreadyExists { what } if what == "dataset name `claims`"),
+        "{err}"
+    );
+    assert_eq!(err.to_string(), "dataset name `claims` already exists");
+    // Fail closed: the refused change left no audit entry behind.
+    assert_eq!(store.audit_head().await.unwrap().unwrap(), head);
+    assert_eq!(entry_count(&*store).await, 1);
+    assert!(store.dataset(&dup.id).await.unwrap().is_none());
+
+    // A duplicate id is named as such.
+    let mut same_id = dataset("other-name");
+    same_id.id = d.id.clone();
+    let err = store
+        .insert_dataset(&same_id, &ev("dataset.ingest", &d.id))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::AlreadyExists { what } if *what == format!("dataset `{}`", d.id)),
+        "{err}"
+    );
+
+    let u = user("zhang.wei");
+    store
+        .insert_user(&u, &ev("account.create", &u.id))
+        .await
+        .unwrap();
+    let head = store.audit_head().await.unwrap().unwrap();
+    let err = store
+        .insert_user(&user("zhang.wei"), &ev("account.create", "u-x"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::AlreadyExists { .. }), "{err}");
+    assert!(
+        !err.to_string().contains("zhang"),
+        "the login name is not repeated: {err}"
+    );
+    assert_eq!(store.audit_head().await.unwrap().unwrap(), head);
+    assert_eq!(verify(&*store).await.unwrap().entries, 2);
+}
+
+async fn missing_references_are_reported_and_leave_no_audit_entry(store: Arc<dyn Store>) {
+    let u = user("applicant");
+    store
+        .insert_user(&u, &ev("account.create", &u.id))
+        .await
+        .unwrap();
+    let mut ghost = dataset("ghost");
+    ghost.id = "ds-missing".into();
+    let app = application(&u, &ghost);
+    let err = store
+        .insert_application(&app, &ev("application.create", &app.id))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::NotFound { what } if what.contains("ds-missing")),
+        "{err}"
+    );
+    let s = Session {
+        token_hash: "ff".repeat(32),
+        user_id: "u-missing".into(),
+        created_at: at(0, 0),
+        last_seen: at(0, 0),
+    };
+    assert!(matches!(
+        store
+            .insert_session(&s, &ev("account.login", "u-missing"))
+            .await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert_eq!(head_seq(&*store).await, 1);
+    assert!(store.application(&app.id).await.unwrap().is_none());
+}
+
+async fn decisions_happen_once(store: Arc<dyn Store>) {
+    let (_, _, app, _, exp) = seed(&*store).await;
+    store
+        .decide_application(
+            &app.id,
+            Decision::Approved,
+            "u-rev",
+            "fine",
+            Utc::now(),
+            &ev("application.decide", &app.id),
+        )
+        .await
+        .unwrap();
+    let head = store.audit_head().await.unwrap();
+    let again = store
+        .decide_application(
+            &app.id,
+            Decision::Rejected,
+            "u-rev2",
+            "no",
+            Utc::now(),
+            &ev("application.decide", &app.id),
+        )
+        .await;
+    assert!(
+        matches!(&again, Err(StoreError::Conflict(m)) if m.contains("approved")),
+        "{again:?}"
+    );
+    assert_eq!(
+        store.audit_head().await.unwrap(),
+        head,
+        "refused change left an audit entry"
+    );
+    let stored = store.application(&app.id).await.unwrap().unwrap();
+    assert_eq!(
+        (stored.status, stored.decided_by.as_deref()),
+        (Decision::Approved, Some("u-rev"))
+    );
+    assert!(matches!(
+        store.decide_application("app-none", Decision::Approved, "r", "x", Utc::now(), &ev("application.decide", "app-none")).await,
+        Err(StoreError::NotFound { what }) if what == "application `app-none`"
+    ));
+    // "Deciding" to pending is not a decision.
+    assert!(matches!(
+        store
+            .decide_export(
+                &exp.id,
+                Decision::Pending,
+                "r",
+                "x",
+                Utc::now(),
+                &ev("export.decide", &exp.id)
+            )
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+
+    store
+        .decide_export(
+            &exp.id,
+            Decision::Approved,
+            "u-rev",
+            "ok",
+            Utc::now(),
+            &ev("export.decide", &exp.id),
+        )
+        .await
+        .unwrap();
+    let head = store.audit_head().await.unwrap();
+    assert!(matches!(
+        store
+            .decide_export(
+                &exp.id,
+                Decision::Approved,
+                "u-rev",
+                "ok",
+                Utc::now(),
+                &ev("export.decide", &exp.id)
+            )
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(matches!(
+        store
+            .decide_export(
+                "exp-none",
+                Decision::Approved,
+                "u-rev",
+                "ok",
+                Utc::now(),
+                &ev("export.decide", "exp-none")
+            )
+            .await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert_eq!(store.audit_head().await.unwrap(), head);
+    verify(&*store).await.unwrap();
+}
+
+async fn exports_download_only_when_approved(store: Arc<dyn Store>) {
+    let (u, _, _, q, pending) = seed(&*store).await;
+    let head = head_seq(&*store).await;
+    assert!(matches!(
+        store.record_export_download(&pending.id, &ev("export.download", &pending.id)).await,
+        Err(StoreError::Conflict(m)) if m.contains("pending")
+    ));
+    assert!(matches!(
+        store
+            .record_export_download("exp-none", &ev("export.download", "exp-none"))
+            .await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert_eq!(head_seq(&*store).await, head);
+
+    store
+        .decide_export(
+            &pending.id,
+            Decision::Approved,
+            "u-rev",
+            "ok",
+            Utc::now(),
+            &ev("export.decide", &pending.id),
+        )
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        store
+            .record_export_download(&pending.id, &ev("export.download", &pending.id))
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        store
+            .export_request(&pending.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .downloads,
+        3
+    );
+
+    let rejected = export(&u, &q);
+    store
+        .insert_export(&rejected, &ev("export.request", &rejected.id))
+        .await
+        .unwrap();
+    store
+        .decide_export(
+            &rejected.id,
+            Decision::Rejected,
+            "u-rev",
+            "no",
+            Utc::now(),
+            &ev("export.decide", &rejected.id),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .record_export_download(&rejected.id, &ev("export.download", &rejected.id))
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        store
+            .export_request(&rejected.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .downloads,
+        0
+    );
+}
+
+async fn audit_chain_verifies_against_head(store: Arc<dyn Store>) {
+    let mut receipts = Vec::new();
+    for i in 0..25 {
+        let event = AuditEvent::new(
+            format!("u-{i}"),
+            "dataset.read",
+            format!("ds-{i}"),
+            Outcome::Denied,
+        )
+        .with_detail(serde_json::json!({"z": i, "a": "x"}));
+        receipts.push(store.append_audit(&event).await.unwrap());
+    }
+    assert_eq!(
+        receipts.iter().map(|r| r.seq).collect::<Vec<_>>(),
+        (1..=25).collect::<Vec<_>>()
+    );
+    let head = store.audit_head().await.unwrap().unwrap();
+    assert_eq!(
+        (head.seq, head.hash.as_str()),
+        (25, receipts[24].hash.as_str())
+    );
+
+    let entries = store.audit_entries(1, 1000).await.unwrap();
+    assert_eq!(entries.len(), 25);
+    for (e, r) in entries.iter().zip(&receipts) {
+        assert_eq!((e.seq, &e.hash), (r.seq, &r.hash));
+        let parsed: AuditEntry = serde_json::from_str(&e.entry).unwrap();
+        assert_eq!(parsed.actor, format!("u-{}", e.seq - 1));
+        assert_eq!(parsed.target, format!("ds-{}", e.seq - 1));
+        assert_eq!(parsed.outcome, Outcome::Denied);
+    }
+    let report = verify(&*store).await.unwrap();
+    assert_eq!((report.entries, report.head_hash), (25, head.hash));
+
+    // Paging.
+    let page = store.audit_entries(11, 5).await.unwrap();
+    assert_eq!(
+        page.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        [11, 12, 13, 14, 15]
+    );
+    assert!(store.audit_entries(26, 5).await.unwrap().is_empty());
+    assert!(store.audit_entries(1, 0).await.unwrap().is_empty());
+    assert!(store.audit_entries(1, -1).await.unwrap().is_empty());
+}
+
+async fn concurrent_appends_form_a_gapless_chain(store: Arc<dyn Store>) {
+    let mut tasks = Vec::new();
+    for t in 0..8 {
+        let s = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut seqs = Vec::new();
+            for i in 0..10 {
+                seqs.push(
+                    s.append_audit(&ev("test.append", &format!("t{t}-{i}")))
+                        .await
+                        .unwrap()
+                        .seq,
+                );
+            }
+            seqs
+        }));
+    }
+    let mut seqs = Vec::new();
+    for t in tasks {
+        seqs.extend(t.await.unwrap());
+    }
+    seqs.sort_unstable();
+    assert_eq!(
+        seqs,
+        (1..=80).collect::<Vec<_>>(),
+        "every append got its own seq"
+    );
+    assert_eq!(verify(&*store).await.unwrap().entries, 80);
+}
+
+async fn two_handles_writing_concurrently_keep_one_chain(f: &Fixture) {
+    assert_eq!(f.store.backend(), f.reopen().await.backend());
+    let handles = [f.store.clone(), f.reopen().await];
+    let mut tasks = Vec::new();
+    for (h, store) in handles.iter().enumerate() {
+        for t in 0..4 {
+            let s = store.clone();
+            tasks.push(tokio::spawn(async move {
+                for i in 0..8 {
+                    if i % 2 == 0 {
+                        s.append_audit(&ev("test.append", &format!("h{h}-t{t}-{i}")))
+                            .await
+                            .unwrap();
+                    } else {
+                        s.put_setting(&format!("k{h}{t}"), &i.to_string(), &ev("setting.put", "k"))
+                            .await
+                            .unwrap();
+                    }
+                }
+            }));
+        }
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(verify(&*f.store).await.unwrap().entries, 64);
+    assert_eq!(verify(&*handles[1]).await.unwrap().entries, 64);
+    assert_eq!(f.store.setting("k13").await.unwrap().as_deref(), Some("7"));
+}
+
+async fn audit_log_refuses_edits_and_tampering_is_located(f: &Fixture) {
+    for i in 1..=5 {
+        f.store
+            .append_audit(&ev("test.append", &format!("t-{i}")))
+            .await
+            .unwrap();
+    }
+    // The schema itself refuses edits and deletions.
+    assert!(f
+        .raw("UPDATE audit_log SET entry = 'x' WHERE seq = 3")
+        .await
+        .is_err());
+    assert!(f.raw("DELETE FROM audit_log WHERE seq = 5").await.is_err());
+    if matches!(f.db, Db::Postgres { .. }) {
+        assert!(f.raw("TRUNCATE audit_log").await.is_err());
+    }
+    assert_eq!(verify(&*f.store).await.unwrap().entries, 5);
+
+    // Someone with database access removes the guard and changes one byte of entry 3.
+    f.drop_append_only_guard().await;
+    let changed = f
+        .raw(r#"UPDATE audit_log SET entry = replace(entry, '"target":"t-3"', '"target":"t-4"') WHERE seq = 3"#)
+        .await
+        .unwrap();
+    assert_eq!(changed, 1);
+    let tampered = f.store.audit_entries(3, 1).await.unwrap();
+    assert!(tampered[0].entry.contains(r#""target":"t-4""#));
+    let err = verify(&*f.store).await.unwrap_err();
+    assert_eq!(err, ChainBreak::HashMismatch { seq: 3 });
+    assert_eq!(err.seq(), 3);
+
+    // Removing the last entry is caught against the recorded head.
+    f.raw("UPDATE audit_log SET entry = replace(entry, '\"target\":\"t-4\"', '\"target\":\"t-3\"') WHERE seq = 3").await.unwrap();
+    verify(&*f.store).await.unwrap();
+    f.raw("DELETE FROM audit_log WHERE seq = 5").await.unwrap();
+    let err = verify(&*f.store).await.unwrap_err();
+    assert_eq!(
+        err,
+        ChainBreak::Truncated {
+            head_seq: 5,
+            found: 4
+        }
+    );
+}
+
+async fn failed_audit_append_aborts_the_change(f: &Fixture) {
+    let store = &f.store;
+    store.append_audit(&ev("test.append", "one")).await.unwrap();
+    let head = store.audit_head().await.unwrap().unwrap();
+    // Occupy the next audit position, so the next append cannot be written.
+    f.raw("INSERT INTO audit_log (seq, entry, hash) VALUES (2, 'occupied', 'x')")
+        .await
+        .unwrap();
+
+    let d = dataset("claims");
+    let err = store
+        .insert_dataset(&d, &ev("dataset.ingest", &d.id))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Audit(_)), "{err}");
+    assert!(err.to_string().contains("change not made"), "{err}");
+    assert!(
+        store.dataset(&d.id).await.unwrap().is_none(),
+        "change stored without its audit entry"
+    );
+    assert!(store.dataset_by_name("claims").await.unwrap().is_none());
+    assert_eq!(store.audit_head().await.unwrap().unwrap(), head);
+    assert!(matches!(
+        store.put_setting("k", "v", &ev("setting.put", "k")).await,
+        Err(StoreError::Audit(_))
+    ));
+    assert_eq!(store.setting("k").await.unwrap(), None);
+    assert!(matches!(
+        store.append_audit(&ev("test.append", "two")).await,
+        Err(StoreError::Audit(_))
+    ));
+    // The planted row itself is flagged by verification.
+    assert_eq!(
+        verify(&**store).await.unwrap_err(),
+        ChainBreak::HashMismatch { seq: 2 }
+    );
+    assert_eq!(
+        store.backend() == Backend::Sqlite,
+        matches!(f.db, Db::Sqlite { .. })
+    );
+}

@@ -1,0 +1,313 @@
+//! GB 11643-1999 公民身份号码 (citizen identity number).
+//!
+//! Structure (§4): 6-digit address code (GB/T 2260 division in force at first registration),
+//! 8-digit birth date `YYYYMMDD` (§4.3), 3-digit sequence whose last digit is odd for men and even
+//! for women (§4.4), and a check character (§4.5) computed with ISO 7064:1983 MOD 11-2 over the
+//! first 17 digits with weights 7 9 10 5 8 4 2 1 6 3 7 9 10 5 8 4 2 and mapped through
+//! `1 0 X 9 8 7 6 5 4 3 2`.
+//!
+//! The division code is not checked against a code list here: numbers keep the code that was in
+//! force when they were issued, and many of those codes have since been retired. Use
+//! [`crate::reference::county_by_code`] when a current code is required.
+
+use chrono::{Datelike, Local, NaiveDate};
+
+use crate::Sex;
+
+/// ISO 7064 MOD 11-2 weights of positions 1–17 (GB 11643-1999 §4.5, table 1).
+pub const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+
+/// Check character by `sum % 11` (GB 11643-1999 §4.5, table 2).
+const CHECK_CHARS: [char; 11] = ['1', '0', 'X', '9', '8', '7', '6', '5', '4', '3', '2'];
+
+/// The earliest birth date accepted.
+const EARLIEST_BIRTH: (i32, u32, u32) = (1800, 1, 1);
+
+/// Why a string is not a valid citizen ID number. Messages say what is wrong and where, never
+/// the number itself.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdError {
+    /// Not 18 characters long.
+    #[error("citizen ID number has {found} characters; GB 11643-1999 requires 18")]
+    Length {
+        /// Characters found.
+        found: usize,
+    },
+    /// A character in positions 1–17 is not an ASCII digit.
+    #[error("citizen ID number has a non-digit at position {position}; positions 1-17 must be digits 0-9")]
+    NonDigit {
+        /// 1-based position.
+        position: usize,
+    },
+    /// Position 18 is neither a digit nor `X`.
+    #[error("citizen ID number position 18 must be a digit or X")]
+    BadCheckCharacter,
+    /// Positions 7–14 are not a calendar date between 1800-01-01 and today.
+    #[error("citizen ID number positions 7-14 are not a valid birth date (YYYYMMDD, 1800-01-01 to today)")]
+    BadDate,
+    /// The check character does not match positions 1–17.
+    #[error("citizen ID number check character (position 18) does not match positions 1-17 (ISO 7064 MOD 11-2)")]
+    Checksum,
+}
+
+/// The facts a valid citizen ID number states.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CitizenId {
+    /// Positions 1–6: GB/T 2260 division code of first registration.
+    pub division_code: String,
+    /// Positions 7–14.
+    pub birth_date: NaiveDate,
+    /// From position 17 (odd = male).
+    pub sex: Sex,
+}
+
+impl CitizenId {
+    /// Age in completed years on `date`, or `None` if `date` is before the birth date.
+    pub fn age_on(&self, date: NaiveDate) -> Option<u32> {
+        if date < self.birth_date {
+            return None;
+        }
+        let mut years = date.year() - self.birth_date.year();
+        if (date.month(), date.day()) < (self.birth_date.month(), self.birth_date.day()) {
+            years -= 1;
+        }
+        u32::try_from(years).ok()
+    }
+}
+
+/// The check character for 17 leading digits, or `None` if `first17` is not exactly 17 ASCII
+/// digits.
+pub fn check_digit(first17: &str) -> Option<char> {
+    let bytes = first17.as_bytes();
+    if bytes.len() != 17 {
+        return None;
+    }
+    let mut sum = 0u32;
+    for (b, w) in bytes.iter().zip(WEIGHTS) {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        sum += u32::from(b - b'0') * w;
+    }
+    CHECK_CHARS.get((sum % 11) as usize).copied()
+}
+
+/// True if `id` is an 18-character citizen ID number with digits in positions 1–17, a valid
+/// birth date, and a matching check character (`X` or `x` accepted).
+pub fn is_valid(id: &str) -> bool {
+    parse(id).is_ok()
+}
+
+/// Parses and validates a citizen ID number.
+pub fn parse(id: &str) -> Result<CitizenId, IdError> {
+    let found = id.chars().count();
+    if found != 18 {
+        return Err(IdError::Length { found });
+    }
+    // 18 chars; all of positions 1-17 must be ASCII, so byte offsets equal char offsets there.
+    for (i, c) in id.chars().take(17).enumerate() {
+        if !c.is_ascii_digit() {
+            return Err(IdError::NonDigit { position: i + 1 });
+        }
+    }
+    let check = id.chars().nth(17).ok_or(IdError::Length { found })?;
+    let check = match check {
+        '0'..='9' => check,
+        'X' | 'x' => 'X',
+        _ => return Err(IdError::BadCheckCharacter),
+    };
+    let first17 = id.get(..17).ok_or(IdError::Length { found })?;
+    let birth_date = birth_date_of(first17).ok_or(IdError::BadDate)?;
+    if check_digit(first17) != Some(check) {
+        return Err(IdError::Checksum);
+    }
+    let seq_digit = first17
+        .as_bytes()
+        .get(16)
+        .map(|b| b - b'0')
+        .ok_or(IdError::Length { found })?;
+    Ok(CitizenId {
+        division_code: first17.get(..6).unwrap_or_default().to_string(),
+        birth_date,
+        sex: Sex::from_sequence_digit(seq_digit),
+    })
+}
+
+/// Birth date in positions 7–14 of an all-digit string, if a real date in range.
+fn birth_date_of(first17: &str) -> Option<NaiveDate> {
+    let y: i32 = first17.get(6..10)?.parse().ok()?;
+    let m: u32 = first17.get(10..12)?.parse().ok()?;
+    let d: u32 = first17.get(12..14)?.parse().ok()?;
+    let date = NaiveDate::from_ymd_opt(y, m, d)?;
+    let (ey, em, ed) = EARLIEST_BIRTH;
+    let earliest = NaiveDate::from_ymd_opt(ey, em, ed)?;
+    if date < earliest || date > Local::now().date_naive() {
+        return None;
+    }
+    Some(date)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The example printed in GB 11643-1999 Appendix A.
+    const STANDARD_EXAMPLE: &str = "11010519491231002X";
+
+    #[test]
+    fn standard_example_is_valid() {
+        assert_eq!(check_digit("11010519491231002"), Some('X'));
+        assert!(is_valid(STANDARD_EXAMPLE));
+        assert!(is_valid("11010519491231002x"), "lower-case x accepted");
+        let id = parse(STANDARD_EXAMPLE).unwrap();
+        assert_eq!(id.division_code, "110105");
+        assert_eq!(
+            id.birth_date,
+            NaiveDate::from_ymd_opt(1949, 12, 31).unwrap()
+        );
+        assert_eq!(id.sex, Sex::Female, "17th digit 2 is even");
+        assert_eq!(
+            id.age_on(NaiveDate::from_ymd_opt(2000, 12, 30).unwrap()),
+            Some(50)
+        );
+        assert_eq!(
+            id.age_on(NaiveDate::from_ymd_opt(2000, 12, 31).unwrap()),
+            Some(51)
+        );
+        assert_eq!(
+            id.age_on(NaiveDate::from_ymd_opt(1949, 1, 1).unwrap()),
+            None
+        );
+    }
+
+    #[test]
+    fn computed_examples_are_valid() {
+        // Check characters worked by hand: sum of digit*weight mod 11 through table 2.
+        // 44030119800101001: 4*7+4*9+0*10+3*5+0*8+1*4+1*2+9*1+8*6+0*3+0*7+1*9+0*10+1*5+0*8+0*4+1*2 = 158,
+        // 158 % 11 = 4 -> '8'.
+        assert_eq!(check_digit("44030119800101001"), Some('8'));
+        let id = parse("440301198001010018").unwrap();
+        assert_eq!(id.sex, Sex::Male);
+        assert_eq!(id.division_code, "440301");
+        // A leap day.
+        let first17 = "33010620000229123";
+        let c = check_digit(first17).unwrap();
+        let full = format!("{first17}{c}");
+        assert!(is_valid(&full));
+        assert_eq!(
+            parse(&full).unwrap().birth_date,
+            NaiveDate::from_ymd_opt(2000, 2, 29).unwrap()
+        );
+    }
+
+    #[test]
+    fn known_bad_numbers_are_rejected_with_the_right_reason() {
+        assert_eq!(parse("110105194912310021"), Err(IdError::Checksum));
+        assert_eq!(
+            parse("11010519491231002"),
+            Err(IdError::Length { found: 17 })
+        );
+        assert_eq!(
+            parse("11010519491231002X1"),
+            Err(IdError::Length { found: 19 })
+        );
+        assert_eq!(parse(""), Err(IdError::Length { found: 0 }));
+        assert_eq!(
+            parse("1101051949A231002X"),
+            Err(IdError::NonDigit { position: 11 })
+        );
+        assert_eq!(parse("11010519491231002Y"), Err(IdError::BadCheckCharacter));
+        assert_eq!(
+            parse("1101051949123100X2"),
+            Err(IdError::NonDigit { position: 17 })
+        );
+        // 1949-02-30 does not exist.
+        let first17 = "11010519490230002";
+        let full = format!("{first17}{}", check_digit(first17).unwrap());
+        assert_eq!(parse(&full), Err(IdError::BadDate));
+        // Month 13.
+        let first17 = "11010519491331002";
+        let full = format!("{first17}{}", check_digit(first17).unwrap());
+        assert_eq!(parse(&full), Err(IdError::BadDate));
+        // Far future.
+        let first17 = "11010530000101002";
+        let full = format!("{first17}{}", check_digit(first17).unwrap());
+        assert_eq!(parse(&full), Err(IdError::BadDate));
+        // Non-ASCII characters are counted as characters, not bytes.
+        assert_eq!(
+            parse("１１０１０５１９４９１２３１００２X"),
+            Err(IdError::NonDigit { position: 1 })
+        );
+        assert!(!is_valid("11010519491231002X "));
+    }
+
+    #[test]
+    fn errors_never_echo_the_number() {
+        for bad in [
+            "110105194912310021",
+            "1101051949A231002X",
+            "11010519490230002X",
+            "123",
+        ] {
+            let msg = parse(bad).unwrap_err().to_string();
+            assert!(!msg.contains(bad), "{msg}");
+            assert!(!msg.contains("1101051949"), "{msg}");
+        }
+    }
+
+    #[test]
+    fn check_digit_rejects_malformed_input() {
+        assert_eq!(check_digit("1101051949123100"), None);
+        assert_eq!(check_digit("110105194912310022"), None);
+        assert_eq!(check_digit("1101051949123100a"), None);
+    }
+
+    fn digits17_with_valid_date() -> impl Strategy<Value = String> {
+        (
+            proptest::collection::vec(0u8..10, 6),
+            1900i32..=2020,
+            1u32..=12,
+            1u32..=31,
+            proptest::collection::vec(0u8..10, 3),
+        )
+            .prop_filter_map("valid calendar date", |(div, y, m, d, seq)| {
+                NaiveDate::from_ymd_opt(y, m, d)?;
+                let mut s: String = div.iter().map(|d| char::from(b'0' + d)).collect();
+                s.push_str(&format!("{y:04}{m:02}{d:02}"));
+                s.extend(seq.iter().map(|d| char::from(b'0' + d)));
+                Some(s)
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn appending_the_check_digit_makes_a_valid_number(first17 in digits17_with_valid_date()) {
+            let c = check_digit(&first17).unwrap();
+            let full = format!("{first17}{c}");
+            prop_assert!(is_valid(&full));
+            let id = parse(&full).unwrap();
+            prop_assert_eq!(&id.division_code, &first17[..6]);
+            let seq_digit = first17.as_bytes()[16] - b'0';
+            prop_assert_eq!(id.sex, Sex::from_sequence_digit(seq_digit));
+        }
+
+        #[test]
+        fn changing_any_one_character_invalidates(first17 in digits17_with_valid_date(), pos in 0usize..18, delta in 1u8..10) {
+            let c = check_digit(&first17).unwrap();
+            let mut bytes = format!("{first17}{c}").into_bytes();
+            // Replace position `pos` by a different digit (or, at the check position, a different
+            // member of 0-9/X).
+            if pos < 17 {
+                bytes[pos] = b'0' + (bytes[pos] - b'0' + delta) % 10;
+            } else {
+                let alphabet = b"0123456789X";
+                let cur = alphabet.iter().position(|&a| a == bytes[17]).unwrap();
+                bytes[17] = alphabet[(cur + usize::from(delta)) % 11];
+            }
+            let changed = String::from_utf8(bytes).unwrap();
+            // MOD 11-2 detects every single-character substitution.
+            prop_assert!(!is_valid(&changed));
+        }
+    }
+}
