@@ -86,6 +86,24 @@ pub enum SandboxError {
 }
 
 impl SandboxError {
+    /// A stable, value-free name of the refusal, for the audit log: unlike the message, it can
+    /// never carry a literal the user typed or a stored value.
+    pub fn code(&self) -> &'static str {
+        match self {
+            SandboxError::Parse { .. } => "sql_syntax",
+            SandboxError::MultipleStatements => "multiple_statements",
+            SandboxError::NotAQuery { .. } => "not_a_query",
+            SandboxError::UnknownColumn { .. } => "column_not_granted",
+            SandboxError::UnknownTable { .. } => "table_not_granted",
+            SandboxError::RowLevelRefused { .. } => "row_level_refused",
+            SandboxError::SmallGroup { .. } => "small_group",
+            SandboxError::TooManyRows { .. } => "too_many_rows",
+            SandboxError::Unverifiable { .. } => "unverifiable",
+            SandboxError::Data { .. } => "data_unavailable",
+            SandboxError::Execution { .. } => "execution_failed",
+        }
+    }
+
     /// Whether this is a policy refusal (as opposed to a malformed query).
     pub fn is_policy_refusal(&self) -> bool {
         matches!(
@@ -174,5 +192,13 @@ mod tests {
         }
         .is_policy_refusal());
         assert!(!SandboxError::MultipleStatements.is_policy_refusal());
+        assert_eq!(
+            SandboxError::MultipleStatements.code(),
+            "multiple_statements"
+        );
+        let parse = SandboxError::Parse {
+            message: "near '110101199003077777'".into(),
+        };
+        assert!(!parse.code().contains("1101"));
     }
 }

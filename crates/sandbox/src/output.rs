@@ -124,7 +124,8 @@ mod tests {
     #[test]
     fn csv_has_a_header_even_when_empty() {
         let b = batch();
-        let text = String::from_utf8(csv_bytes(&b.schema(), &[b.clone()]).unwrap()).unwrap();
+        let text =
+            String::from_utf8(csv_bytes(&b.schema(), std::slice::from_ref(&b)).unwrap()).unwrap();
         assert_eq!(text, "sex,n,avg_fee\n女,20,1.5\n,5,\n");
         let empty = String::from_utf8(csv_bytes(&b.schema(), &[]).unwrap()).unwrap();
         assert_eq!(empty, "sex,n,avg_fee\n");

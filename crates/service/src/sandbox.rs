@@ -133,7 +133,11 @@ impl Node {
             Err(e) => {
                 self.audit(
                     AuditEvent::new(caller.id(), "sandbox.query", "sandbox", Outcome::Denied)
-                        .with_detail(json!({"reason": e.to_string(), "sql_sha256": sql_sha256})),
+                        .with_detail(json!({
+                            "refusal": e.code(),
+                            "policy_refusal": e.is_policy_refusal(),
+                            "sql_sha256": sql_sha256,
+                        })),
                 )
                 .await?;
                 return Err(ServiceError::Query(e));

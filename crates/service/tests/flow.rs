@@ -244,6 +244,7 @@ async fn the_trusted_flow_enforces_grants_and_refusals() {
             "SELECT * FROM claims_deid",
             "SELECT total_fee, count(*) FROM claims_deid GROUP BY total_fee",
             "DELETE FROM claims_deid",
+            "SELECT count(*) FROM claims_deid WHERE no_such_column = '110101199003077777'",
         ] {
             assert!(
                 matches!(
@@ -277,6 +278,24 @@ async fn the_trusted_flow_enforces_grants_and_refusals() {
         assert!(entries
             .iter()
             .any(|e| e.action == "export.download" && e.outcome == Outcome::Success));
+        // Refusals are audited by code, never by a message that could quote what the user typed.
+        let refusals: Vec<String> = entries
+            .iter()
+            .filter(|e| e.action == "sandbox.query" && e.outcome == Outcome::Denied)
+            .map(|e| serde_json::to_string(e).unwrap())
+            .collect();
+        assert!(
+            refusals.iter().any(|r| r.contains("column_not_granted")),
+            "{label}"
+        );
+        assert!(
+            refusals.iter().any(|r| r.contains("small_group")),
+            "{label}"
+        );
+        assert!(
+            refusals.iter().all(|r| !r.contains("110101199003077777")),
+            "{label}"
+        );
         assert!(matches!(
             node.audit_entries(&researcher, 1, 10).await,
             Err(ServiceError::Forbidden(_))
