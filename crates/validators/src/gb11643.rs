@@ -6,12 +6,25 @@
 //! first 17 digits with weights 7 9 10 5 8 4 2 1 6 3 7 9 10 5 8 4 2 and mapped through
 //! `1 0 X 9 8 7 6 5 4 3 2`.
 //!
-//! The division code is not checked against a code list here: numbers keep the code that was in
-//! force when they were issued, and many of those codes have since been retired. Use
-//! [`crate::reference::county_by_code`] when a current code is required.
+//! Legacy form (GB 11643-1989, the first-generation card): 15 digits — 6-digit address code,
+//! birth date `YYMMDD` with the century implicitly 19, and a 3-digit sequence (odd = male); no
+//! check character. [`upgrade_15_to_18`] inserts `19` and appends the MOD 11-2 check character
+//! as GB 11643-1999 prescribes for conversion.
+//!
+//! [`parse`] / [`is_valid`] check the 18-character form only and do not look the division code
+//! up. [`validate`] takes both forms and checks the address code against the current (MCA 2021,
+//! GB/T 2260 2019-04) and retired (GB/T 2260 1980-12 … 2019-04) code lists of
+//! [`crate::reference`]: numbers keep the code in force when they were issued, so a retired code
+//! is fine, and a well-formed code in neither list gives an [`IdWarning`], not a rejection.
+//! Hong Kong, Macao and Taiwan residence permits (address codes 810000, 820000, 830000; see
+//! [`crate::permits`]) share this format.
+//!
+//! GB/T 39725-2020 Appendix G lists the citizen ID number as a direct identifier; T/CI 857-2024
+//! treats it likewise for health-data de-identification.
 
 use chrono::{Datelike, Local, NaiveDate};
 
+use crate::reference::{self, DivisionStatus};
 use crate::Sex;
 
 /// ISO 7064 MOD 11-2 weights of positions 1–17 (GB 11643-1999 §4.5, table 1).
@@ -28,13 +41,13 @@ const EARLIEST_BIRTH: (i32, u32, u32) = (1800, 1, 1);
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IdError {
     /// Not 18 characters long.
-    #[error("citizen ID number has {found} characters; GB 11643-1999 requires 18")]
+    #[error("citizen ID number has {found} characters; GB 11643-1999 requires 18 (15 for the legacy form)")]
     Length {
         /// Characters found.
         found: usize,
     },
     /// A character in positions 1–17 is not an ASCII digit.
-    #[error("citizen ID number has a non-digit at position {position}; positions 1-17 must be digits 0-9")]
+    #[error("citizen ID number has a non-digit at position {position}; positions 1-17 (1-15 in the legacy form) must be digits 0-9")]
     NonDigit {
         /// 1-based position.
         position: usize,
@@ -73,6 +86,142 @@ impl CitizenId {
         }
         u32::try_from(years).ok()
     }
+}
+
+/// Which written form a valid number has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum IdForm {
+    /// 18 characters, GB 11643-1999, with check character.
+    Eighteen,
+    /// 15 digits, GB 11643-1989 legacy form (`YYMMDD`, century 19), no check character.
+    Fifteen,
+}
+
+/// Something odd about a number that is still accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
+pub enum IdWarning {
+    /// The address code is well formed but in neither the current nor the retired GB/T 2260
+    /// code lists (the lists end in 2019/2021; newer codes land here).
+    #[error("address code (positions 1-6) is in neither the current nor the retired GB/T 2260 code lists")]
+    UnknownDivision,
+    /// The first two digits are not a GB/T 2260 province-level code either.
+    #[error("address code (positions 1-2) is not a GB/T 2260 province-level code")]
+    UnknownProvince,
+}
+
+/// Outcome of [`validate`]: valid (possibly with warnings) or invalid with the reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdValidation {
+    /// The number is acceptable.
+    Valid {
+        /// What the number states.
+        id: CitizenId,
+        /// 18- or 15-character form.
+        form: IdForm,
+        /// The address code against the reference lists. Residence-permit codes 810000, 820000
+        /// and 830000 count as current.
+        division: DivisionStatus,
+        /// Oddities that do not make the number invalid.
+        warnings: Vec<IdWarning>,
+    },
+    /// The number is not acceptable.
+    Invalid {
+        /// Why.
+        reason: IdError,
+    },
+}
+
+impl IdValidation {
+    /// True for [`IdValidation::Valid`].
+    pub fn is_valid(&self) -> bool {
+        matches!(self, IdValidation::Valid { .. })
+    }
+
+    /// Warnings of a valid number; empty for an invalid one.
+    pub fn warnings(&self) -> &[IdWarning] {
+        match self {
+            IdValidation::Valid { warnings, .. } => warnings,
+            IdValidation::Invalid { .. } => &[],
+        }
+    }
+}
+
+/// Address codes of the residence permits for Hong Kong, Macao and Taiwan residents
+/// (《港澳台居民居住证申领发放办法》 2018).
+pub const RESIDENCE_PERMIT_CODES: [&str; 3] = ["810000", "820000", "830000"];
+
+/// Validates an 18-character (GB 11643-1999) or 15-digit legacy (GB 11643-1989) number,
+/// including the address code against current and retired GB/T 2260 codes. Surrounding
+/// whitespace is not tolerated.
+pub fn validate(id: &str) -> IdValidation {
+    let (parsed, form) = if id.chars().count() == 15 {
+        (parse_legacy15(id), IdForm::Fifteen)
+    } else {
+        (parse(id), IdForm::Eighteen)
+    };
+    let id = match parsed {
+        Ok(id) => id,
+        Err(reason) => return IdValidation::Invalid { reason },
+    };
+    let code = id.division_code.as_str();
+    let division = if RESIDENCE_PERMIT_CODES.contains(&code) {
+        DivisionStatus::Current
+    } else {
+        reference::division_status(code).unwrap_or(DivisionStatus::Unknown)
+    };
+    let mut warnings = Vec::new();
+    if division == DivisionStatus::Unknown {
+        warnings.push(IdWarning::UnknownDivision);
+        if !code.get(..2).is_some_and(reference::is_province_code) {
+            warnings.push(IdWarning::UnknownProvince);
+        }
+    }
+    IdValidation::Valid {
+        id,
+        form,
+        division,
+        warnings,
+    }
+}
+
+/// Parses a 15-digit legacy number (GB 11643-1989): address code, `YYMMDD` birth date in the
+/// 1900s, 3-digit sequence (odd = male). There is no check character to verify.
+pub fn parse_legacy15(id: &str) -> Result<CitizenId, IdError> {
+    let found = id.chars().count();
+    if found != 15 {
+        return Err(IdError::Length { found });
+    }
+    for (i, c) in id.chars().enumerate() {
+        if !c.is_ascii_digit() {
+            return Err(IdError::NonDigit { position: i + 1 });
+        }
+    }
+    let first17 = expand15(id).ok_or(IdError::Length { found })?;
+    let birth_date = birth_date_of(&first17).ok_or(IdError::BadDate)?;
+    let seq_digit = id
+        .as_bytes()
+        .get(14)
+        .map(|b| b - b'0')
+        .ok_or(IdError::Length { found })?;
+    Ok(CitizenId {
+        division_code: id.get(..6).unwrap_or_default().to_string(),
+        birth_date,
+        sex: Sex::from_sequence_digit(seq_digit),
+    })
+}
+
+/// The 18-character form of a valid 15-digit legacy number: `19` inserted before the year and
+/// the MOD 11-2 check character appended. `None` if `id` is not a valid legacy number.
+pub fn upgrade_15_to_18(id: &str) -> Option<String> {
+    parse_legacy15(id).ok()?;
+    let first17 = expand15(id)?;
+    let c = check_digit(&first17)?;
+    Some(format!("{first17}{c}"))
+}
+
+/// `AAAAAA YYMMDD SSS` → `AAAAAA 19YYMMDD SSS` (17 digits).
+fn expand15(id: &str) -> Option<String> {
+    Some(format!("{}19{}", id.get(..6)?, id.get(6..15)?))
 }
 
 /// The check character for 17 leading digits, or `None` if `first17` is not exactly 17 ASCII
@@ -243,6 +392,68 @@ mod tests {
     }
 
     #[test]
+    fn legacy_15_digit_numbers() {
+        let id = parse_legacy15("110105491231002").unwrap();
+        assert_eq!(
+            id.birth_date,
+            NaiveDate::from_ymd_opt(1949, 12, 31).unwrap()
+        );
+        assert_eq!(id.sex, Sex::Female);
+        assert_eq!(
+            upgrade_15_to_18("110105491231002").as_deref(),
+            Some(STANDARD_EXAMPLE)
+        );
+        assert_eq!(parse_legacy15("110105490230002"), Err(IdError::BadDate));
+        assert_eq!(
+            parse_legacy15("11010549123100X"),
+            Err(IdError::NonDigit { position: 15 })
+        );
+        assert_eq!(upgrade_15_to_18("11010549123100"), None);
+    }
+
+    #[test]
+    fn validate_checks_divisions() {
+        let v = validate(STANDARD_EXAMPLE);
+        assert!(v.is_valid());
+        assert!(v.warnings().is_empty());
+        // 110103 崇文区 was retired in 2010: still valid, no warning.
+        let first17 = "11010319800101001";
+        let full = format!("{first17}{}", check_digit(first17).unwrap());
+        match validate(&full) {
+            IdValidation::Valid {
+                division,
+                warnings,
+                form,
+                ..
+            } => {
+                assert_eq!(division, DivisionStatus::Retired);
+                assert!(warnings.is_empty());
+                assert_eq!(form, IdForm::Eighteen);
+            }
+            other => panic!("{other:?}"),
+        }
+        // Unknown county in a known province: warning only.
+        let first17 = "11019919800101001";
+        let full = format!("{first17}{}", check_digit(first17).unwrap());
+        assert_eq!(validate(&full).warnings(), [IdWarning::UnknownDivision]);
+        // Unknown province.
+        let first17 = "99019919800101001";
+        let full = format!("{first17}{}", check_digit(first17).unwrap());
+        assert_eq!(
+            validate(&full).warnings(),
+            [IdWarning::UnknownDivision, IdWarning::UnknownProvince]
+        );
+        assert_eq!(
+            validate("110105194912310021"),
+            IdValidation::Invalid {
+                reason: IdError::Checksum
+            }
+        );
+        assert!(validate("110105491231002").is_valid());
+        assert!(!validate("1101054912310021").is_valid());
+    }
+
+    #[test]
     fn errors_never_echo_the_number() {
         for bad in [
             "110105194912310021",
@@ -290,6 +501,18 @@ mod tests {
             prop_assert_eq!(&id.division_code, &first17[..6]);
             let seq_digit = first17.as_bytes()[16] - b'0';
             prop_assert_eq!(id.sex, Sex::from_sequence_digit(seq_digit));
+        }
+
+        #[test]
+        fn legacy_numbers_upgrade_to_valid_numbers(div in proptest::collection::vec(0u8..10, 6), days in 0i64..36_500, seq in 0u16..1000) {
+            let date = NaiveDate::from_ymd_opt(1900, 1, 1).unwrap() + chrono::Duration::days(days);
+            let div: String = div.iter().map(|d| char::from(b'0' + d)).collect();
+            let legacy = format!("{div}{}{seq:03}", date.format("%y%m%d"));
+            let up = upgrade_15_to_18(&legacy).unwrap();
+            let a = parse_legacy15(&legacy).unwrap();
+            let b = parse(&up).unwrap();
+            prop_assert_eq!(a, b);
+            prop_assert!(validate(&legacy).is_valid());
         }
 
         #[test]

