@@ -1,8 +1,12 @@
 //! Streaming authenticated encryption of stored objects — T/CI 857-2024 6.3 (encrypted storage),
 //! DMS 4.3.1 and 7.2.4 (AES-256 for sensitive data at rest), GB/T 39725-2020 §10.1 g)–i).
 //!
+//! National profile: GB/T 39786-2021 (SM4 for confidentiality and integrity of stored data),
+//! GB/T 32907-2016 (SM4), RFC 8998 (SM4-GCM).
+//!
 //! Each object is encrypted with its own data key (wrapped by the master key through a
-//! [`KeyProvider`](crate::KeyProvider)) using AES-256-GCM in the STREAM construction
+//! [`KeyProvider`](crate::KeyProvider)) using AES-256-GCM or SM4-GCM (per
+//! [`CryptoProfile::content_cipher`]) in the STREAM construction
 //! (`aead::stream`, big-endian 32-bit counter plus last-segment flag, Hoang–Reyhanitabar–Rogaway–Vizár).
 //!
 //! Format (version 1):
@@ -11,7 +15,11 @@
 //! "MSE1" | version u8 = 1 | algorithm u8 | nonce prefix [7] | segment* | last segment
 //! ```
 //!
-//! * algorithm 1 = AES-256-GCM (ids ≥ 2 are reserved for the national SM4 profile);
+//! * algorithm 1 = AES-256-GCM keyed with the 256-bit data key; algorithm 2 = SM4-GCM keyed with
+//!   [`Sm4Key::derive`]`(data key, "content")` (the first 16 bytes of HMAC-SM3(data key,
+//!   `"medspace/v1/sm4/content"`)); both use 96-bit nonces and 128-bit tags, so the layout is the
+//!   same. Decryption reads the algorithm from the header: objects written under either profile
+//!   stay readable whatever the node's current profile;
 //! * every segment except the last carries exactly 64 KiB of plaintext plus a 16-byte tag; the last
 //!   carries 0–64 KiB and is sealed with the STREAM last-segment flag, so cutting the object at any
 //!   segment boundary, dropping, reordering or appending segments all fail verification;
@@ -29,7 +37,9 @@ use aes_gcm::Aes256Gcm;
 use rand::RngCore;
 use zeroize::Zeroizing;
 
-use crate::keys::{SecretKey, ALG_AES256GCM};
+use crate::keys::SecretKey;
+use crate::national::{Sm4Gcm, Sm4Key};
+use crate::profile::{AeadAlgorithm, CryptoProfile};
 use crate::CryptoError;
 
 const MAGIC: &[u8; 4] = b"MSE1";
@@ -39,11 +49,83 @@ const NONCE_PREFIX: usize = 7;
 pub(crate) const HEADER_LEN: usize = 4 + 1 + 1 + NONCE_PREFIX;
 /// Plaintext bytes per segment.
 pub(crate) const SEGMENT: usize = 64 * 1024;
+/// Plaintext bytes per STREAM segment (64 KiB): every segment but the last holds exactly this many.
+pub const SEGMENT_LEN: usize = SEGMENT;
 /// GCM tag bytes per segment.
 pub(crate) const TAG: usize = 16;
+/// Purpose label of the SM4 content key derived from a data key ([`Sm4Key::derive`]).
+const SM4_CONTENT_PURPOSE: &str = "content";
 
-fn cipher(key: &SecretKey) -> Aes256Gcm {
-    Aes256Gcm::new(key.expose().into())
+/// The STREAM encryptor of either algorithm.
+enum StreamEncryptor {
+    /// Boxed: the AES key schedule is ~1 KiB, five times the SM4 state.
+    Aes(Box<EncryptorBE32<Aes256Gcm>>),
+    Sm4(EncryptorBE32<Sm4Gcm>),
+}
+
+impl StreamEncryptor {
+    fn new(algorithm: AeadAlgorithm, dek: &SecretKey, nonce: &[u8; NONCE_PREFIX]) -> Self {
+        match algorithm {
+            AeadAlgorithm::Aes256Gcm => StreamEncryptor::Aes(Box::new(EncryptorBE32::from_aead(
+                Aes256Gcm::new(dek.expose().into()),
+                nonce.into(),
+            ))),
+            AeadAlgorithm::Sm4Gcm => StreamEncryptor::Sm4(EncryptorBE32::from_aead(
+                Sm4Key::derive(dek, SM4_CONTENT_PURPOSE).gcm(),
+                nonce.into(),
+            )),
+        }
+    }
+
+    fn encrypt_next(&mut self, aad: &[u8], buffer: &mut Vec<u8>) -> aes_gcm::aead::Result<()> {
+        match self {
+            StreamEncryptor::Aes(e) => e.encrypt_next_in_place(aad, buffer),
+            StreamEncryptor::Sm4(e) => e.encrypt_next_in_place(aad, buffer),
+        }
+    }
+
+    fn encrypt_last(self, aad: &[u8], buffer: &mut Vec<u8>) -> aes_gcm::aead::Result<()> {
+        match self {
+            StreamEncryptor::Aes(e) => e.encrypt_last_in_place(aad, buffer),
+            StreamEncryptor::Sm4(e) => e.encrypt_last_in_place(aad, buffer),
+        }
+    }
+}
+
+/// The STREAM decryptor of either algorithm.
+enum StreamDecryptor {
+    /// Boxed: the AES key schedule is ~1 KiB, five times the SM4 state.
+    Aes(Box<DecryptorBE32<Aes256Gcm>>),
+    Sm4(DecryptorBE32<Sm4Gcm>),
+}
+
+impl StreamDecryptor {
+    fn new(algorithm: AeadAlgorithm, dek: &SecretKey, nonce: &[u8; NONCE_PREFIX]) -> Self {
+        match algorithm {
+            AeadAlgorithm::Aes256Gcm => StreamDecryptor::Aes(Box::new(DecryptorBE32::from_aead(
+                Aes256Gcm::new(dek.expose().into()),
+                nonce.into(),
+            ))),
+            AeadAlgorithm::Sm4Gcm => StreamDecryptor::Sm4(DecryptorBE32::from_aead(
+                Sm4Key::derive(dek, SM4_CONTENT_PURPOSE).gcm(),
+                nonce.into(),
+            )),
+        }
+    }
+
+    fn decrypt_next(&mut self, aad: &[u8], buffer: &mut Vec<u8>) -> aes_gcm::aead::Result<()> {
+        match self {
+            StreamDecryptor::Aes(d) => d.decrypt_next_in_place(aad, buffer),
+            StreamDecryptor::Sm4(d) => d.decrypt_next_in_place(aad, buffer),
+        }
+    }
+
+    fn decrypt_last(self, aad: &[u8], buffer: &mut Vec<u8>) -> aes_gcm::aead::Result<()> {
+        match self {
+            StreamDecryptor::Aes(d) => d.decrypt_last_in_place(aad, buffer),
+            StreamDecryptor::Sm4(d) => d.decrypt_last_in_place(aad, buffer),
+        }
+    }
 }
 
 fn integrity_io() -> io::Error {
@@ -70,7 +152,8 @@ pub(crate) fn crypto_from_io(e: io::Error) -> CryptoError {
 /// further use (the object is incomplete and must be discarded).
 pub struct EncryptedWriter<W: Write> {
     inner: W,
-    encryptor: EncryptorBE32<Aes256Gcm>,
+    algorithm: AeadAlgorithm,
+    encryptor: StreamEncryptor,
     aad: Vec<u8>,
     /// Plaintext of the segment being filled (at most [`SEGMENT`] bytes, room for the tag).
     buffer: Zeroizing<Vec<u8>>,
@@ -80,6 +163,7 @@ pub struct EncryptedWriter<W: Write> {
 impl<W: Write> std::fmt::Debug for EncryptedWriter<W> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EncryptedWriter")
+            .field("algorithm", &self.algorithm)
             .field("buffered", &self.buffer.len())
             .field("failed", &self.failed)
             .finish_non_exhaustive()
@@ -87,25 +171,39 @@ impl<W: Write> std::fmt::Debug for EncryptedWriter<W> {
 }
 
 /// Starts an encrypted object under the data key `dek`, bound to `aad` (e.g. the object id):
-/// writes the header to `out` and returns a writer for the plaintext.
+/// writes the header to `out` and returns a writer for the plaintext. Uses AES-256-GCM (the
+/// international profile); see [`encrypt_writer_with`].
 pub fn encrypt_writer<W: Write>(
+    dek: &SecretKey,
+    aad: &[u8],
+    out: W,
+) -> Result<EncryptedWriter<W>, CryptoError> {
+    encrypt_writer_with(CryptoProfile::International, dek, aad, out)
+}
+
+/// [`encrypt_writer`] with the content cipher of `profile` (AES-256-GCM or SM4-GCM), recorded in
+/// the header so that [`decrypt_reader`] needs no profile.
+pub fn encrypt_writer_with<W: Write>(
+    profile: CryptoProfile,
     dek: &SecretKey,
     aad: &[u8],
     mut out: W,
 ) -> Result<EncryptedWriter<W>, CryptoError> {
+    let algorithm = profile.content_cipher();
     let mut nonce = [0u8; NONCE_PREFIX];
     rand::rngs::OsRng.fill_bytes(&mut nonce);
     let mut header = Vec::with_capacity(HEADER_LEN + aad.len());
     header.extend_from_slice(MAGIC);
     header.push(VERSION);
-    header.push(ALG_AES256GCM);
+    header.push(algorithm.id());
     header.extend_from_slice(&nonce);
     out.write_all(&header)?;
     let mut full_aad = header;
     full_aad.extend_from_slice(aad);
     Ok(EncryptedWriter {
         inner: out,
-        encryptor: EncryptorBE32::from_aead(cipher(dek), (&nonce).into()),
+        algorithm,
+        encryptor: StreamEncryptor::new(algorithm, dek, &nonce),
         aad: full_aad,
         buffer: Zeroizing::new(Vec::with_capacity(SEGMENT + TAG)),
         failed: false,
@@ -120,17 +218,23 @@ impl<W: Write> EncryptedWriter<W> {
     /// Seals the full buffer as a non-last segment and writes it out.
     fn seal_segment(&mut self) -> io::Result<()> {
         self.encryptor
-            .encrypt_next_in_place(&self.aad, &mut *self.buffer)
+            .encrypt_next(&self.aad, &mut self.buffer)
             .map_err(|_| io::Error::other("object exceeds the STREAM limit of 2^32 segments"))?;
         self.inner.write_all(&self.buffer)?;
         self.buffer.clear();
         Ok(())
     }
 
+    /// The content cipher of this object.
+    pub fn algorithm(&self) -> AeadAlgorithm {
+        self.algorithm
+    }
+
     /// Seals the last segment, flushes and returns the inner writer.
     pub fn finish(self) -> Result<W, CryptoError> {
         let EncryptedWriter {
             mut inner,
+            algorithm: _,
             encryptor,
             aad,
             mut buffer,
@@ -140,7 +244,7 @@ impl<W: Write> EncryptedWriter<W> {
             return Err(CryptoError::Io(writer_failed()));
         }
         encryptor
-            .encrypt_last_in_place(&aad, &mut *buffer)
+            .encrypt_last(&aad, &mut buffer)
             .map_err(|_| CryptoError::Io(io::Error::other("sealing the last segment failed")))?;
         inner.write_all(&buffer)?;
         inner.flush()?;
@@ -187,8 +291,9 @@ impl<W: Write> Write for EncryptedWriter<W> {
 /// not: callers must discard it on error (or use [`decrypt_bytes`] for small objects).
 pub struct DecryptedReader<R: Read> {
     inner: R,
+    algorithm: AeadAlgorithm,
     /// `None` once the last segment has been decrypted.
-    decryptor: Option<DecryptorBE32<Aes256Gcm>>,
+    decryptor: Option<StreamDecryptor>,
     aad: Vec<u8>,
     /// Plaintext of the current segment (ciphertext while it is being read).
     buffer: Zeroizing<Vec<u8>>,
@@ -201,6 +306,7 @@ pub struct DecryptedReader<R: Read> {
 impl<R: Read> std::fmt::Debug for DecryptedReader<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DecryptedReader")
+            .field("algorithm", &self.algorithm)
             .field("finished", &self.decryptor.is_none())
             .field("failed", &self.failed)
             .finish_non_exhaustive()
@@ -220,8 +326,39 @@ fn read_byte(r: &mut impl Read) -> io::Result<Option<u8>> {
     }
 }
 
+/// Checks magic and format version and returns the algorithm named by an object header (at least
+/// the first 6 bytes of the object).
+fn parse_header(header: &[u8]) -> Result<AeadAlgorithm, CryptoError> {
+    let short = || CryptoError::Format("object header: shorter than 6 bytes".into());
+    if header.get(..MAGIC.len()).ok_or_else(short)? != MAGIC {
+        return Err(CryptoError::Format(
+            "object header: expected magic \"MSE1\" (not a medspace encrypted object)".into(),
+        ));
+    }
+    let version = *header.get(MAGIC.len()).ok_or_else(short)?;
+    if version != VERSION {
+        return Err(CryptoError::Format(format!(
+            "object header: format version {version}, expected {VERSION}"
+        )));
+    }
+    let id = *header.get(MAGIC.len() + 1).ok_or_else(short)?;
+    AeadAlgorithm::from_id(id).ok_or_else(|| {
+        CryptoError::Format(format!(
+            "object header: algorithm id {id} not supported (known: 1 = AES-256-GCM, 2 = SM4-GCM)"
+        ))
+    })
+}
+
+/// The content cipher named by an encrypted object's header, read without any key (for
+/// inventories and re-encryption jobs). `object` needs only its first 6 bytes; nothing is
+/// authenticated until the object is decrypted.
+pub fn object_algorithm(object: &[u8]) -> Result<AeadAlgorithm, CryptoError> {
+    parse_header(object)
+}
+
 /// Opens an encrypted object for reading under the data key `dek` and context `aad`: reads and
-/// checks the header. Segments are verified as they are read.
+/// checks the header, whose algorithm id selects AES-256-GCM or SM4-GCM. Segments are verified as
+/// they are read.
 pub fn decrypt_reader<R: Read>(
     dek: &SecretKey,
     aad: &[u8],
@@ -235,33 +372,18 @@ pub fn decrypt_reader<R: Read>(
             CryptoError::Io(e)
         }
     })?;
-    let (magic, rest) = header.split_at(MAGIC.len());
-    if magic != MAGIC {
-        return Err(CryptoError::Format(
-            "object header: expected magic \"MSE1\" (not a medspace encrypted object)".into(),
-        ));
-    }
-    let (version, algorithm, nonce) = match rest {
-        [v, a, nonce @ ..] => (*v, *a, nonce),
-        _ => return Err(CryptoError::Integrity),
-    };
-    if version != VERSION {
-        return Err(CryptoError::Format(format!(
-            "object header: format version {version}, expected {VERSION}"
-        )));
-    }
-    if algorithm != ALG_AES256GCM {
-        return Err(CryptoError::Format(format!(
-            "object header: algorithm id {algorithm} not supported (expected {ALG_AES256GCM} = AES-256-GCM)"
-        )));
-    }
-    let nonce: [u8; NONCE_PREFIX] = nonce.try_into().map_err(|_| CryptoError::Integrity)?;
+    let algorithm = parse_header(&header)?;
+    let nonce: [u8; NONCE_PREFIX] = header
+        .get(HEADER_LEN - NONCE_PREFIX..)
+        .and_then(|n| n.try_into().ok())
+        .ok_or(CryptoError::Integrity)?;
     let mut full_aad = Vec::with_capacity(HEADER_LEN + aad.len());
     full_aad.extend_from_slice(&header);
     full_aad.extend_from_slice(aad);
     Ok(DecryptedReader {
         inner: input,
-        decryptor: Some(DecryptorBE32::from_aead(cipher(dek), (&nonce).into())),
+        algorithm,
+        decryptor: Some(StreamDecryptor::new(algorithm, dek, &nonce)),
         aad: full_aad,
         buffer: Zeroizing::new(Vec::with_capacity(SEGMENT + TAG)),
         pos: 0,
@@ -271,6 +393,11 @@ pub fn decrypt_reader<R: Read>(
 }
 
 impl<R: Read> DecryptedReader<R> {
+    /// The content cipher named in the object's header.
+    pub fn algorithm(&self) -> AeadAlgorithm {
+        self.algorithm
+    }
+
     /// Reads, verifies and decrypts the next segment into `buffer`.
     fn next_segment(&mut self) -> io::Result<()> {
         self.buffer.clear();
@@ -287,12 +414,12 @@ impl<R: Read> DecryptedReader<R> {
         };
         let verified = if is_last {
             match self.decryptor.take() {
-                Some(dec) => dec.decrypt_last_in_place(&self.aad, &mut *self.buffer),
+                Some(dec) => dec.decrypt_last(&self.aad, &mut self.buffer),
                 None => return Err(integrity_io()),
             }
         } else {
             match self.decryptor.as_mut() {
-                Some(dec) => dec.decrypt_next_in_place(&self.aad, &mut *self.buffer),
+                Some(dec) => dec.decrypt_next(&self.aad, &mut self.buffer),
                 None => return Err(integrity_io()),
             }
         };
@@ -332,10 +459,22 @@ impl<R: Read> Read for DecryptedReader<R> {
     }
 }
 
-/// Encrypts a whole buffer in the stream format (see [`encrypt_writer`]).
+/// Encrypts a whole buffer in the stream format with AES-256-GCM (see [`encrypt_writer`]).
 pub fn encrypt_bytes(dek: &SecretKey, aad: &[u8], plain: &[u8]) -> Result<Vec<u8>, CryptoError> {
+    encrypt_bytes_with(CryptoProfile::International, dek, aad, plain)
+}
+
+/// Encrypts a whole buffer in the stream format with the content cipher of `profile` (see
+/// [`encrypt_writer_with`]).
+pub fn encrypt_bytes_with(
+    profile: CryptoProfile,
+    dek: &SecretKey,
+    aad: &[u8],
+    plain: &[u8],
+) -> Result<Vec<u8>, CryptoError> {
     let segments = plain.len() / SEGMENT + 1;
-    let mut w = encrypt_writer(
+    let mut w = encrypt_writer_with(
+        profile,
         dek,
         aad,
         Vec::with_capacity(HEADER_LEN + plain.len() + TAG * segments),

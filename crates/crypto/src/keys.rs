@@ -1,17 +1,23 @@
 //! Secret keys, the master-key provider seam and the key-file provider — T/CI 857-2024 6.3 and
 //! 7.1.1 (key hierarchy, custody and separation), DMS 7.2.4 (key management), GB/T 39725-2020
-//! §10.1 g)–i).
+//! §10.1 g)–i); national profile: GB/T 39786-2021 (SM4 key wrapping, HMAC-SM3 derivation).
 //!
 //! Hierarchy: a master key (key-encryption key) held by a [`KeyProvider`] wraps one fresh data key
 //! per stored object, and derives purpose-bound keys (per-project pseudonym and date-shift keys,
-//! audit keys) with HMAC-SHA-256. The master key never encrypts content directly.
+//! audit keys) with the keyed hash of its [`CryptoProfile`] (HMAC-SHA-256, or HMAC-SM3 in the
+//! national profile). The master key never encrypts content directly.
 //!
 //! Wrapped key format (version 1):
 //!
 //! ```text
-//! "MSWK" | version u8 = 1 | algorithm u8 (1 = AES-256-GCM) | key id length u8 | key id (UTF-8)
-//!        | nonce [12] | AES-256-GCM(master, data key) [32 + 16 tag]
+//! "MSWK" | version u8 = 1 | algorithm u8 | key id length u8 | key id (UTF-8)
+//!        | nonce [12] | AEAD(KEK, data key) [32 + 16 tag]
 //! ```
+//!
+//! Algorithm 1 = AES-256-GCM with the 256-bit master key as KEK; algorithm 2 = SM4-GCM with KEK
+//! [`Sm4Key::derive`]`(master, "key-wrap")` (first 16 bytes of HMAC-SM3(master,
+//! `"medspace/v1/sm4/key-wrap"`)). The provider's profile picks the algorithm for new wraps;
+//! unwrapping follows the header, so keys wrapped under either profile stay readable.
 //!
 //! The header followed by the caller's context (object id) is the associated data, so a wrapped key
 //! is bound both to its master key id and to the object it belongs to. The key id in the header
@@ -31,6 +37,8 @@ use rand::RngCore;
 use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
+use crate::national::Sm4Key;
+use crate::profile::{AeadAlgorithm, CryptoProfile};
 use crate::CryptoError;
 
 /// A 256-bit secret key, zeroized on drop.
@@ -75,10 +83,10 @@ impl Eq for SecretKey {}
 
 /// Source of the master key (key-encryption key).
 ///
-/// Implemented today by [`FileKeyProvider`] (key file or in-memory key); a PKCS#11 HSM provider, a
-/// national-profile (SM4/SM3) provider and a rotating provider holding several key versions are
-/// meant to implement the same trait, the wrapped-key header telling them which key and algorithm
-/// to use.
+/// Implemented today by [`FileKeyProvider`] (key file or in-memory key, either
+/// [`CryptoProfile`]); a PKCS#11 HSM provider and a rotating provider holding several key versions
+/// are meant to implement the same trait, the wrapped-key header telling them which key and
+/// algorithm to use.
 pub trait KeyProvider: Send + Sync + fmt::Debug {
     /// Versioned id of the current master key (e.g. `file:v1:1a2b3c4d`), written into every
     /// wrapped key. Not secret.
@@ -89,8 +97,10 @@ pub trait KeyProvider: Send + Sync + fmt::Debug {
     /// master key, and [`CryptoError::Integrity`] on a wrong context or modified bytes.
     fn unwrap(&self, wrapped: &[u8], context: &[u8]) -> Result<SecretKey, CryptoError>;
     /// Derives a purpose-bound key:
-    /// HMAC-SHA-256(master, `"medspace/v1/"` ‖ purpose ‖ 0x00 ‖ context). Deterministic, so the same
-    /// project always gets the same pseudonym key; `purpose` must be non-empty without NUL bytes.
+    /// HMAC(master, `"medspace/v1/"` ‖ purpose ‖ 0x00 ‖ context), with HMAC-SHA-256 (international
+    /// profile, the default) or HMAC-SM3 (national profile). Deterministic, so the same project
+    /// always gets the same pseudonym key — as long as the profile does not change: switching it
+    /// changes every derived key. `purpose` must be non-empty without NUL bytes.
     fn derive(&self, purpose: &str, context: &[u8]) -> Result<SecretKey, CryptoError>;
 }
 
@@ -98,8 +108,8 @@ pub trait KeyProvider: Send + Sync + fmt::Debug {
 const DERIVE_PREFIX: &[u8] = b"medspace/v1/";
 const WRAP_MAGIC: &[u8; 4] = b"MSWK";
 const WRAP_VERSION: u8 = 1;
-/// Algorithm id 1: AES-256-GCM. Ids ≥ 2 are reserved for the national profile (SM4-GCM).
-pub(crate) const ALG_AES256GCM: u8 = 1;
+/// Purpose label of the SM4 key-encryption key derived from the master key.
+const SM4_WRAP_PURPOSE: &str = "key-wrap";
 const WRAP_NONCE: usize = 12;
 /// Longest key file accepted (64 hex characters, line ending, some whitespace).
 const KEY_FILE_MAX: u64 = 256;
@@ -152,15 +162,20 @@ pub fn wrapped_key_id(wrapped: &[u8]) -> Result<&str, CryptoError> {
 }
 
 /// The master key read from a key file of 64 hex characters, or held in memory.
+///
+/// New providers use the international profile; [`FileKeyProvider::with_profile`] switches key
+/// wrapping to SM4-GCM and derivation to HMAC-SM3. The key id does not depend on the profile.
 pub struct FileKeyProvider {
     key: SecretKey,
     key_id: String,
+    profile: CryptoProfile,
 }
 
 impl fmt::Debug for FileKeyProvider {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("FileKeyProvider")
             .field("key_id", &self.key_id)
+            .field("profile", &self.profile)
             .finish_non_exhaustive()
     }
 }
@@ -263,11 +278,62 @@ impl FileKeyProvider {
     pub fn from_key(key: SecretKey, key_id: &str) -> Self {
         let fingerprint = crate::hmac_sha256(&key, b"medspace/v1/key-id");
         let key_id = format!("{key_id}:{}", hex::encode(&fingerprint[..4]));
-        FileKeyProvider { key, key_id }
+        FileKeyProvider {
+            key,
+            key_id,
+            profile: CryptoProfile::International,
+        }
     }
 
-    fn cipher(&self) -> Aes256Gcm {
-        Aes256Gcm::new(self.key.expose().into())
+    /// The same master key under `profile`: new wraps use its key-wrap cipher and
+    /// [`KeyProvider::derive`] its keyed hash. Existing wrapped keys of either algorithm still
+    /// unwrap. The key id is unchanged (its fingerprint always uses HMAC-SHA-256: it names the key,
+    /// it protects nothing).
+    pub fn with_profile(mut self, profile: CryptoProfile) -> Self {
+        self.profile = profile;
+        self
+    }
+
+    /// The profile used for new wraps and for derivation.
+    pub fn profile(&self) -> CryptoProfile {
+        self.profile
+    }
+
+    fn seal_wrapped(
+        &self,
+        algorithm: AeadAlgorithm,
+        nonce: &[u8; WRAP_NONCE],
+        payload: Payload<'_, '_>,
+    ) -> Result<Vec<u8>, CryptoError> {
+        let nonce = Nonce::from_slice(nonce);
+        match algorithm {
+            AeadAlgorithm::Aes256Gcm => {
+                Aes256Gcm::new(self.key.expose().into()).encrypt(nonce, payload)
+            }
+            AeadAlgorithm::Sm4Gcm => Sm4Key::derive(&self.key, SM4_WRAP_PURPOSE)
+                .gcm()
+                .encrypt(nonce, payload),
+        }
+        .map_err(|_| CryptoError::Integrity)
+    }
+
+    fn open_wrapped(
+        &self,
+        algorithm: AeadAlgorithm,
+        nonce: &[u8; WRAP_NONCE],
+        payload: Payload<'_, '_>,
+    ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        let nonce = Nonce::from_slice(nonce);
+        match algorithm {
+            AeadAlgorithm::Aes256Gcm => {
+                Aes256Gcm::new(self.key.expose().into()).decrypt(nonce, payload)
+            }
+            AeadAlgorithm::Sm4Gcm => Sm4Key::derive(&self.key, SM4_WRAP_PURPOSE)
+                .gcm()
+                .decrypt(nonce, payload),
+        }
+        .map(Zeroizing::new)
+        .map_err(|_| CryptoError::Integrity)
     }
 }
 
@@ -285,9 +351,10 @@ impl KeyProvider for FileKeyProvider {
             ))
         })?;
         let mut out = Vec::with_capacity(7 + id.len() + WRAP_NONCE + 32 + 16);
+        let algorithm = self.profile.key_wrap_cipher();
         out.extend_from_slice(WRAP_MAGIC);
         out.push(WRAP_VERSION);
-        out.push(ALG_AES256GCM);
+        out.push(algorithm.id());
         out.push(id_len);
         out.extend_from_slice(id);
         let mut nonce = [0u8; WRAP_NONCE];
@@ -295,16 +362,14 @@ impl KeyProvider for FileKeyProvider {
         let mut aad = Vec::with_capacity(out.len() + context.len());
         aad.extend_from_slice(&out);
         aad.extend_from_slice(context);
-        let ct = self
-            .cipher()
-            .encrypt(
-                Nonce::from_slice(&nonce),
-                Payload {
-                    msg: dek.expose(),
-                    aad: &aad,
-                },
-            )
-            .map_err(|_| CryptoError::Integrity)?;
+        let ct = self.seal_wrapped(
+            algorithm,
+            &nonce,
+            Payload {
+                msg: dek.expose(),
+                aad: &aad,
+            },
+        )?;
         out.extend_from_slice(&nonce);
         out.extend_from_slice(&ct);
         Ok(out)
@@ -312,12 +377,12 @@ impl KeyProvider for FileKeyProvider {
 
     fn unwrap(&self, wrapped: &[u8], context: &[u8]) -> Result<SecretKey, CryptoError> {
         let header = parse_wrapped(wrapped)?;
-        if header.algorithm != ALG_AES256GCM {
-            return Err(CryptoError::Format(format!(
-                "wrapped key: algorithm id {} not supported (expected {ALG_AES256GCM} = AES-256-GCM)",
+        let algorithm = AeadAlgorithm::from_id(header.algorithm).ok_or_else(|| {
+            CryptoError::Format(format!(
+                "wrapped key: algorithm id {} not supported (known: 1 = AES-256-GCM, 2 = SM4-GCM)",
                 header.algorithm
-            )));
-        }
+            ))
+        })?;
         if header.key_id != self.key_id.as_bytes() {
             return Err(CryptoError::UnknownKey {
                 found: String::from_utf8_lossy(header.key_id).into_owned(),
@@ -328,14 +393,11 @@ impl KeyProvider for FileKeyProvider {
             return Err(CryptoError::Integrity);
         }
         let (nonce, ct) = header.body.split_at(WRAP_NONCE);
+        let nonce: &[u8; WRAP_NONCE] = nonce.try_into().map_err(|_| CryptoError::Integrity)?;
         let mut aad = Vec::with_capacity(header.bytes.len() + context.len());
         aad.extend_from_slice(header.bytes);
         aad.extend_from_slice(context);
-        let plain = Zeroizing::new(
-            self.cipher()
-                .decrypt(Nonce::from_slice(nonce), Payload { msg: ct, aad: &aad })
-                .map_err(|_| CryptoError::Integrity)?,
-        );
+        let plain = self.open_wrapped(algorithm, nonce, Payload { msg: ct, aad: &aad })?;
         let bytes = <[u8; 32]>::try_from(plain.as_slice()).map_err(|_| CryptoError::Integrity)?;
         Ok(SecretKey::from_bytes(bytes))
     }
@@ -351,7 +413,7 @@ impl KeyProvider for FileKeyProvider {
         input.extend_from_slice(purpose.as_bytes());
         input.push(0);
         input.extend_from_slice(context);
-        Ok(SecretKey::from_bytes(crate::hmac_sha256(&self.key, &input)))
+        Ok(SecretKey::from_bytes(self.profile.mac(&self.key, &input)))
     }
 }
 

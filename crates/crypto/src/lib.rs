@@ -1,24 +1,43 @@
-//! Encryption at rest and the node's key hierarchy.
+//! Encryption at rest, the node's key hierarchy and node signatures.
 //!
 //! T/CI 857-2024 6.3 (encrypted storage, key management rules) and 7.1.1, DMS 4.3.1 and 7.2.4
-//! (AES-256 for sensitive data at rest), GB/T 39725-2020 §10.1 g)–i). The master key (key-encryption key) comes from
+//! (AES-256 for sensitive data at rest), GB/T 39725-2020 §10.1 g)–i), GB/T 39786-2021 (SM2/SM3/SM4
+//! for the national profile). The master key (key-encryption key) comes from
 //! a [`KeyProvider`]; every object gets its own data key, wrapped by the master key; per-project keys
-//! are derived from the master key with HMAC-SHA-256. Every ciphertext starts with a header naming its
-//! format version and algorithm, and wrapped keys name the master key that wrapped them, so a second
-//! profile (SM4/SM3) and key rotation fit without re-plumbing.
+//! are derived from the master key with the profile's keyed hash (HMAC-SHA-256 or HMAC-SM3). Every
+//! ciphertext starts with a header naming its format version and algorithm, and wrapped keys name
+//! the master key that wrapped them, so both profiles' data coexist and key rotation fits without
+//! re-plumbing.
 //!
-//! Content is encrypted with AES-256-GCM in the STREAM construction (`aead::stream`, 64 KiB
-//! segments, big-endian 32-bit counter and a last-segment flag), so files of any size are encrypted
-//! and decrypted in constant memory and truncation is detected.
+//! Content is encrypted with AES-256-GCM or SM4-GCM in the STREAM construction (`aead::stream`,
+//! 64 KiB segments, big-endian 32-bit counter and a last-segment flag), so files of any size are
+//! encrypted and decrypted in constant memory and truncation is detected.
+//!
+//! A [`CryptoProfile`] (`international` or `national`) picks the algorithm for each job: content
+//! and key-wrap AEAD, hash, keyed hash and signature scheme. Modules: `envelope` (STREAM objects),
+//! `keys` (key hierarchy, wrapping), `profile` (profiles), `national` (SM3, HMAC-SM3, SM4-GCM, SM2
+//! encryption), `sign` (Ed25519 / SM2 node signing keys).
 #![deny(missing_docs)]
 
 mod envelope;
 mod keys;
+mod national;
+mod profile;
+mod sign;
 
 pub use envelope::{
-    decrypt_bytes, decrypt_reader, encrypt_bytes, encrypt_writer, DecryptedReader, EncryptedWriter,
+    decrypt_bytes, decrypt_reader, encrypt_bytes, encrypt_bytes_with, encrypt_writer,
+    encrypt_writer_with, object_algorithm, DecryptedReader, EncryptedWriter, SEGMENT_LEN,
 };
 pub use keys::{wrapped_key_id, FileKeyProvider, KeyProvider, SecretKey};
+pub use national::{
+    hmac_sm3, sm3, sm3_hex, sm4_gcm_open, sm4_gcm_seal, Sm2DecryptionKey, Sm2EncryptionKey, Sm4Key,
+};
+pub use profile::{AeadAlgorithm, CryptoProfile, HashAlgorithm, MacAlgorithm};
+pub use sign::{
+    sm2_signature_from_der, sm2_signature_to_der, NodeSigningKey, NodeVerifyingKey,
+    SignatureScheme, SM2_DEFAULT_DISTID,
+};
 
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
@@ -50,6 +69,9 @@ pub enum CryptoError {
         /// Key id of the provider that tried to unwrap it.
         available: String,
     },
+    /// A signature did not verify: wrong key, modified message, or a malformed signature.
+    #[error("signature verification failed")]
+    Signature,
     /// I/O failure while reading or writing ciphertext.
     #[error("I/O error: {0}")]
     Io(std::io::Error),
