@@ -64,6 +64,39 @@ pub enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Manage the master key: show versions in use, rotate (rewrap every data key under a new
+    /// version, without re-encrypting data), retire an unused version.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// List master-key versions and how many wrapped keys each still protects.
+    Status {
+        #[command(flatten)]
+        dir: DirArg,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Create a new master-key version and rewrap every data key under it (one audited transaction).
+    Rotate {
+        #[command(flatten)]
+        dir: DirArg,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Remove a master-key version that no wrapped key uses any more.
+    Retire {
+        #[command(flatten)]
+        dir: DirArg,
+        /// Key id as shown by `keys status` (e.g. `file:v1:1a2b3c4d`).
+        key_id: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -81,8 +114,9 @@ pub struct InitArgs {
     /// PostgreSQL URL for the metadata (default: embedded SQLite in the node directory).
     #[arg(long, env = "MEDSPACE_DATABASE_URL")]
     pub database_url: Option<String>,
-    /// Crypto profile.
-    #[arg(long, default_value = "international")]
+    /// Crypto profile, fixed for the node's lifetime: `international` (AES-256-GCM, SHA-256,
+    /// Ed25519) or `national` (SM4-GCM, SM3, SM2 — GB/T 39786).
+    #[arg(long, default_value = "international", value_parser = ["international", "national"])]
     pub profile: String,
     /// HTTPS listen address to record in medspace.toml.
     #[arg(long)]

@@ -14,7 +14,7 @@ use medspace_service::{Caller, ConfigOverrides, InitOptions, Node};
 
 use crate::cli::{
     AuditCommand, Cli, Command, DeidArgs, Format, GenArgs, GenTable, IngestArgs, InitArgs,
-    ScanArgs, ServeArgs,
+    KeysCommand, ScanArgs, ServeArgs,
 };
 use crate::output;
 
@@ -31,6 +31,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Audit { command } => match command {
             AuditCommand::Verify { dir, format } => audit_verify(&dir.dir, format).await,
         },
+        Command::Keys { command } => keys(command).await,
     }
 }
 
@@ -267,6 +268,68 @@ fn deid(a: DeidArgs) -> Result<ExitCode> {
     } else {
         ExitCode::from(3)
     })
+}
+
+async fn keys(command: KeysCommand) -> Result<ExitCode> {
+    match command {
+        KeysCommand::Status { dir, format } => {
+            let node = open(&dir.dir, &ConfigOverrides::default()).await?;
+            let status = node.key_status().await;
+            node.close().await;
+            let status = status?;
+            match format {
+                Format::Json => println!("{}", serde_json::to_string_pretty(&status)?),
+                Format::Table => {
+                    println!(
+                        "profile: {}   active master key: {}",
+                        status.profile, status.active
+                    );
+                    for v in &status.versions {
+                        println!("  {:<28} {:>8} wrapped keys", v.key_id, v.wrapped_keys);
+                    }
+                    if status.orphaned > 0 {
+                        println!(
+                            "  WARNING: {} wrapped keys name a version the keyring no longer holds",
+                            status.orphaned
+                        );
+                    }
+                }
+            }
+            Ok(if status.orphaned == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        KeysCommand::Rotate { dir, format } => {
+            let mut node = open(&dir.dir, &ConfigOverrides::default()).await?;
+            let report = node.rotate_master_key().await;
+            node.close().await;
+            let report = report.context("key rotation failed; every key still unwraps")?;
+            match format {
+                Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+                Format::Table => println!(
+                    "rotated master key {} -> {}; rewrapped {} data keys (no data re-encrypted).\n\
+                     Retire the old version with `medspace keys retire --dir {} {}` once backups \
+                     that need it have expired.",
+                    report.previous,
+                    report.active,
+                    report.rewrapped,
+                    dir.dir.display(),
+                    report.previous
+                ),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        KeysCommand::Retire { dir, key_id } => {
+            let mut node = open(&dir.dir, &ConfigOverrides::default()).await?;
+            let done = node.retire_master_key(&key_id).await;
+            node.close().await;
+            done?;
+            println!("retired master key {key_id}");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
 }
 
 async fn audit_verify(dir: &Path, format: Format) -> Result<ExitCode> {

@@ -161,6 +161,23 @@ pub fn wrapped_key_id(wrapped: &[u8]) -> Result<&str, CryptoError> {
         .map_err(|_| CryptoError::Format("wrapped key: key id is not UTF-8".into()))
 }
 
+/// Parses 64 hexadecimal characters into a key; the error describes the problem without echoing
+/// the input.
+pub(crate) fn parse_key_hex(text: &str) -> Result<SecretKey, String> {
+    let expected = "expected exactly 64 hexadecimal characters (0-9, a-f)";
+    if text.len() != 64 {
+        return Err(format!("found {} characters; {expected}", text.len()));
+    }
+    let mut bytes = Zeroizing::new([0u8; 32]);
+    hex::decode_to_slice(text, &mut *bytes).map_err(|e| match e {
+        hex::FromHexError::InvalidHexCharacter { index, .. } => {
+            format!("{expected} (invalid character at offset {index})")
+        }
+        _ => expected.to_string(),
+    })?;
+    Ok(SecretKey::from_bytes(*bytes))
+}
+
 /// The master key read from a key file of 64 hex characters, or held in memory.
 ///
 /// New providers use the international profile; [`FileKeyProvider::with_profile`] switches key
@@ -297,6 +314,11 @@ impl FileKeyProvider {
     /// The profile used for new wraps and for derivation.
     pub fn profile(&self) -> CryptoProfile {
         self.profile
+    }
+
+    /// The key itself, for the keyring that persists it.
+    pub(crate) fn secret(&self) -> &SecretKey {
+        &self.key
     }
 
     fn seal_wrapped(

@@ -20,6 +20,7 @@
 #![deny(missing_docs)]
 
 mod envelope;
+mod keyring;
 mod keys;
 mod national;
 mod profile;
@@ -29,6 +30,7 @@ pub use envelope::{
     decrypt_bytes, decrypt_reader, encrypt_bytes, encrypt_bytes_with, encrypt_writer,
     encrypt_writer_with, object_algorithm, DecryptedReader, EncryptedWriter, SEGMENT_LEN,
 };
+pub use keyring::Keyring;
 pub use keys::{wrapped_key_id, FileKeyProvider, KeyProvider, SecretKey};
 pub use national::{
     hmac_sm3, sm3, sm3_hex, sm4_gcm_open, sm4_gcm_seal, Sm2DecryptionKey, Sm2EncryptionKey, Sm4Key,

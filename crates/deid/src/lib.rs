@@ -39,19 +39,38 @@
 //!
 //! [`deidentify`] streams CSV to CSV; [`transform`] holds the per-cell functions for reuse by
 //! other engines.
+//!
+//! Dataset-level anonymisation (ARX-compatible): [`hierarchy`] (generalisation hierarchies),
+//! [`anon`] (encoding, classes, privacy criteria), [`lattice`] (optimal global recoding),
+//! [`local`] (local recoding), [`metrics`] (loss, granularity, discernibility, AECS,
+//! non-uniform entropy) and [`risk`] (prosecutor, journalist, marketer, uniqueness).
 #![deny(missing_docs)]
 
+pub mod anon;
 pub mod engine;
+pub mod hierarchy;
 pub mod kanon;
 pub mod keys;
+pub mod lattice;
+pub mod local;
+pub mod metrics;
 pub mod policy;
+pub mod risk;
 pub mod transform;
 
+pub use anon::{
+    Aggregate, AnonConfig, AnonData, AnonError, Classes, Criterion, NodeEval, QuasiIdentifier,
+};
 pub use engine::{deidentify, CellProblem, ColumnAction, ColumnRole, DeidError, DeidReport};
+pub use hierarchy::{Hierarchy, HierarchyError};
 pub use kanon::{KAnonymityCounter, KAnonymityReport};
 pub use keys::DeidKeys;
+pub use lattice::{evaluate_all, search_exhaustive, search_optimal, Lattice, SearchResult};
+pub use local::{local_recoding, LocalResult};
+pub use metrics::{quality, QualityReport, Recoding};
 pub use policy::{
     Action, AgeReference, ColumnRule, DefaultAction, DeidPolicy, Location, PolicyError,
     ACTION_NAMES, NODE_MIN_K,
 };
+pub use risk::{risk_from_class_sizes, RiskReport};
 pub use transform::{MaskSpec, TransformError};

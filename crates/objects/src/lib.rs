@@ -2,13 +2,23 @@
 //!
 //! Objects are opaque (already encrypted by the caller, T/CI 857-2024 6.3; DMS 4.3.1) and written
 //! atomically: a reader sees either no object or the complete one, never a half-written file, so a
-//! failed ingest leaves nothing behind (DEVELOPERS.md, bad input). The local backend is the embedded
-//! default; an S3-compatible backend implements the same trait.
+//! failed ingest leaves nothing behind (DEVELOPERS.md, bad input). The local backend
+//! ([`LocalObjectStore`]) is the embedded default; [`S3ObjectStore`] implements the same trait on
+//! S3-compatible object storage, which lets the encrypted content live on separate, replicated or
+//! off-site storage (T/CI 857-2024 7.2.5 c), storage and backup; DMS 7.2.4). [`open_object_store`]
+//! picks the backend from a location string.
 #![deny(missing_docs)]
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+mod s3;
+
+pub use s3::{
+    S3Config, S3Credentials, S3ObjectStore, DEFAULT_REGION, PARTS_IN_FLIGHT, PART_SIZE, READ_WINDOW,
+};
 
 /// Object store failures.
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +39,17 @@ pub enum ObjectError {
         key: String,
         /// Cause.
         source: io::Error,
+    },
+    /// The object store location or its settings are unusable.
+    #[error("invalid object store configuration: {0}")]
+    Config(String),
+    /// A remote object store (S3) request failed.
+    #[error("object store request on `{key}` failed: {source}")]
+    Backend {
+        /// Object key.
+        key: String,
+        /// Cause.
+        source: object_store::Error,
     },
 }
 
@@ -212,6 +233,52 @@ impl AsRef<Path> for LocalObjectStore {
     }
 }
 
+/// Opens the object store at `location`:
+///
+/// * `file:///srv/medspace/objects` or a plain path (`/srv/medspace/objects`, `objects`) — a
+///   [`LocalObjectStore`] rooted there (created if missing);
+/// * `s3://<bucket>[/<prefix>][?endpoint=<url>][&region=<region>]` — an [`S3ObjectStore`] for
+///   that bucket, keys under `<prefix>/`. `endpoint` is the S3-compatible service's URL (percent-
+///   encode it or not; it must be `https://`, `http://` is accepted only for a loopback host);
+///   without it, AWS S3 in `region` is used. `region` defaults to [`DEFAULT_REGION`].
+///   Credentials come from the environment, never from the URL: `AWS_ACCESS_KEY_ID`,
+///   `AWS_SECRET_ACCESS_KEY` and optionally `AWS_SESSION_TOKEN`.
+///
+/// Example: `s3://medspace/node-1?endpoint=https://oss-cn-beijing.aliyuncs.com&region=cn-beijing`.
+/// No request is made: a wrong bucket or credentials show up on first use.
+pub fn open_object_store(location: &str) -> Result<Arc<dyn ObjectStore>, ObjectError> {
+    open_object_store_with(location, &|name| std::env::var(name).ok())
+}
+
+fn open_object_store_with(
+    location: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Arc<dyn ObjectStore>, ObjectError> {
+    let bad =
+        |why: String| ObjectError::Config(format!("object store location `{location}`: {why}"));
+    if location.is_empty() {
+        return Err(bad("empty".into()));
+    }
+    if location.starts_with("s3://") {
+        let credentials = S3Credentials::from_lookup(env)?;
+        let config = S3Config::from_url(location, credentials)?;
+        return Ok(Arc::new(S3ObjectStore::new(config)?));
+    }
+    let root = if location.starts_with("file:") {
+        let url = url::Url::parse(location).map_err(|e| bad(e.to_string()))?;
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(bad("a file: URL takes no query or fragment".into()));
+        }
+        url.to_file_path()
+            .map_err(|()| bad("expected file:///absolute/path".into()))?
+    } else if location.contains("://") {
+        return Err(bad("unsupported scheme (expected file:// or s3://)".into()));
+    } else {
+        PathBuf::from(location)
+    };
+    Ok(Arc::new(LocalObjectStore::new(root)?))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -260,5 +327,51 @@ mod tests {
         store.delete("x").unwrap();
         store.delete("x").unwrap();
         assert!(matches!(store.open("x"), Err(ObjectError::NotFound(_))));
+    }
+
+    #[test]
+    fn locations_select_the_backend() {
+        let dir = tempfile::tempdir().unwrap();
+        let no_env = |_: &str| None;
+        let plain = dir.path().join("plain");
+        let store = open_object_store_with(plain.to_str().unwrap(), &no_env).unwrap();
+        store.create("a").unwrap().commit().unwrap();
+        assert!(plain.join("a").is_file());
+
+        let url = format!("file://{}", dir.path().join("url").display());
+        let store = open_object_store_with(&url, &no_env).unwrap();
+        store.create("b").unwrap().commit().unwrap();
+        assert!(dir.path().join("url/b").is_file());
+        assert!(format!("{store:?}").contains("LocalObjectStore"));
+
+        let env = |name: &str| match name {
+            "AWS_ACCESS_KEY_ID" => Some("id".to_string()),
+            "AWS_SECRET_ACCESS_KEY" => Some("s3cr3t-value".to_string()),
+            _ => None,
+        };
+        let store =
+            open_object_store_with("s3://bkt/pre?endpoint=http://127.0.0.1:1", &env).unwrap();
+        let shown = format!("{store:?}");
+        assert!(
+            shown.contains("S3ObjectStore") && shown.contains("bkt"),
+            "{shown}"
+        );
+        assert!(!shown.contains("s3cr3t-value"));
+
+        for (bad, why) in [
+            ("s3://bkt/pre", &no_env as &dyn Fn(&str) -> Option<String>),
+            ("s3://bkt?endpoint=http://192.0.2.1:9000", &env),
+            ("gs://bkt", &env),
+            ("file://relative", &env),
+            ("", &env),
+        ] {
+            assert!(
+                matches!(
+                    open_object_store_with(bad, why),
+                    Err(ObjectError::Config(_))
+                ),
+                "{bad}"
+            );
+        }
     }
 }

@@ -22,7 +22,8 @@ pub struct NodeConfig {
     pub database_url: String,
     /// HTTPS listen address.
     pub listen: String,
-    /// Crypto profile (`international`: AES-256-GCM, SHA-256).
+    /// Crypto profile: `international` (AES-256-GCM, SHA-256, Ed25519) or `national` (SM4-GCM,
+    /// SM3, SM2). Fixed at `init`; opening a node under another profile is refused.
     pub profile: String,
     /// Master key file (outside the node directory).
     pub master_key_file: PathBuf,
@@ -94,14 +95,19 @@ impl NodeConfig {
         Ok(())
     }
 
+    /// The parsed crypto profile.
+    pub fn crypto_profile(&self) -> Result<medspace_crypto::CryptoProfile> {
+        self.profile.parse().map_err(|_| {
+            ServiceError::Config(format!(
+                "profile `{}` is not known; expected `international` or `national`",
+                self.profile
+            ))
+        })
+    }
+
     /// Checks value ranges.
     pub fn validate(&self) -> Result<()> {
-        if self.profile != "international" {
-            return Err(ServiceError::Config(format!(
-                "profile `{}` is not available yet; expected `international`",
-                self.profile
-            )));
-        }
+        self.crypto_profile()?;
         if self.min_group_size < 5 {
             return Err(ServiceError::Config(
                 "min_group_size must be at least 5 (GB/T 39725-2020 §11.4.2.4)".into(),

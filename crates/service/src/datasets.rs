@@ -12,7 +12,7 @@ use medspace_core::{
     new_id, AuditEvent, ColumnClassification, ColumnSchema, DatasetKind, DatasetMeta, Level,
     Lineage, Outcome,
 };
-use medspace_crypto::{decrypt_reader, encrypt_writer, SecretKey};
+use medspace_crypto::{decrypt_reader, encrypt_writer_with, SecretKey};
 use medspace_deid::{DeidKeys, DeidPolicy, DeidReport};
 use serde::Serialize;
 use serde_json::json;
@@ -196,10 +196,11 @@ impl Node {
         let wrapped_key = self.keys.wrap(&dek, id.as_bytes())?;
 
         let objects = self.objects.clone();
+        let crypto_profile = self.profile;
         let (key, aad, source) = (object_key.clone(), id.clone(), req.source_name.clone());
         let profile = tokio::task::spawn_blocking(move || -> Result<CsvProfile> {
             let pending = objects.create(&key)?;
-            let mut enc = encrypt_writer(&dek, aad.as_bytes(), pending)?;
+            let mut enc = encrypt_writer_with(crypto_profile, &dek, aad.as_bytes(), pending)?;
             let profile = profile_csv(&source, input, Some(&mut enc), SAMPLE_ROWS, &mut *progress)?;
             enc.finish()?.commit()?;
             Ok(profile)
@@ -339,8 +340,8 @@ impl Node {
                 self.config.min_k
             )));
         }
-        let pseudonym_key = self.keys.derive("pseudonym", project.as_bytes())?;
-        let date_shift_key = self.keys.derive("date-shift", project.as_bytes())?;
+        let pseudonym_key = self.project_key(project, "pseudonym").await?;
+        let date_shift_key = self.project_key(project, "date-shift").await?;
         let deid_keys = DeidKeys {
             pseudonym_key: *pseudonym_key.expose(),
             date_shift_key: *date_shift_key.expose(),
@@ -354,12 +355,13 @@ impl Node {
         let wrapped_key = self.keys.wrap(&dek, id.as_bytes())?;
 
         let objects = self.objects.clone();
+        let crypto_profile = self.profile;
         let (src_key, src_aad) = (source.object_key.clone(), source.id.clone());
         let (key, aad, label) = (object_key.clone(), id.clone(), new_name.to_string());
         let result = tokio::task::spawn_blocking(move || -> Result<(DeidReport, CsvProfile)> {
             let reader = decrypt_reader(&source_dek, src_aad.as_bytes(), objects.open(&src_key)?)?;
             let pending = objects.create(&key)?;
-            let mut enc = encrypt_writer(&dek, aad.as_bytes(), pending)?;
+            let mut enc = encrypt_writer_with(crypto_profile, &dek, aad.as_bytes(), pending)?;
             let report = medspace_deid::deidentify(&policy, &deid_keys, reader, &mut enc)
                 .map_err(|e| ServiceError::BadRequest(format!("de-identification failed: {e}")))?;
             enc.finish()?.commit()?;

@@ -12,6 +12,7 @@ pub mod config;
 pub mod csvio;
 pub mod datasets;
 pub mod error;
+pub mod keys;
 pub mod node;
 pub mod sandbox;
 pub mod workflow;

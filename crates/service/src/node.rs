@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use medspace_core::{new_id, AuditEvent, Outcome, Role, User};
-use medspace_crypto::{FileKeyProvider, KeyProvider, SecretKey};
+use medspace_crypto::{CryptoProfile, KeyProvider, Keyring, SecretKey};
 use medspace_objects::{LocalObjectStore, ObjectStore};
 use medspace_store::{PgStore, SqliteStore, Store};
 use serde_json::json;
@@ -24,7 +24,7 @@ use crate::accounts::{generate_one_time_password, hash_password};
 use crate::config::{ConfigOverrides, NodeConfig, CONFIG_FILE, SQLITE_FILE};
 use crate::error::{Result, ServiceError};
 
-const KEY_CHECK_CONTEXT: &[u8] = b"medspace/key-check/v1";
+pub(crate) const KEY_CHECK_CONTEXT: &[u8] = b"medspace/key-check/v1";
 
 /// A running node: configuration, metadata store, master key and object store.
 #[derive(Debug, Clone)]
@@ -34,6 +34,7 @@ pub struct Node {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) keys: Arc<dyn KeyProvider>,
     pub(crate) objects: Arc<dyn ObjectStore>,
+    pub(crate) profile: CryptoProfile,
 }
 
 /// Options of `medspace init`.
@@ -148,10 +149,11 @@ impl Node {
         std::fs::create_dir_all(dir.join("tls"))?;
         std::fs::create_dir_all(dir.join("objects"))?;
 
+        let profile = config.crypto_profile()?;
         let (keys, created) = if config.master_key_file.exists() {
-            (FileKeyProvider::open(&config.master_key_file)?, false)
+            (Keyring::open(&config.master_key_file, profile)?, false)
         } else {
-            (FileKeyProvider::create(&config.master_key_file)?, true)
+            (Keyring::create(&config.master_key_file, profile)?, true)
         };
         let keys: Arc<dyn KeyProvider> = Arc::new(keys);
         // An absolute path, so the node opens from any working directory.
@@ -233,6 +235,7 @@ impl Node {
                 store,
                 keys,
                 objects,
+                profile,
             },
             outcome,
         ))
@@ -241,8 +244,20 @@ impl Node {
     /// Opens an existing node.
     pub async fn open(dir: &Path, overrides: &ConfigOverrides) -> Result<Node> {
         let config = NodeConfig::load(dir, overrides)?;
-        let keys: Arc<dyn KeyProvider> = Arc::new(FileKeyProvider::open(&config.master_key_file)?);
+        let profile = config.crypto_profile()?;
+        let keys: Arc<dyn KeyProvider> = Arc::new(Keyring::open(&config.master_key_file, profile)?);
         let store = open_store(dir, &config).await?;
+        // The profile is fixed at init: a changed configuration must not silently switch
+        // algorithms (and with them every derived key and pseudonym).
+        if let Some(recorded) = store.setting("profile").await? {
+            if recorded != config.profile {
+                return Err(ServiceError::Config(format!(
+                    "this node was initialised with the `{recorded}` crypto profile; the \
+                     configuration asks for `{}`. A node's profile cannot change",
+                    config.profile
+                )));
+            }
+        }
         let check = store.setting("master_key_check").await?.ok_or_else(|| {
             ServiceError::Config("the database holds no node; run `medspace init` first".into())
         })?;
@@ -261,12 +276,18 @@ impl Node {
             store,
             keys,
             objects,
+            profile,
         })
     }
 
     /// Closes the metadata store cleanly; call before the process exits.
     pub async fn close(&self) {
         self.store.close().await;
+    }
+
+    /// The node's crypto profile.
+    pub fn profile(&self) -> CryptoProfile {
+        self.profile
     }
 
     /// The node directory.

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use chrono::Utc;
 use medspace_core::{new_id, Application, AuditEvent, Level, Outcome, QueryRecord};
-use medspace_crypto::{encrypt_bytes, SecretKey};
+use medspace_crypto::{encrypt_bytes_with, SecretKey};
 use medspace_sandbox::{run_query, SandboxOptions, SandboxTable};
 use serde::Serialize;
 use serde_json::json;
@@ -146,7 +146,7 @@ impl Node {
         let id = new_id("q");
         let dek = SecretKey::generate();
         let wrapped_key = self.keys.wrap(&dek, id.as_bytes())?;
-        let ciphertext = encrypt_bytes(&dek, id.as_bytes(), &output.csv)?;
+        let ciphertext = encrypt_bytes_with(self.profile, &dek, id.as_bytes(), &output.csv)?;
         let object_key = format!("results/{id}.enc");
         let objects = self.objects.clone();
         let key = object_key.clone();

@@ -96,6 +96,33 @@ pub enum StoreError {
     InvalidUrl(String),
 }
 
+/// Which row holds a wrapped key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyOwner {
+    /// `datasets.wrapped_key` of this dataset id.
+    Dataset(String),
+    /// `query_results.wrapped_key` of this result id.
+    QueryResult(String),
+    /// `project_keys.wrapped_key` of this (project, purpose).
+    ProjectKey {
+        /// Project.
+        project: String,
+        /// Purpose (`pseudonym`, `date-shift` …).
+        purpose: String,
+    },
+    /// A setting holding a hex-encoded wrapped key (the master-key check, the node identity key).
+    Setting(String),
+}
+
+/// A wrapped key and the row it lives in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WrappedKeyRef {
+    /// Where it is stored.
+    pub owner: KeyOwner,
+    /// The wrapped key bytes.
+    pub wrapped: Vec<u8>,
+}
+
 /// Result alias.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
@@ -118,6 +145,28 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Writes a setting.
     async fn put_setting(&self, key: &str, value: &str, audit: &AuditEvent)
         -> Result<AuditReceipt>;
+
+    // ---- keys ----
+    /// A per-project key, wrapped by the master key.
+    async fn project_key(&self, project: &str, purpose: &str) -> Result<Option<Vec<u8>>>;
+    /// Stores a per-project key; `AlreadyExists` when another writer stored one first.
+    async fn insert_project_key(
+        &self,
+        project: &str,
+        purpose: &str,
+        wrapped_key: &[u8],
+        audit: &AuditEvent,
+    ) -> Result<AuditReceipt>;
+    /// Every wrapped key the store holds (datasets, query results, project keys, the master-key
+    /// check), for rotation and for checking which master-key versions are still in use.
+    async fn wrapped_keys(&self) -> Result<Vec<WrappedKeyRef>>;
+    /// Replaces wrapped keys in one transaction with its audit entry: all or none. Each reference
+    /// must name an existing row.
+    async fn replace_wrapped_keys(
+        &self,
+        keys: &[WrappedKeyRef],
+        audit: &AuditEvent,
+    ) -> Result<AuditReceipt>;
 
     // ---- audit ----
     /// Appends an event on its own (reads, denials, logins).

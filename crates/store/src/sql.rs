@@ -108,6 +108,23 @@ pub(crate) const COUNT_DOWNLOAD: &str =
     "UPDATE exports SET downloads = downloads + 1 WHERE id = $1 AND status = 'approved'";
 pub(crate) const EXPORT_STATUS: &str = "SELECT status FROM exports WHERE id = $1";
 
+pub(crate) const PROJECT_KEY: &str =
+    "SELECT wrapped_key FROM project_keys WHERE project = $1 AND purpose = $2";
+pub(crate) const INSERT_PROJECT_KEY: &str = "INSERT INTO project_keys (project, purpose, \
+     wrapped_key, created_at) VALUES ($1, $2, $3, $4)";
+pub(crate) const ALL_DATASET_KEYS: &str = "SELECT id, wrapped_key FROM datasets ORDER BY id";
+pub(crate) const ALL_QUERY_KEYS: &str = "SELECT id, wrapped_key FROM query_results ORDER BY id";
+pub(crate) const ALL_PROJECT_KEYS: &str =
+    "SELECT project, purpose, wrapped_key FROM project_keys ORDER BY project, purpose";
+pub(crate) const SETTINGS_WITH_KEYS: &str =
+    "SELECT key, value FROM settings WHERE key LIKE 'wrapped_key.%' OR key = 'master_key_check' \
+     ORDER BY key";
+pub(crate) const REWRAP_DATASET: &str = "UPDATE datasets SET wrapped_key = $1 WHERE id = $2";
+pub(crate) const REWRAP_QUERY: &str = "UPDATE query_results SET wrapped_key = $1 WHERE id = $2";
+pub(crate) const REWRAP_PROJECT_KEY: &str =
+    "UPDATE project_keys SET wrapped_key = $1 WHERE project = $2 AND purpose = $3";
+pub(crate) const REWRAP_SETTING: &str = "UPDATE settings SET value = $1 WHERE key = $2";
+
 /// Lookup statements: `(by key, all, by owner)` built from a column list.
 pub(crate) struct Lookups {
     pub by_id: String,
@@ -413,6 +430,16 @@ pub(crate) fn setting<R: Cols>(row: &R) -> Result<String> {
     .text("value")
 }
 
+/// A BLOB / BYTEA column, naming table and column on error.
+pub(crate) fn blob<R: Cols>(row: &R, table: &'static str, col: &str) -> Result<Vec<u8>> {
+    Reader { row, table }.bytes(col)
+}
+
+/// A TEXT column, naming table and column on error.
+pub(crate) fn text_col<R: Cols>(row: &R, table: &'static str, col: &str) -> Result<String> {
+    Reader { row, table }.text(col)
+}
+
 /// Decodes a users row.
 pub(crate) fn user<R: Cols>(row: &R) -> Result<User> {
     let r = Reader {
@@ -716,6 +743,135 @@ macro_rules! sql_store {
             ) -> $crate::Result<$crate::AuditReceipt> {
                 let q = sqlx::query($crate::sql::PUT_SETTING).bind(key).bind(value);
                 self.audited(audit, $crate::sql::Change::Any, q).await
+            }
+
+            async fn project_key(
+                &self,
+                project: &str,
+                purpose: &str,
+            ) -> $crate::Result<Option<Vec<u8>>> {
+                let row = sqlx::query($crate::sql::PROJECT_KEY)
+                    .bind(project)
+                    .bind(purpose)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err($crate::sql::db_err)?;
+                row.as_ref()
+                    .map(|r| $crate::sql::blob(r, "project_keys", "wrapped_key"))
+                    .transpose()
+            }
+
+            async fn insert_project_key(
+                &self,
+                project: &str,
+                purpose: &str,
+                wrapped_key: &[u8],
+                audit: &medspace_core::AuditEvent,
+            ) -> $crate::Result<$crate::AuditReceipt> {
+                let q = sqlx::query($crate::sql::INSERT_PROJECT_KEY)
+                    .bind(project)
+                    .bind(purpose)
+                    .bind(wrapped_key)
+                    .bind($crate::sql::ts(&chrono::Utc::now()));
+                let change = $crate::sql::Change::Insert {
+                    table: "project_keys",
+                    unique: None,
+                    duplicate: format!("{purpose} key of project `{project}`"),
+                    missing: format!("project `{project}`"),
+                };
+                self.audited(audit, change, q).await
+            }
+
+            async fn wrapped_keys(&self) -> $crate::Result<Vec<$crate::WrappedKeyRef>> {
+                use $crate::sql::{blob, db_err, text_col};
+                use $crate::{KeyOwner, WrappedKeyRef};
+                let mut out = Vec::new();
+                for (sql, table) in [
+                    ($crate::sql::ALL_DATASET_KEYS, "datasets"),
+                    ($crate::sql::ALL_QUERY_KEYS, "query_results"),
+                ] {
+                    let rows = sqlx::query(sql)
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(db_err)?;
+                    for r in &rows {
+                        let id = text_col(r, table, "id")?;
+                        out.push(WrappedKeyRef {
+                            owner: if table == "datasets" {
+                                KeyOwner::Dataset(id)
+                            } else {
+                                KeyOwner::QueryResult(id)
+                            },
+                            wrapped: blob(r, table, "wrapped_key")?,
+                        });
+                    }
+                }
+                let rows = sqlx::query($crate::sql::ALL_PROJECT_KEYS)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                for r in &rows {
+                    out.push(WrappedKeyRef {
+                        owner: KeyOwner::ProjectKey {
+                            project: text_col(r, "project_keys", "project")?,
+                            purpose: text_col(r, "project_keys", "purpose")?,
+                        },
+                        wrapped: blob(r, "project_keys", "wrapped_key")?,
+                    });
+                }
+                let rows = sqlx::query($crate::sql::SETTINGS_WITH_KEYS)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                for r in &rows {
+                    let key = text_col(r, "settings", "key")?;
+                    let value = text_col(r, "settings", "value")?;
+                    let wrapped = hex::decode(value).map_err(|_| $crate::StoreError::Corrupt {
+                        what: format!("setting `{key}`"),
+                        reason: "not hexadecimal".into(),
+                    })?;
+                    out.push(WrappedKeyRef {
+                        owner: KeyOwner::Setting(key),
+                        wrapped,
+                    });
+                }
+                Ok(out)
+            }
+
+            async fn replace_wrapped_keys(
+                &self,
+                keys: &[$crate::WrappedKeyRef],
+                audit: &medspace_core::AuditEvent,
+            ) -> $crate::Result<$crate::AuditReceipt> {
+                use $crate::KeyOwner;
+                let (mut w, receipt) = self.begin_audited(audit).await?;
+                for k in keys {
+                    let q = match &k.owner {
+                        KeyOwner::Dataset(id) => sqlx::query($crate::sql::REWRAP_DATASET)
+                            .bind(k.wrapped.clone())
+                            .bind(id.clone()),
+                        KeyOwner::QueryResult(id) => sqlx::query($crate::sql::REWRAP_QUERY)
+                            .bind(k.wrapped.clone())
+                            .bind(id.clone()),
+                        KeyOwner::ProjectKey { project, purpose } => {
+                            sqlx::query($crate::sql::REWRAP_PROJECT_KEY)
+                                .bind(k.wrapped.clone())
+                                .bind(project.clone())
+                                .bind(purpose.clone())
+                        }
+                        KeyOwner::Setting(key) => sqlx::query($crate::sql::REWRAP_SETTING)
+                            .bind(hex::encode(&k.wrapped))
+                            .bind(key.clone()),
+                    };
+                    let done = q.execute(&mut *w.tx).await.map_err($crate::sql::db_err)?;
+                    if done.rows_affected() != 1 {
+                        return Err($crate::StoreError::NotFound {
+                            what: format!("the row holding wrapped key {:?}", k.owner),
+                        });
+                    }
+                }
+                w.commit().await?;
+                Ok(receipt)
             }
 
             async fn append_audit(

@@ -201,6 +201,7 @@ both_backends!(
         exports_download_only_when_approved,
         audit_chain_verifies_against_head,
         concurrent_appends_form_a_gapless_chain,
+        wrapped_keys_are_listed_and_replaced_all_or_nothing,
     ],
     fixture: [
         two_handles_writing_concurrently_keep_one_chain,
@@ -1154,4 +1155,94 @@ async fn failed_audit_append_aborts_the_change(f: &Fixture) {
         store.backend() == Backend::Sqlite,
         matches!(f.db, Db::Sqlite { .. })
     );
+}
+
+async fn wrapped_keys_are_listed_and_replaced_all_or_nothing(store: Arc<dyn Store>) {
+    use medspace_store::{KeyOwner, WrappedKeyRef};
+    let (_, d, _, q, _) = seed(&*store).await;
+    store
+        .put_setting(
+            "master_key_check",
+            &hex::encode([9u8; 4]),
+            &ev("keys.master.register", "k"),
+        )
+        .await
+        .unwrap();
+    store
+        .insert_project_key(
+            "study-1",
+            "pseudonym",
+            &[1, 2, 3],
+            &ev("keys.project.create", "study-1"),
+        )
+        .await
+        .unwrap();
+    // A second writer racing to create the same key is told it exists.
+    assert!(matches!(
+        store
+            .insert_project_key(
+                "study-1",
+                "pseudonym",
+                &[4],
+                &ev("keys.project.create", "study-1")
+            )
+            .await,
+        Err(StoreError::AlreadyExists { .. })
+    ));
+    assert_eq!(
+        store.project_key("study-1", "pseudonym").await.unwrap(),
+        Some(vec![1, 2, 3])
+    );
+    assert_eq!(
+        store.project_key("study-1", "date-shift").await.unwrap(),
+        None
+    );
+
+    let keys = store.wrapped_keys().await.unwrap();
+    let owners: Vec<&KeyOwner> = keys.iter().map(|k| &k.owner).collect();
+    assert!(owners.contains(&&KeyOwner::Dataset(d.id.clone())));
+    assert!(owners.contains(&&KeyOwner::QueryResult(q.id.clone())));
+    assert!(owners.contains(&&KeyOwner::Setting("master_key_check".into())));
+    assert!(owners.contains(&&KeyOwner::ProjectKey {
+        project: "study-1".into(),
+        purpose: "pseudonym".into()
+    }));
+
+    // One reference to a missing row: nothing is replaced and no audit entry is left.
+    let before = head_seq(&*store).await;
+    let mut replaced: Vec<WrappedKeyRef> = keys
+        .iter()
+        .map(|k| WrappedKeyRef {
+            owner: k.owner.clone(),
+            wrapped: vec![7; 5],
+        })
+        .collect();
+    replaced.push(WrappedKeyRef {
+        owner: KeyOwner::Dataset("ds-missing".into()),
+        wrapped: vec![7],
+    });
+    assert!(store
+        .replace_wrapped_keys(&replaced, &ev("keys.rewrap", "all"))
+        .await
+        .is_err());
+    assert_eq!(head_seq(&*store).await, before);
+    assert_eq!(store.wrapped_keys().await.unwrap(), keys);
+
+    replaced.pop();
+    store
+        .replace_wrapped_keys(&replaced, &ev("keys.rewrap", "all"))
+        .await
+        .unwrap();
+    assert_eq!(head_seq(&*store).await, before + 1);
+    assert!(store
+        .wrapped_keys()
+        .await
+        .unwrap()
+        .iter()
+        .all(|k| k.wrapped == vec![7; 5]));
+    assert_eq!(
+        store.setting("master_key_check").await.unwrap().as_deref(),
+        Some("0707070707")
+    );
+    verify(&*store).await.unwrap();
 }

@@ -1,0 +1,943 @@
+//! Dataset-level anonymisation engine: dictionary encoding, distinct-tuple grouping and the
+//! evaluation of one generalisation (a lattice node) against privacy criteria.
+//!
+//! GB/T 39725-2020 §10.2 e) and §11.4.2.4 (k-anonymity: every description shared by at least k
+//! records, generalise further or suppress otherwise), Appendix G (generalisation per data
+//! element through hierarchies); T/CI 857-2024 6.5 (the transformation applied is recorded: the
+//! node, the criteria and the suppressed count are returned, never values).
+//!
+//! Each quasi-identifier column is encoded to integer ids per hierarchy level. Records are
+//! grouped into distinct (quasi-identifier, sensitive value) tuples with counts, so evaluating a
+//! node costs time proportional to the number of distinct tuples, not records. For a node (one
+//! level per quasi-identifier) the tuples are mapped through the hierarchies and grouped into
+//! equivalence classes; a class that fails a criterion is suppressed, and the node is accepted
+//! when the suppressed records are at most `⌊suppression_limit · n⌋` (ARX's rule).
+//!
+//! Criteria: k-anonymity, distinct-, entropy- and recursive-(c,l)-diversity and t-closeness with
+//! the equal-distance and the hierarchical-distance EMD (Li, Li, Venkatasubramanian 2007).
+
+use std::collections::HashMap;
+
+use rustc_hash::FxHashMap;
+
+use crate::hierarchy::Hierarchy;
+
+/// Why the engine refused its input.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AnonError {
+    /// A quasi-identifier or sensitive column is not in the header.
+    #[error("column `{0}` is not in the header")]
+    MissingColumn(String),
+    /// A record has fewer cells than the header.
+    #[error("record {record}: {found} cells, the header has {expected}")]
+    ShortRecord {
+        /// 1-based record number (header excluded).
+        record: usize,
+        /// Cells found.
+        found: usize,
+        /// Header length.
+        expected: usize,
+    },
+    /// A value is not a level-0 value of its hierarchy.
+    #[error("record {record}, column `{column}`: the value is not in hierarchy `{hierarchy}`")]
+    ValueNotInHierarchy {
+        /// 1-based record number.
+        record: usize,
+        /// Column.
+        column: String,
+        /// Hierarchy name.
+        hierarchy: String,
+    },
+    /// No quasi-identifiers were given.
+    #[error("at least one quasi-identifier is needed")]
+    NoQuasiIdentifiers,
+    /// The encoded quasi-identifiers need more than 128 bits.
+    #[error("the quasi-identifier domains need {0} bits, at most 128 are supported")]
+    TooWide(u32),
+    /// A criterion that needs a sensitive attribute was given none (or t-closeness with the
+    /// hierarchical distance was given no sensitive hierarchy).
+    #[error(
+        "criterion `{0}` needs a sensitive attribute (and t-closeness/hierarchical its hierarchy)"
+    )]
+    NoSensitiveAttribute(&'static str),
+    /// A parameter is out of range.
+    #[error("invalid parameter: {0}")]
+    InvalidParameter(&'static str),
+    /// No acceptable recoding exists within the suppression allowance.
+    #[error("no recoding satisfies the criteria within the suppression limit")]
+    NoSolution,
+    /// A lattice node has the wrong number of levels or a level above the hierarchy.
+    #[error("invalid lattice node: expected one level per quasi-identifier within its height")]
+    InvalidNode,
+}
+
+/// A privacy criterion, checked per equivalence class.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Criterion {
+    /// At least `k` records per class (GB/T 39725-2020 §10.2 e): k ≥ 5 on a node).
+    KAnonymity {
+        /// Minimum class size.
+        k: usize,
+    },
+    /// At least `l` distinct sensitive values per class.
+    DistinctLDiversity {
+        /// Minimum distinct values.
+        l: usize,
+    },
+    /// Entropy of the class's sensitive values at least `ln(l)`.
+    EntropyLDiversity {
+        /// l (may be fractional).
+        l: f64,
+    },
+    /// Recursive (c,l)-diversity: `r1 < c · (r_l + … + r_m)` on the sorted value counts.
+    RecursiveCLDiversity {
+        /// c.
+        c: f64,
+        /// l.
+        l: usize,
+    },
+    /// t-closeness, equal ground distance (EMD = variational distance).
+    TClosenessEqual {
+        /// Maximum distance.
+        t: f64,
+    },
+    /// t-closeness, hierarchical ground distance over the sensitive hierarchy.
+    TClosenessHierarchical {
+        /// Maximum distance.
+        t: f64,
+    },
+}
+
+impl Criterion {
+    fn name(&self) -> &'static str {
+        match self {
+            Criterion::KAnonymity { .. } => "k-anonymity",
+            Criterion::DistinctLDiversity { .. } => "distinct-l-diversity",
+            Criterion::EntropyLDiversity { .. } => "entropy-l-diversity",
+            Criterion::RecursiveCLDiversity { .. } => "recursive-(c,l)-diversity",
+            Criterion::TClosenessEqual { .. } => "t-closeness/equal",
+            Criterion::TClosenessHierarchical { .. } => "t-closeness/hierarchical",
+        }
+    }
+
+    fn needs_sensitive(&self) -> bool {
+        !matches!(self, Criterion::KAnonymity { .. })
+    }
+
+    /// True when merging a passing class with any class yields a passing class, so that the
+    /// set of suppressed records can only shrink under generalisation (monotonic with
+    /// suppression). Every criterion here is monotonic without suppression (merging two passing
+    /// classes passes: sizes add, distinct values unite, entropy and EMD are concave/convex).
+    pub fn monotone_with_suppression(&self) -> bool {
+        matches!(
+            self,
+            Criterion::KAnonymity { .. } | Criterion::DistinctLDiversity { .. }
+        )
+    }
+}
+
+/// How per-attribute losses are aggregated into the score the search minimises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Aggregate {
+    /// Arithmetic mean (the "granularity" quality figure is `1 −` this).
+    ArithmeticMean,
+    /// ARX's default for the Loss metric: `Π (lᵢ + 1)^(1/q) − 1`.
+    #[default]
+    GeometricMean,
+}
+
+impl Aggregate {
+    /// Aggregates per-attribute losses in `[0,1]`.
+    pub fn apply(&self, values: &[f64]) -> f64 {
+        if values.is_empty() {
+            return 0.0;
+        }
+        let q = values.len() as f64;
+        match self {
+            Aggregate::ArithmeticMean => values.iter().sum::<f64>() / q,
+            Aggregate::GeometricMean => {
+                values
+                    .iter()
+                    .map(|v| (v + 1.0).powf(1.0 / q))
+                    .product::<f64>()
+                    - 1.0
+            }
+        }
+    }
+}
+
+/// What a node must satisfy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AnonConfig {
+    /// Criteria, all checked per class.
+    pub criteria: Vec<Criterion>,
+    /// Share of records that may be suppressed, in `[0, 1]`.
+    pub suppression_limit: f64,
+    /// Aggregate of the loss metric minimised by the search.
+    pub aggregate: Aggregate,
+    /// Cost of a suppressed cell between its generalisation's loss (0) and full loss (1):
+    /// `l + w·(1 − l)`. ARX's gs-factor `g ≤ 0.5` gives `w = 2g`; the default 1 is ARX's
+    /// default (`g = 0.5`). Local recoding uses a low weight so that early rounds prefer to
+    /// pass records on rather than generalise everybody.
+    pub suppression_weight: f64,
+}
+
+impl AnonConfig {
+    /// k-anonymity with a suppression limit and ARX's default aggregate.
+    pub fn k_anonymity(k: usize, suppression_limit: f64) -> Self {
+        AnonConfig {
+            criteria: vec![Criterion::KAnonymity { k }],
+            suppression_limit,
+            aggregate: Aggregate::default(),
+            suppression_weight: 1.0,
+        }
+    }
+
+    /// The largest k among the criteria (1 when none).
+    pub fn k(&self) -> usize {
+        self.criteria
+            .iter()
+            .filter_map(|c| match c {
+                Criterion::KAnonymity { k } => Some(*k),
+                _ => None,
+            })
+            .max()
+            .unwrap_or(1)
+    }
+
+    /// True when node acceptance is monotonic under generalisation for this configuration.
+    pub fn is_monotone(&self) -> bool {
+        self.suppression_limit <= 0.0
+            || self
+                .criteria
+                .iter()
+                .all(Criterion::monotone_with_suppression)
+    }
+
+    fn check(&self, data: &AnonData) -> Result<(), AnonError> {
+        if !(0.0..=1.0).contains(&self.suppression_limit) || self.suppression_limit.is_nan() {
+            return Err(AnonError::InvalidParameter(
+                "suppression_limit must be in [0, 1]",
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.suppression_weight) {
+            return Err(AnonError::InvalidParameter(
+                "suppression_weight must be in [0, 1]",
+            ));
+        }
+        for c in &self.criteria {
+            if c.needs_sensitive() && data.sensitive.is_none() {
+                return Err(AnonError::NoSensitiveAttribute(c.name()));
+            }
+            if matches!(c, Criterion::TClosenessHierarchical { .. })
+                && data.sensitive.as_ref().is_none_or(|s| s.tree.is_none())
+            {
+                return Err(AnonError::NoSensitiveAttribute(c.name()));
+            }
+            let ok = match *c {
+                Criterion::KAnonymity { k } => k >= 1,
+                Criterion::DistinctLDiversity { l } => l >= 1,
+                Criterion::EntropyLDiversity { l } => l >= 1.0,
+                Criterion::RecursiveCLDiversity { c, l } => c > 0.0 && l >= 1,
+                Criterion::TClosenessEqual { t } | Criterion::TClosenessHierarchical { t } => {
+                    (0.0..=1.0).contains(&t)
+                }
+            };
+            if !ok {
+                return Err(AnonError::InvalidParameter(
+                    "criterion parameter out of range",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A quasi-identifier: a column and the hierarchy it is generalised along.
+#[derive(Debug, Clone)]
+pub struct QuasiIdentifier {
+    /// Column name.
+    pub column: String,
+    /// Its hierarchy.
+    pub hierarchy: Hierarchy,
+}
+
+/// The encoded hierarchy of one quasi-identifier.
+#[derive(Debug, Clone)]
+pub(crate) struct Dim {
+    pub(crate) name: String,
+    /// `map[level][leaf]`: the id at `level` of level-0 id `leaf` (hierarchy row index).
+    pub(crate) map: Vec<Vec<u32>>,
+    /// `labels[level][id]`.
+    pub(crate) labels: Vec<Vec<String>>,
+    /// `leaves[level][id]`: hierarchy rows under the value.
+    pub(crate) leaves: Vec<Vec<u32>>,
+    /// Hierarchy rows (domain size).
+    pub(crate) domain: usize,
+    /// Bit offset of this dimension in a packed class key.
+    shift: u32,
+}
+
+impl Dim {
+    fn new(name: &str, h: &Hierarchy) -> Dim {
+        let height = h.height();
+        let mut map = vec![Vec::with_capacity(h.domain_size()); height];
+        let mut labels = vec![Vec::new(); height];
+        let mut leaves = vec![Vec::new(); height];
+        for level in 0..height {
+            let mut ids: HashMap<&str, u32> = HashMap::new();
+            for row in h.rows() {
+                let v = row.get(level).map_or("", String::as_str);
+                let next = ids.len() as u32;
+                let id = *ids.entry(v).or_insert(next);
+                if id == next {
+                    labels[level].push(v.to_string());
+                    leaves[level].push(0);
+                }
+                leaves[level][id as usize] += 1;
+                map[level].push(id);
+            }
+        }
+        Dim {
+            name: name.to_string(),
+            map,
+            labels,
+            leaves,
+            domain: h.domain_size(),
+            shift: 0,
+        }
+    }
+
+    /// Height (number of levels).
+    pub(crate) fn height(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Normalised loss of one cell at `level` with leaf `leaf`: `(leaves − 1)/(domain − 1)`.
+    pub(crate) fn cell_loss(&self, level: usize, leaf: u32) -> f64 {
+        if self.domain <= 1 {
+            return 0.0;
+        }
+        let id = self.map[level][leaf as usize] as usize;
+        (f64::from(self.leaves[level][id]) - 1.0) / (self.domain as f64 - 1.0)
+    }
+}
+
+/// The sensitive attribute: value ids per distinct tuple and the overall distribution.
+#[derive(Debug, Clone)]
+pub(crate) struct Sensitive {
+    labels: Vec<String>,
+    /// Overall frequency of each value id (share of records).
+    global: Vec<f64>,
+    /// For the hierarchical EMD: `path[value][level]` node ids (level 0 = leaf) and height.
+    tree: Option<SensTree>,
+}
+
+#[derive(Debug, Clone)]
+struct SensTree {
+    /// `path[value][level]` = node id at that level (ids unique across levels).
+    path: Vec<Vec<u32>>,
+    nodes: usize,
+    height: usize,
+}
+
+/// An encoded dataset, grouped into distinct tuples.
+#[derive(Debug, Clone)]
+pub struct AnonData {
+    pub(crate) dims: Vec<Dim>,
+    /// Distinct tuples, flattened: `tuples[t * q + j]` is the level-0 id in dimension `j`.
+    pub(crate) tuples: Vec<u32>,
+    /// Records per distinct tuple.
+    pub(crate) counts: Vec<u32>,
+    /// Sensitive value id per distinct tuple (0 when there is no sensitive attribute).
+    pub(crate) sens_of: Vec<u32>,
+    pub(crate) sensitive: Option<Sensitive>,
+    /// Distinct tuple of each record.
+    pub(crate) record_tuple: Vec<u32>,
+    /// Records.
+    pub(crate) n: usize,
+}
+
+/// The equivalence classes of one node.
+#[derive(Debug, Clone)]
+pub struct Classes {
+    /// The node (level per quasi-identifier).
+    pub node: Vec<usize>,
+    /// Class of each distinct tuple.
+    pub class_of_tuple: Vec<u32>,
+    /// Records per class.
+    pub sizes: Vec<u32>,
+    /// A distinct tuple of each class (to read its generalised values).
+    pub representative: Vec<u32>,
+}
+
+/// The outcome of evaluating one node.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeEval {
+    /// The node.
+    pub node: Vec<usize>,
+    /// Whether the suppressed records are within the limit.
+    pub anonymous: bool,
+    /// Records in failing classes (suppressed).
+    pub suppressed: usize,
+    /// Classes (passing and failing).
+    pub classes: usize,
+    /// Per-attribute loss in `[0,1]`, suppressed cells counting 1.
+    pub attribute_loss: Vec<f64>,
+    /// Aggregated loss (the search score).
+    pub loss: f64,
+}
+
+impl AnonData {
+    /// Encodes `records` (rows of strings in `header` order) for the quasi-identifiers and an
+    /// optional sensitive column (with an optional hierarchy for the hierarchical EMD).
+    pub fn new(
+        header: &[String],
+        records: &[Vec<String>],
+        qis: &[QuasiIdentifier],
+        sensitive: Option<(&str, Option<&Hierarchy>)>,
+    ) -> Result<AnonData, AnonError> {
+        if qis.is_empty() {
+            return Err(AnonError::NoQuasiIdentifiers);
+        }
+        let col = |name: &str| {
+            header
+                .iter()
+                .position(|h| h == name)
+                .ok_or_else(|| AnonError::MissingColumn(name.to_string()))
+        };
+        let qcols: Vec<usize> = qis
+            .iter()
+            .map(|q| col(&q.column))
+            .collect::<Result<_, _>>()?;
+        let scol = sensitive.map(|(s, _)| col(s)).transpose()?;
+        let mut dims: Vec<Dim> = qis
+            .iter()
+            .map(|q| Dim::new(&q.column, &q.hierarchy))
+            .collect();
+        let mut shift = 0u32;
+        for d in &mut dims {
+            d.shift = shift;
+            let ids = d.map.first().map_or(1, Vec::len).max(2) as u64;
+            shift += 64 - (ids - 1).leading_zeros();
+        }
+        if shift > 128 {
+            return Err(AnonError::TooWide(shift));
+        }
+        let lookups: Vec<HashMap<&str, u32>> = qis
+            .iter()
+            .map(|q| {
+                q.hierarchy
+                    .rows()
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, r)| r.first().map(|v| (v.as_str(), i as u32)))
+                    .collect()
+            })
+            .collect();
+        // Sensitive values: ids from the hierarchy when given, else first-seen order.
+        let mut sens_ids: HashMap<String, u32> = HashMap::new();
+        let mut sens_labels: Vec<String> = Vec::new();
+        let sens_h = sensitive.and_then(|(_, h)| h);
+        if let Some(h) = sens_h {
+            for r in h.rows() {
+                if let Some(v) = r.first() {
+                    sens_ids.insert(v.clone(), sens_labels.len() as u32);
+                    sens_labels.push(v.clone());
+                }
+            }
+        }
+        let q = qis.len();
+        let mut index: FxHashMap<(u128, u32), u32> = FxHashMap::default();
+        let mut tuples = Vec::new();
+        let mut counts = Vec::new();
+        let mut sens_of = Vec::new();
+        let mut record_tuple = Vec::with_capacity(records.len());
+        let mut ids = vec![0u32; q];
+        for (r, rec) in records.iter().enumerate() {
+            if rec.len() < header.len() {
+                return Err(AnonError::ShortRecord {
+                    record: r + 1,
+                    found: rec.len(),
+                    expected: header.len(),
+                });
+            }
+            let mut key = 0u128;
+            for (j, &c) in qcols.iter().enumerate() {
+                let id = lookups[j].get(rec[c].as_str()).copied().ok_or_else(|| {
+                    AnonError::ValueNotInHierarchy {
+                        record: r + 1,
+                        column: qis[j].column.clone(),
+                        hierarchy: qis[j].hierarchy.name().to_string(),
+                    }
+                })?;
+                ids[j] = id;
+                key |= u128::from(id) << dims[j].shift;
+            }
+            let s = match scol {
+                None => 0,
+                Some(c) => {
+                    let v = &rec[c];
+                    match sens_ids.get(v) {
+                        Some(&id) => id,
+                        None if sens_h.is_some() => {
+                            return Err(AnonError::ValueNotInHierarchy {
+                                record: r + 1,
+                                column: sensitive.map_or("", |s| s.0).to_string(),
+                                hierarchy: sens_h.map_or("", |h| h.name()).to_string(),
+                            })
+                        }
+                        None => {
+                            let id = sens_labels.len() as u32;
+                            sens_ids.insert(v.clone(), id);
+                            sens_labels.push(v.clone());
+                            id
+                        }
+                    }
+                }
+            };
+            let next = counts.len() as u32;
+            let t = *index.entry((key, s)).or_insert(next);
+            if t == next {
+                tuples.extend_from_slice(&ids);
+                counts.push(0);
+                sens_of.push(s);
+            }
+            counts[t as usize] += 1;
+            record_tuple.push(t);
+        }
+        let n = records.len();
+        let sensitive = scol.map(|_| {
+            let mut global = vec![0.0; sens_labels.len()];
+            for (t, &c) in counts.iter().enumerate() {
+                global[sens_of[t] as usize] += f64::from(c);
+            }
+            for g in &mut global {
+                *g /= n.max(1) as f64;
+            }
+            let tree = sens_h.map(|h| {
+                let height = h.height();
+                let mut node_ids: HashMap<(usize, &str), u32> = HashMap::new();
+                let path = h
+                    .rows()
+                    .iter()
+                    .map(|row| {
+                        (0..height)
+                            .map(|lvl| {
+                                let next = node_ids.len() as u32;
+                                *node_ids
+                                    .entry((lvl, row.get(lvl).map_or("", String::as_str)))
+                                    .or_insert(next)
+                            })
+                            .collect()
+                    })
+                    .collect();
+                SensTree {
+                    path,
+                    nodes: node_ids.len(),
+                    height,
+                }
+            });
+            Sensitive {
+                labels: sens_labels,
+                global,
+                tree,
+            }
+        });
+        Ok(AnonData {
+            dims,
+            tuples,
+            counts,
+            sens_of,
+            sensitive,
+            record_tuple,
+            n,
+        })
+    }
+
+    /// The same encoding restricted to some records (given by index, in that order).
+    pub fn subset(&self, records: &[usize]) -> AnonData {
+        let q = self.dims.len();
+        let mut remap: FxHashMap<u32, u32> = FxHashMap::default();
+        let mut tuples = Vec::new();
+        let mut counts: Vec<u32> = Vec::new();
+        let mut sens_of = Vec::new();
+        let mut record_tuple = Vec::with_capacity(records.len());
+        for &r in records {
+            let Some(&old) = self.record_tuple.get(r) else {
+                continue;
+            };
+            let next = counts.len() as u32;
+            let t = *remap.entry(old).or_insert(next);
+            if t == next {
+                let o = old as usize;
+                tuples.extend_from_slice(&self.tuples[o * q..(o + 1) * q]);
+                counts.push(0);
+                sens_of.push(self.sens_of[o]);
+            }
+            counts[t as usize] += 1;
+            record_tuple.push(t);
+        }
+        let n = record_tuple.len();
+        let sensitive = self.sensitive.as_ref().map(|s| {
+            let mut global = vec![0.0; s.labels.len()];
+            for (t, &c) in counts.iter().enumerate() {
+                global[sens_of[t] as usize] += f64::from(c);
+            }
+            for g in &mut global {
+                *g /= n.max(1) as f64;
+            }
+            Sensitive {
+                labels: s.labels.clone(),
+                global,
+                tree: s.tree.clone(),
+            }
+        });
+        AnonData {
+            dims: self.dims.clone(),
+            tuples,
+            counts,
+            sens_of,
+            sensitive,
+            record_tuple,
+            n,
+        }
+    }
+
+    /// Records.
+    pub fn len(&self) -> usize {
+        self.n
+    }
+
+    /// True when there are no records.
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+
+    /// Distinct (quasi-identifier, sensitive) tuples.
+    pub fn distinct_tuples(&self) -> usize {
+        self.counts.len()
+    }
+
+    /// Number of quasi-identifiers.
+    pub fn dimensions(&self) -> usize {
+        self.dims.len()
+    }
+
+    /// Height of each quasi-identifier's hierarchy (levels 0..height).
+    pub fn heights(&self) -> Vec<usize> {
+        self.dims.iter().map(Dim::height).collect()
+    }
+
+    /// Quasi-identifier column names.
+    pub fn qi_names(&self) -> Vec<String> {
+        self.dims.iter().map(|d| d.name.clone()).collect()
+    }
+
+    /// The generalised label of record `record` in dimension `dim` at `level`.
+    pub fn label(&self, record: usize, dim: usize, level: usize) -> Option<&str> {
+        let t = *self.record_tuple.get(record)? as usize;
+        let d = self.dims.get(dim)?;
+        let leaf = *self.tuples.get(t * self.dims.len() + dim)?;
+        let id = *d.map.get(level)?.get(leaf as usize)?;
+        d.labels.get(level)?.get(id as usize).map(String::as_str)
+    }
+
+    pub(crate) fn check_node(&self, node: &[usize]) -> Result<(), AnonError> {
+        if node.len() != self.dims.len()
+            || node.iter().zip(&self.dims).any(|(l, d)| *l >= d.height())
+        {
+            return Err(AnonError::InvalidNode);
+        }
+        Ok(())
+    }
+
+    /// Groups the distinct tuples into the equivalence classes of `node`.
+    pub fn classes(&self, node: &[usize]) -> Result<Classes, AnonError> {
+        self.check_node(node)?;
+        Ok(self.classes_unchecked(node))
+    }
+
+    pub(crate) fn classes_unchecked(&self, node: &[usize]) -> Classes {
+        let q = self.dims.len();
+        let maps: Vec<(&[u32], u32)> = self
+            .dims
+            .iter()
+            .zip(node)
+            .map(|(d, &l)| (d.map[l].as_slice(), d.shift))
+            .collect();
+        let mut index: FxHashMap<u128, u32> = FxHashMap::default();
+        index.reserve(self.counts.len().min(1 << 16));
+        let mut class_of_tuple = Vec::with_capacity(self.counts.len());
+        let mut sizes: Vec<u32> = Vec::new();
+        let mut representative = Vec::new();
+        for (t, (ids, &c)) in self.tuples.chunks_exact(q).zip(&self.counts).enumerate() {
+            let mut key = 0u128;
+            for (&id, &(m, shift)) in ids.iter().zip(&maps) {
+                key |= u128::from(m[id as usize]) << shift;
+            }
+            let next = sizes.len() as u32;
+            let cl = *index.entry(key).or_insert(next);
+            if cl == next {
+                sizes.push(0);
+                representative.push(t as u32);
+            }
+            sizes[cl as usize] += c;
+            class_of_tuple.push(cl);
+        }
+        Classes {
+            node: node.to_vec(),
+            class_of_tuple,
+            sizes,
+            representative,
+        }
+    }
+
+    /// Which classes fail the criteria (true = suppressed).
+    pub fn failing_classes(&self, classes: &Classes, config: &AnonConfig) -> Vec<bool> {
+        let mut fail: Vec<bool> = vec![false; classes.sizes.len()];
+        let mut hists: Option<Vec<FxHashMap<u32, u32>>> = None;
+        for c in &config.criteria {
+            match *c {
+                Criterion::KAnonymity { k } => {
+                    for (f, &s) in fail.iter_mut().zip(&classes.sizes) {
+                        *f |= (s as usize) < k;
+                    }
+                }
+                _ => {
+                    let hists = hists.get_or_insert_with(|| self.histograms(classes));
+                    for (ci, (f, h)) in fail.iter_mut().zip(hists.iter()).enumerate() {
+                        if !*f {
+                            *f = !self.class_passes(c, h, classes.sizes[ci]);
+                        }
+                    }
+                }
+            }
+        }
+        fail
+    }
+
+    fn histograms(&self, classes: &Classes) -> Vec<FxHashMap<u32, u32>> {
+        let mut h: Vec<FxHashMap<u32, u32>> = vec![FxHashMap::default(); classes.sizes.len()];
+        for (t, &cl) in classes.class_of_tuple.iter().enumerate() {
+            *h[cl as usize].entry(self.sens_of[t]).or_insert(0) += self.counts[t];
+        }
+        h
+    }
+
+    fn class_passes(&self, c: &Criterion, hist: &FxHashMap<u32, u32>, size: u32) -> bool {
+        let size = f64::from(size.max(1));
+        match *c {
+            Criterion::KAnonymity { k } => size as usize >= k,
+            Criterion::DistinctLDiversity { l } => hist.len() >= l,
+            Criterion::EntropyLDiversity { l } => {
+                let h: f64 = hist
+                    .values()
+                    .map(|&v| {
+                        let p = f64::from(v) / size;
+                        -p * p.ln()
+                    })
+                    .sum();
+                h + 1e-12 >= l.ln()
+            }
+            Criterion::RecursiveCLDiversity { c, l } => {
+                let mut r: Vec<u32> = hist.values().copied().collect();
+                r.sort_unstable_by(|a, b| b.cmp(a));
+                if r.len() < l {
+                    return false;
+                }
+                let tail: u32 = r.iter().skip(l.saturating_sub(1)).sum();
+                f64::from(r[0]) < c * f64::from(tail)
+            }
+            Criterion::TClosenessEqual { t } => {
+                let Some(s) = &self.sensitive else {
+                    return false;
+                };
+                let mut d = 0.0;
+                for (v, &g) in s.global.iter().enumerate() {
+                    let p = f64::from(hist.get(&(v as u32)).copied().unwrap_or(0)) / size;
+                    d += (p - g).abs();
+                }
+                d / 2.0 <= t + 1e-12
+            }
+            Criterion::TClosenessHierarchical { t } => {
+                let Some(s) = &self.sensitive else {
+                    return false;
+                };
+                let Some(tree) = &s.tree else {
+                    return false;
+                };
+                hierarchical_emd(tree, &s.global, hist, size) <= t + 1e-12
+            }
+        }
+    }
+
+    /// Evaluates a node: classes, failing classes, suppression and loss.
+    pub fn evaluate(&self, node: &[usize], config: &AnonConfig) -> Result<NodeEval, AnonError> {
+        self.check_node(node)?;
+        config.check(self)?;
+        Ok(self.evaluate_unchecked(node, config))
+    }
+
+    pub(crate) fn evaluate_unchecked(&self, node: &[usize], config: &AnonConfig) -> NodeEval {
+        let classes = self.classes_unchecked(node);
+        let fail = self.failing_classes(&classes, config);
+        let suppressed: usize = classes
+            .sizes
+            .iter()
+            .zip(&fail)
+            .filter(|(_, f)| **f)
+            .map(|(s, _)| *s as usize)
+            .sum();
+        let anonymous = suppressed <= self.max_suppressed(config);
+        let attribute_loss = self.attribute_loss(&classes, &fail, config.suppression_weight);
+        let loss = config.aggregate.apply(&attribute_loss);
+        NodeEval {
+            node: node.to_vec(),
+            anonymous,
+            suppressed,
+            classes: classes.sizes.len(),
+            attribute_loss,
+            loss,
+        }
+    }
+
+    /// `⌊limit · n⌋`.
+    pub fn max_suppressed(&self, config: &AnonConfig) -> usize {
+        (config.suppression_limit * self.n as f64 + 1e-9).floor() as usize
+    }
+
+    /// Per-attribute loss of a node with the given failing (suppressed) classes; a suppressed
+    /// cell costs `l + weight·(1 − l)`.
+    pub(crate) fn attribute_loss(&self, classes: &Classes, fail: &[bool], weight: f64) -> Vec<f64> {
+        let q = self.dims.len();
+        let mut out = vec![0.0; q];
+        if self.n == 0 {
+            return out;
+        }
+        for (ci, (&size, &f)) in classes.sizes.iter().zip(fail).enumerate() {
+            let rep = classes.representative[ci] as usize;
+            for (j, d) in self.dims.iter().enumerate() {
+                let l = d.cell_loss(classes.node[j], self.tuples[rep * q + j]);
+                let cell = if f { l + weight * (1.0 - l) } else { l };
+                out[j] += cell * f64::from(size);
+            }
+        }
+        for o in &mut out {
+            *o /= self.n as f64;
+        }
+        out
+    }
+
+    /// Per-attribute loss of `level` in dimension `dim` without suppression (the lower bound
+    /// used for pruning).
+    pub(crate) fn level_loss(&self, dim: usize, level: usize) -> f64 {
+        let q = self.dims.len();
+        let d = &self.dims[dim];
+        let s: f64 = self
+            .tuples
+            .chunks_exact(q)
+            .zip(&self.counts)
+            .map(|(ids, &c)| d.cell_loss(level, ids[dim]) * f64::from(c))
+            .sum();
+        s / self.n.max(1) as f64
+    }
+
+    /// Applies a node: per record, whether it is suppressed.
+    pub fn suppressed_records(
+        &self,
+        node: &[usize],
+        config: &AnonConfig,
+    ) -> Result<Vec<bool>, AnonError> {
+        let classes = self.classes(node)?;
+        config.check(self)?;
+        let fail = self.failing_classes(&classes, config);
+        Ok(self
+            .record_tuple
+            .iter()
+            .map(|&t| fail[classes.class_of_tuple[t as usize] as usize])
+            .collect())
+    }
+
+    /// The generalised quasi-identifier values of every record under `node`; suppressed
+    /// records get `*` in every quasi-identifier.
+    pub fn generalized_rows(
+        &self,
+        node: &[usize],
+        suppressed: &[bool],
+    ) -> Result<Vec<Vec<String>>, AnonError> {
+        self.check_node(node)?;
+        let q = self.dims.len();
+        Ok(self
+            .record_tuple
+            .iter()
+            .enumerate()
+            .map(|(r, &t)| {
+                if suppressed.get(r).copied().unwrap_or(false) {
+                    return vec!["*".to_string(); q];
+                }
+                (0..q)
+                    .map(|j| {
+                        let d = &self.dims[j];
+                        let leaf = self.tuples[t as usize * q + j] as usize;
+                        d.labels[node[j]][d.map[node[j]][leaf] as usize].clone()
+                    })
+                    .collect()
+            })
+            .collect())
+    }
+}
+
+/// Hierarchical-distance EMD (Li et al. 2007): Σ over inner nodes of
+/// `height(N)/H · min(pos_extra(N), neg_extra(N))`.
+fn hierarchical_emd(tree: &SensTree, global: &[f64], hist: &FxHashMap<u32, u32>, size: f64) -> f64 {
+    let h = tree.height.saturating_sub(1);
+    if h == 0 {
+        return 0.0;
+    }
+    // extra per leaf, propagated up: pos and neg sums per node
+    let mut pos = vec![0.0; tree.nodes];
+    let mut neg = vec![0.0; tree.nodes];
+    for (v, path) in tree.path.iter().enumerate() {
+        let p = f64::from(hist.get(&(v as u32)).copied().unwrap_or(0)) / size;
+        let e = p - global.get(v).copied().unwrap_or(0.0);
+        if let Some(&leaf) = path.first() {
+            if e > 0.0 {
+                pos[leaf as usize] += e;
+            } else {
+                neg[leaf as usize] -= e;
+            }
+        }
+    }
+    let mut cost = 0.0;
+    for level in 1..tree.height {
+        // extra of a node = Σ children's net extra; children at level-1
+        let mut net = vec![0.0; tree.nodes];
+        let mut inner_pos = vec![0.0; tree.nodes];
+        let mut inner_neg = vec![0.0; tree.nodes];
+        let mut seen = vec![false; tree.nodes];
+        for path in &tree.path {
+            let (child, parent) = (path[level - 1] as usize, path[level] as usize);
+            if seen[child] {
+                continue;
+            }
+            seen[child] = true;
+            let e = pos[child] - neg[child];
+            net[parent] += e;
+            if e > 0.0 {
+                inner_pos[parent] += e;
+            } else {
+                inner_neg[parent] -= e;
+            }
+        }
+        for node in 0..tree.nodes {
+            if inner_pos[node] > 0.0 || inner_neg[node] > 0.0 {
+                cost += level as f64 / h as f64 * inner_pos[node].min(inner_neg[node]);
+                let e: f64 = net[node];
+                pos[node] = e.max(0.0);
+                neg[node] = (-e).max(0.0);
+            }
+        }
+    }
+    cost
+}

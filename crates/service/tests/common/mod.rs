@@ -1,0 +1,151 @@
+//! Helpers shared by the service integration tests: backends (SQLite, and PostgreSQL in a fresh
+//! schema when MEDSPACE_TEST_PG_URL is set), nodes, accounts and generated data.
+#![allow(dead_code, reason = "each test file uses a different subset")]
+
+use std::path::{Path, PathBuf};
+
+use medspace_core::Role;
+use medspace_service::reexports::gen::{generate, GenOptions, Table};
+use medspace_service::{Caller, InitOptions, Node};
+
+pub const POLICY: &str = r#"
+name = "test-policy"
+k = 5
+quasi_identifiers = ["sex", "birth_date"]
+subject_column = "id_number"
+default_action = "drop"
+[columns.id_number]
+action = "pseudonymize"
+[columns.sex]
+action = "keep"
+[columns.birth_date]
+action = "age_band"
+reference_column = "admission_time"
+[columns.visit_type]
+action = "keep"
+[columns.diagnosis_code]
+action = "keep"
+[columns.admission_time]
+action = "date_shift"
+[columns.discharge_time]
+action = "date_shift"
+[columns.total_fee]
+action = "keep"
+"#;
+
+/// A database for one test: `None` is the embedded SQLite file; `Some(url)` a fresh PostgreSQL schema.
+pub async fn backends() -> Vec<(&'static str, Option<String>)> {
+    let mut out = vec![("sqlite", None)];
+    match std::env::var("MEDSPACE_TEST_PG_URL") {
+        Ok(url) if !url.is_empty() => {
+            let schema = format!("ms_svc_{}", uuid_like());
+            let pool = sqlx::PgPool::connect(&url)
+                .await
+                .expect("connect to MEDSPACE_TEST_PG_URL");
+            sqlx::query(&format!("CREATE SCHEMA {schema}"))
+                .execute(&pool)
+                .await
+                .unwrap();
+            let sep = if url.contains('?') { '&' } else { '?' };
+            out.push((
+                "postgres",
+                Some(format!("{url}{sep}options=-c%20search_path%3D{schema}")),
+            ));
+        }
+        _ => eprintln!(
+            "NOTICE: MEDSPACE_TEST_PG_URL unset; skipping the PostgreSQL half of this service test"
+        ),
+    }
+    out
+}
+
+pub fn uuid_like() -> String {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    let n = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{:x}{:x}", n, std::process::id())
+}
+
+pub async fn new_node(tmp: &Path, db: Option<String>) -> (Node, String) {
+    new_node_with_profile(tmp, db, None).await
+}
+
+pub async fn new_node_with_profile(
+    tmp: &Path,
+    db: Option<String>,
+    profile: Option<&str>,
+) -> (Node, String) {
+    let (node, outcome) = Node::init(InitOptions {
+        dir: tmp.join("node"),
+        database_url: db,
+        profile: profile.map(str::to_string),
+        master_key_file: Some(tmp.join("node.masterkey")),
+        admin_username: "admin".into(),
+        listen: None,
+    })
+    .await
+    .unwrap();
+    (node, outcome.admin_password)
+}
+
+pub async fn activate(node: &Node, user: &str, otp: &str) -> Caller {
+    let c = node
+        .authenticate(&node.login(user, otp).await.unwrap().token)
+        .await
+        .unwrap();
+    node.change_password(&c, otp, "New-Passw0rd-2026")
+        .await
+        .unwrap();
+    node.authenticate(&node.login(user, "New-Passw0rd-2026").await.unwrap().token)
+        .await
+        .unwrap()
+}
+
+pub async fn accounts(node: &Node, admin_otp: &str) -> [Caller; 4] {
+    let admin = activate(node, "admin", admin_otp).await;
+    let mut out = Vec::new();
+    for (name, role) in [
+        ("officer", Role::SecurityOfficer),
+        ("reviewer", Role::CommitteeMember),
+        ("researcher", Role::DataUser),
+        ("auditor", Role::Auditor),
+    ] {
+        let (_, otp) = node.create_user(&admin, name, role).await.unwrap();
+        out.push(activate(node, name, &otp).await);
+    }
+    out.try_into().unwrap()
+}
+
+pub fn settlements(rows: u64) -> Vec<u8> {
+    let mut csv = Vec::new();
+    generate(
+        &GenOptions {
+            rows,
+            seed: 9,
+            table: Table::Settlements,
+            persons: None,
+        },
+        &mut csv,
+        &mut |_| {},
+    )
+    .unwrap();
+    csv
+}
+
+pub fn object_files(dir: &Path) -> Vec<PathBuf> {
+    fn walk(d: &Path, out: &mut Vec<PathBuf>) {
+        for e in std::fs::read_dir(d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, out)
+            } else {
+                out.push(p)
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(&dir.join("objects"), &mut out);
+    out
+}
