@@ -7,13 +7,10 @@
     reason = "test code: a panic is a test failure"
 )]
 
-use std::path::{Path, PathBuf};
-
-use medspace_core::{Outcome, Role};
+use medspace_core::Outcome;
 use medspace_service::datasets::IngestRequest;
-use medspace_service::reexports::gen::{generate, GenOptions, Table};
 use medspace_service::workflow::ApplicationRequest;
-use medspace_service::{Caller, InitOptions, Node, ServiceError};
+use medspace_service::ServiceError;
 
 mod common;
 use common::*;
