@@ -64,6 +64,9 @@ pub enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Destroy a dataset by crypto-shredding (its data key is erased, its objects deleted) and print
+    /// the destruction certificate signed by the node identity key (GB/T 39725 §11.4.2.6).
+    Destroy(DestroyArgs),
     /// Manage the master key: show versions in use, rotate (rewrap every data key under a new
     /// version, without re-encrypting data), retire an unused version.
     Keys {
@@ -194,6 +197,25 @@ pub struct IngestArgs {
     /// Declared update frequency.
     #[arg(long, default_value = "once")]
     pub update_frequency: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct DestroyArgs {
+    #[command(flatten)]
+    pub dir: DirArg,
+    #[command(flatten)]
+    pub user: UserArg,
+    /// Catalog name of the dataset.
+    pub name: String,
+    /// The agreement, approval or retention rule under which it is destroyed.
+    #[arg(long)]
+    pub agreement: String,
+    /// Also write the certificate (JSON) to this file.
+    #[arg(short = 'o', long)]
+    pub output: Option<PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,

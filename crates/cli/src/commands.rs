@@ -13,8 +13,8 @@ use medspace_service::reexports::gen::{self, GenOptions, Table};
 use medspace_service::{Caller, ConfigOverrides, InitOptions, Node};
 
 use crate::cli::{
-    AuditCommand, Cli, Command, DeidArgs, Format, GenArgs, GenTable, IngestArgs, InitArgs,
-    KeysCommand, ScanArgs, ServeArgs,
+    AuditCommand, Cli, Command, DeidArgs, DestroyArgs, Format, GenArgs, GenTable, IngestArgs,
+    InitArgs, KeysCommand, ScanArgs, ServeArgs,
 };
 use crate::output;
 
@@ -32,6 +32,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             AuditCommand::Verify { dir, format } => audit_verify(&dir.dir, format).await,
         },
         Command::Keys { command } => keys(command).await,
+        Command::Destroy(a) => destroy(a).await,
     }
 }
 
@@ -268,6 +269,43 @@ fn deid(a: DeidArgs) -> Result<ExitCode> {
     } else {
         ExitCode::from(3)
     })
+}
+
+async fn destroy(a: DestroyArgs) -> Result<ExitCode> {
+    let node = open(&a.dir.dir, &ConfigOverrides::default()).await?;
+    let caller = login(&node, &a.user.user, &read_password()?).await?;
+    let result = async {
+        let meta = node
+            .store()
+            .dataset_by_name(&a.name)
+            .await?
+            .with_context(|| format!("no dataset named `{}`", a.name))?;
+        node.destroy_dataset(&caller, &meta.id, &a.agreement)
+            .await
+            .context("destruction failed")
+    }
+    .await;
+    node.close().await;
+    let cert = result?;
+    let json = serde_json::to_string_pretty(&cert)?;
+    if let Some(path) = &a.output {
+        std::fs::write(path, format!("{json}\n"))
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    match a.format {
+        Format::Json => println!("{json}"),
+        Format::Table => println!(
+            "Destroyed `{}` ({}, {} rows): data key erased, objects deleted.\n\
+             certificate {} signed {} by the node identity key {}…",
+            cert.dataset_name,
+            cert.dataset_id,
+            cert.row_count,
+            cert.certificate_id,
+            cert.signature_scheme,
+            &cert.public_key[..16.min(cert.public_key.len())]
+        ),
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn keys(command: KeysCommand) -> Result<ExitCode> {

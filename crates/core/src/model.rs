@@ -98,9 +98,18 @@ pub struct DatasetMeta {
     pub lineage: Option<Lineage>,
     /// When it entered the catalog.
     pub created_at: DateTime<Utc>,
+    /// When its data key was destroyed and its objects deleted (GB/T 39725-2020 §11.4.2.6); a
+    /// destroyed dataset stays in the catalog as a record but can never be read again.
+    #[serde(default)]
+    pub destroyed_at: Option<DateTime<Utc>>,
 }
 
 impl DatasetMeta {
+    /// Whether the dataset was destroyed.
+    pub fn is_destroyed(&self) -> bool {
+        self.destroyed_at.is_some()
+    }
+
     /// Classification of a column by name.
     pub fn column_class(&self, name: &str) -> Option<&ColumnClassification> {
         self.classification.iter().find(|c| c.name == name)

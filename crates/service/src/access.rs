@@ -54,6 +54,8 @@ pub enum Action {
     DecideExport,
     /// Read the audit log.
     ReadAudit,
+    /// Destroy a dataset (crypto-shredding, GB/T 39725-2020 §11.4.2.6).
+    DestroyDataset,
 }
 
 impl Action {
@@ -72,6 +74,7 @@ impl Action {
             Action::RequestExport => "request_export",
             Action::DecideExport => "decide_export",
             Action::ReadAudit => "read_audit",
+            Action::DestroyDataset => "destroy_dataset",
         }
     }
 }
@@ -88,6 +91,7 @@ pub fn permits(role: Role, action: Action) -> bool {
             | (SecurityOfficer, ViewFullCatalog)
             | (SecurityOfficer, ViewPublishedCatalog)
             | (SecurityOfficer, ViewAllApplications)
+            | (SecurityOfficer, DestroyDataset)
             | (CommitteeMember, ViewFullCatalog)
             | (CommitteeMember, ViewPublishedCatalog)
             | (CommitteeMember, DecideApplication)
@@ -126,6 +130,7 @@ mod tests {
             Action::DecideApplication,
             Action::DecideExport,
             Action::Query,
+            Action::DestroyDataset,
         ] {
             assert!(!permits(Role::Auditor, a), "{a:?}");
         }

@@ -225,6 +225,7 @@ impl Node {
             content_sha256: profile.sha256,
             lineage: None,
             created_at: Utc::now(),
+            destroyed_at: None,
         };
         let event = AuditEvent::new(caller.id(), "dataset.ingest", &id, Outcome::Success)
             .with_detail(json!({
@@ -427,6 +428,7 @@ impl Node {
                 project: project.to_string(),
             }),
             created_at: Utc::now(),
+            destroyed_at: None,
         };
         let event = AuditEvent::new(caller.id(), "dataset.deidentify", &id, Outcome::Success).with_detail(json!({
             "source_id": source.id, "source_version": source.version, "policy_sha256": report.policy_sha256,

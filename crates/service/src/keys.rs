@@ -11,7 +11,10 @@
 use std::collections::BTreeMap;
 
 use medspace_core::{AuditEvent, Outcome};
-use medspace_crypto::{wrapped_key_id, KeyProvider, Keyring, SecretKey};
+use medspace_crypto::{
+    decrypt_bytes, encrypt_bytes_with, wrapped_key_id, KeyProvider, Keyring, NodeSigningKey,
+    SecretKey,
+};
 use medspace_store::{KeyOwner, StoreError, WrappedKeyRef};
 use serde::Serialize;
 use serde_json::json;
@@ -94,6 +97,52 @@ impl Node {
             }
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// The node identity key (Ed25519, or SM2 in the national profile), created on first use.
+    ///
+    /// Its PKCS#8 form is stored encrypted under a data key that is itself stored wrapped by the
+    /// master key (setting `wrapped_key.identity`), so it follows master-key rotation like every
+    /// other key and never exists in plaintext at rest.
+    pub async fn identity_key(&self) -> Result<NodeSigningKey> {
+        const CONTEXT: &[u8] = b"medspace/setting/wrapped_key.identity";
+        if let (Some(wrapped), Some(sealed)) = (
+            self.store.setting("wrapped_key.identity").await?,
+            self.store.setting("identity_key").await?,
+        ) {
+            let corrupt =
+                || ServiceError::Internal("the stored node identity key is corrupt".into());
+            let wrapped = hex::decode(wrapped).map_err(|_| corrupt())?;
+            let sealed = hex::decode(sealed).map_err(|_| corrupt())?;
+            let dek = self.keys.unwrap(&wrapped, CONTEXT)?;
+            let der = zeroize::Zeroizing::new(decrypt_bytes(&dek, CONTEXT, &sealed)?);
+            return Ok(NodeSigningKey::from_pkcs8_der(&der)?);
+        }
+        let key = NodeSigningKey::generate(self.profile.signature_scheme())?;
+        let dek = SecretKey::generate();
+        let sealed = encrypt_bytes_with(self.profile, &dek, CONTEXT, &key.to_pkcs8_der()?)?;
+        let wrapped = self.keys.wrap(&dek, CONTEXT)?;
+        let public = hex::encode(key.public_key_bytes());
+        let event = |what: &str| {
+            system_event("keys.identity.create", what).with_detail(
+                json!({"scheme": key.scheme().to_string(), "public_key": public.clone()}),
+            )
+        };
+        // Sealed key first, wrapped data key last: `identity_key` is only read once both exist.
+        self.store
+            .put_setting("identity_key", &hex::encode(sealed), &event("sealed"))
+            .await?;
+        self.store
+            .put_setting("identity_public", &public, &event("public"))
+            .await?;
+        self.store
+            .put_setting(
+                "wrapped_key.identity",
+                &hex::encode(wrapped),
+                &event("wrapped"),
+            )
+            .await?;
+        Ok(key)
     }
 
     /// Master-key versions in the keyring and their use.

@@ -11,6 +11,7 @@ pub mod accounts;
 pub mod config;
 pub mod csvio;
 pub mod datasets;
+pub mod destruction;
 pub mod error;
 pub mod keys;
 pub mod node;

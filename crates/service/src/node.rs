@@ -195,6 +195,26 @@ impl Node {
             )
             .await?;
 
+        let objects: Arc<dyn ObjectStore> = Arc::new(LocalObjectStore::new(dir.join("objects"))?);
+        let node = Node {
+            dir,
+            config,
+            store,
+            keys,
+            objects,
+            profile,
+        };
+        // Created now, not on first use, so concurrent first uses cannot race to create two.
+        node.identity_key().await?;
+        let Node {
+            dir,
+            config,
+            store,
+            keys,
+            objects,
+            profile,
+        } = node;
+
         let password = generate_one_time_password();
         let admin = User {
             id: new_id("u"),
@@ -215,7 +235,6 @@ impl Node {
             )
             .await?;
 
-        let objects: Arc<dyn ObjectStore> = Arc::new(LocalObjectStore::new(dir.join("objects"))?);
         let outcome = InitOutcome {
             admin_username: admin.username.clone(),
             admin_password: password,

@@ -63,6 +63,9 @@ impl Node {
             let Some(meta) = self.store.dataset(&app.dataset_id).await? else {
                 continue;
             };
+            if meta.is_destroyed() {
+                continue;
+            }
             let entry = by_dataset
                 .entry(meta.id.clone())
                 .or_insert_with(|| GrantedTable {

@@ -39,6 +39,12 @@ impl Node {
             .dataset(&req.dataset_id)
             .await?
             .ok_or_else(|| ServiceError::NotFound(format!("dataset `{}`", req.dataset_id)))?;
+        if meta.is_destroyed() {
+            return Err(ServiceError::Conflict(format!(
+                "dataset `{}` was destroyed",
+                meta.name
+            )));
+        }
         if meta.kind != DatasetKind::Deidentified {
             self.audit(
                 AuditEvent::new(caller.id(), "application.create", &meta.id, Outcome::Denied)

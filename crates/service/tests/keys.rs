@@ -179,3 +179,109 @@ async fn a_version_still_in_use_cannot_be_retired() {
     }
     node.close().await;
 }
+
+#[tokio::test]
+async fn destruction_shreds_the_key_and_issues_a_signed_certificate() {
+    use medspace_service::reexports::crypto::decrypt_bytes;
+    for profile in ["international", "national"] {
+        for (label, db) in backends().await {
+            let tmp = tempfile::tempdir().unwrap();
+            let (node, otp) = new_node_with_profile(tmp.path(), db, Some(profile)).await;
+            let [officer, reviewer, researcher, auditor] = accounts(&node, &otp).await;
+            let raw = ingest(&node, &officer, "claims").await;
+            // An "earlier backup": a copy of every object as it was before destruction.
+            let backup: Vec<(std::path::PathBuf, Vec<u8>)> = object_files(node.dir())
+                .into_iter()
+                .map(|f| {
+                    let bytes = std::fs::read(&f).unwrap();
+                    (f, bytes)
+                })
+                .collect();
+            let meta = node.store().dataset(&raw).await.unwrap().unwrap();
+
+            for who in [&reviewer, &researcher, &auditor] {
+                assert!(matches!(
+                    node.destroy_dataset(who, &raw, "end of agreement A-1")
+                        .await,
+                    Err(ServiceError::Forbidden(_))
+                ));
+            }
+            let cert = node
+                .destroy_dataset(&officer, &raw, "data-use agreement A-1 ended")
+                .await
+                .unwrap();
+            cert.verify().unwrap();
+            assert_eq!(
+                Some(cert.public_key.clone()),
+                node.store().setting("identity_public").await.unwrap(),
+                "{profile}/{label}"
+            );
+            let expected_scheme = if profile == "national" {
+                "sm2-sm3"
+            } else {
+                "ed25519"
+            };
+            assert_eq!(cert.signature_scheme, expected_scheme);
+            assert_eq!(cert.dataset_id, raw);
+            assert_eq!(cert.destroyed_by, "officer");
+            let mut forged = cert.clone();
+            forged.agreement = "something else".into();
+            assert!(forged.verify().is_err());
+
+            // The key is gone from the store; the object is deleted; the earlier copy cannot be
+            // decrypted with any key the node still holds.
+            let after = node.store().dataset(&raw).await.unwrap().unwrap();
+            assert!(after.is_destroyed());
+            assert!(after.wrapped_key.is_empty());
+            assert!(!object_files(node.dir())
+                .iter()
+                .any(|f| f.to_string_lossy().contains(&raw)));
+            let old_object = backup
+                .iter()
+                .find(|(f, _)| f.to_string_lossy().contains(&raw))
+                .map(|(_, b)| b.clone())
+                .unwrap();
+            assert!(!meta.wrapped_key.is_empty());
+            let remaining = node.store().wrapped_keys().await.unwrap();
+            assert!(remaining.iter().all(|k| k.wrapped != meta.wrapped_key));
+            for k in &remaining {
+                for context in [raw.as_bytes(), b"medspace/key-check/v1".as_slice()] {
+                    if let Ok(key) = node_keys_unwrap(&node, &k.wrapped, context) {
+                        assert!(decrypt_bytes(&key, raw.as_bytes(), &old_object).is_err());
+                    }
+                }
+            }
+
+            // Destroyed means gone for every later use, and the destruction is in the audit log.
+            assert!(matches!(
+                node.destroy_dataset(&officer, &raw, "again please").await,
+                Err(ServiceError::Conflict(_))
+            ));
+            let entries = node.audit_entries(&auditor, 1, 1000).await.unwrap();
+            let destroy = entries
+                .iter()
+                .find(|e| e.action == "dataset.destroy")
+                .expect("destruction audited");
+            assert!(serde_json::to_string(destroy)
+                .unwrap()
+                .contains(&cert.signature));
+            node.verify_audit().await.unwrap().unwrap();
+            node.close().await;
+        }
+    }
+}
+
+/// Unwraps with the node's master key through a keyring opened from its file (tests only).
+fn node_keys_unwrap(
+    node: &Node,
+    wrapped: &[u8],
+    context: &[u8],
+) -> Result<medspace_service::reexports::crypto::SecretKey, ()> {
+    use medspace_service::reexports::crypto::KeyProvider;
+    let ring = medspace_service::reexports::crypto::Keyring::open(
+        Path::new(&node.config().master_key_file),
+        node.profile(),
+    )
+    .map_err(|_| ())?;
+    ring.unwrap(wrapped, context).map_err(|_| ())
+}

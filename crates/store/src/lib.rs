@@ -146,6 +146,16 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn put_setting(&self, key: &str, value: &str, audit: &AuditEvent)
         -> Result<AuditReceipt>;
 
+    /// Crypto-shreds a dataset: its wrapped data key is erased and `destroyed_at` set, with the
+    /// audit entry (carrying the destruction certificate) in the same transaction. `NotFound` if
+    /// no live dataset has this id.
+    async fn destroy_dataset(
+        &self,
+        id: &str,
+        at: DateTime<Utc>,
+        audit: &AuditEvent,
+    ) -> Result<AuditReceipt>;
+
     // ---- keys ----
     /// A per-project key, wrapped by the master key.
     async fn project_key(&self, project: &str, purpose: &str) -> Result<Option<Vec<u8>>>;

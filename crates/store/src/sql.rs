@@ -73,7 +73,7 @@ pub(crate) const DELETE_SESSION: &str = "DELETE FROM sessions WHERE token_hash =
 
 const DATASET_COLS: &str = "SELECT id, name, kind, format, owner, update_frequency, schema_json, \
      classification_json, level, row_count, version, object_key, wrapped_key, content_sha256, \
-     lineage_json, created_at FROM datasets";
+     lineage_json, created_at, destroyed_at FROM datasets";
 pub(crate) const INSERT_DATASET: &str = "INSERT INTO datasets (id, name, kind, format, owner, \
      update_frequency, schema_json, classification_json, level, row_count, version, object_key, \
      wrapped_key, content_sha256, lineage_json, created_at) \
@@ -112,7 +112,10 @@ pub(crate) const PROJECT_KEY: &str =
     "SELECT wrapped_key FROM project_keys WHERE project = $1 AND purpose = $2";
 pub(crate) const INSERT_PROJECT_KEY: &str = "INSERT INTO project_keys (project, purpose, \
      wrapped_key, created_at) VALUES ($1, $2, $3, $4)";
-pub(crate) const ALL_DATASET_KEYS: &str = "SELECT id, wrapped_key FROM datasets ORDER BY id";
+pub(crate) const ALL_DATASET_KEYS: &str =
+    "SELECT id, wrapped_key FROM datasets WHERE destroyed_at IS NULL ORDER BY id";
+pub(crate) const DESTROY_DATASET: &str = "UPDATE datasets SET wrapped_key = $1, destroyed_at = $2 \
+     WHERE id = $3 AND destroyed_at IS NULL";
 pub(crate) const ALL_QUERY_KEYS: &str = "SELECT id, wrapped_key FROM query_results ORDER BY id";
 pub(crate) const ALL_PROJECT_KEYS: &str =
     "SELECT project, purpose, wrapped_key FROM project_keys ORDER BY project, purpose";
@@ -514,6 +517,7 @@ pub(crate) fn dataset<R: Cols>(row: &R) -> Result<DatasetMeta> {
         content_sha256: r.text("content_sha256")?,
         lineage: r.opt_json::<Lineage>("lineage_json")?,
         created_at: r.ts("created_at")?,
+        destroyed_at: r.opt_ts("destroyed_at")?,
     })
 }
 
@@ -778,6 +782,24 @@ macro_rules! sql_store {
                     unique: None,
                     duplicate: format!("{purpose} key of project `{project}`"),
                     missing: format!("project `{project}`"),
+                };
+                self.audited(audit, change, q).await
+            }
+
+            async fn destroy_dataset(
+                &self,
+                id: &str,
+                at: chrono::DateTime<chrono::Utc>,
+                audit: &medspace_core::AuditEvent,
+            ) -> $crate::Result<$crate::AuditReceipt> {
+                // The wrapped data key is overwritten with nothing: without it the objects, and
+                // every copy of them, are ciphertext under a key that no longer exists.
+                let q = sqlx::query($crate::sql::DESTROY_DATASET)
+                    .bind(Vec::<u8>::new())
+                    .bind($crate::sql::ts(&at))
+                    .bind(id);
+                let change = $crate::sql::Change::One {
+                    what: format!("live dataset `{id}`"),
                 };
                 self.audited(audit, change, q).await
             }

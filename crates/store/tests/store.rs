@@ -278,6 +278,7 @@ fn dataset(name: &str) -> DatasetMeta {
             project: "p1".into(),
         }),
         created_at: at(1, 1),
+        destroyed_at: None,
     }
 }
 
