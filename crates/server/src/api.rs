@@ -84,6 +84,8 @@ pub fn router_with(node: Arc<Node>, options: RouterOptions) -> Router {
         .route("/api/v1/datasets", get(list_datasets).post(ingest))
         .route("/api/v1/datasets/{id}", get(get_dataset))
         .route("/api/v1/datasets/{id}/deidentify", post(deidentify))
+        .route("/api/v1/datasets/{id}/destroy", post(destroy_dataset))
+        .route("/api/v1/keys", get(key_status))
         .route("/api/v1/applications", get(list_applications).post(apply))
         .route(
             "/api/v1/applications/{id}/decision",
@@ -585,6 +587,49 @@ pub(crate) async fn deidentify(
         dataset: DatasetView::from(&meta),
         report,
     }))
+}
+
+/// Destruction body.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct DestroyRequest {
+    /// The agreement, approval or retention rule under which the data is destroyed.
+    pub agreement: String,
+}
+
+/// Destroys a dataset by crypto-shredding (security officers) and returns the certificate signed
+/// by the node identity key (GB/T 39725-2020 §11.4.2.6).
+#[utoipa::path(post, path = "/api/v1/datasets/{id}/destroy", tag = "datasets",
+    params(("id" = String, Path, description = "dataset id")),
+    request_body = DestroyRequest,
+    responses(
+        (status = 200, description = "destruction certificate", body = Object),
+        (status = 400, description = "no agreement named", body = ErrorBody),
+        (status = 401, description = "no valid session", body = ErrorBody),
+        (status = 403, description = "not a security officer", body = ErrorBody),
+        (status = 404, description = "unknown dataset", body = ErrorBody),
+        (status = 409, description = "already destroyed", body = ErrorBody),
+    ))]
+pub(crate) async fn destroy_dataset(
+    State(node): State<Arc<Node>>,
+    Authed(c): Authed,
+    Path(id): Path<String>,
+    JsonBody(req): JsonBody<DestroyRequest>,
+) -> ApiResult<medspace_service::destruction::DestructionCertificate> {
+    Ok(Json(node.destroy_dataset(&c, &id, &req.agreement).await?))
+}
+
+/// Master-key versions and how many wrapped keys each protects (security officers, auditors).
+#[utoipa::path(get, path = "/api/v1/keys", tag = "keys",
+    responses(
+        (status = 200, description = "key status", body = Object),
+        (status = 401, description = "no valid session", body = ErrorBody),
+        (status = 403, description = "role may not see key status", body = ErrorBody),
+    ))]
+pub(crate) async fn key_status(
+    State(node): State<Arc<Node>>,
+    Authed(c): Authed,
+) -> ApiResult<medspace_service::keys::KeyStatus> {
+    Ok(Json(node.key_status_for(&c).await?))
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -859,6 +859,45 @@ action = "keep"
             .0,
         StatusCode::FORBIDDEN
     );
+    // Key status: officers and auditors, never data users; no key material in it.
+    let (s, keys) = api.call("GET", "/api/v1/keys", Some(auditor), None).await;
+    assert_eq!(s, StatusCode::OK, "{keys}");
+    assert!(keys["active"].as_str().unwrap().starts_with("file:v1:"));
+    assert_eq!(
+        api.call("GET", "/api/v1/keys", Some(researcher), None)
+            .await
+            .0,
+        StatusCode::FORBIDDEN
+    );
+    // Destruction: only a security officer, with an agreement named; returns a signed certificate.
+    let destroy_uri = format!("/api/v1/datasets/{}/destroy", raw["id"].as_str().unwrap());
+    let body = json!({"agreement": "retention period of agreement A-7 ended"});
+    let (s, _) = api
+        .call("POST", &destroy_uri, Some(researcher), Some(body.clone()))
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, _) = api
+        .call(
+            "POST",
+            &destroy_uri,
+            Some(officer),
+            Some(json!({"agreement": ""})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (s, cert) = api
+        .call("POST", &destroy_uri, Some(officer), Some(body.clone()))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{cert}");
+    let cert: medspace_service::destruction::DestructionCertificate =
+        serde_json::from_value(cert).unwrap();
+    cert.verify().unwrap();
+    assert_eq!(cert.signature_scheme, "ed25519");
+    let (s, _) = api
+        .call("POST", &destroy_uri, Some(officer), Some(body))
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT);
+
     let (s, health) = api.call("GET", "/healthz", None, None).await;
     assert_eq!(s, StatusCode::OK);
     assert!(health["audit_entries"].as_i64().unwrap() >= v["entries"].as_i64().unwrap());
@@ -891,6 +930,8 @@ const OPERATIONS: &[(&str, &str)] = &[
     ("post", "/api/v1/datasets"),
     ("get", "/api/v1/datasets/{id}"),
     ("post", "/api/v1/datasets/{id}/deidentify"),
+    ("post", "/api/v1/datasets/{id}/destroy"),
+    ("get", "/api/v1/keys"),
     ("get", "/api/v1/applications"),
     ("post", "/api/v1/applications"),
     ("post", "/api/v1/applications/{id}/decision"),

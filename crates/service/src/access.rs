@@ -56,6 +56,8 @@ pub enum Action {
     ReadAudit,
     /// Destroy a dataset (crypto-shredding, GB/T 39725-2020 §11.4.2.6).
     DestroyDataset,
+    /// See master-key versions and their use (no key material).
+    ViewKeyStatus,
 }
 
 impl Action {
@@ -75,6 +77,7 @@ impl Action {
             Action::DecideExport => "decide_export",
             Action::ReadAudit => "read_audit",
             Action::DestroyDataset => "destroy_dataset",
+            Action::ViewKeyStatus => "view_key_status",
         }
     }
 }
@@ -92,6 +95,8 @@ pub fn permits(role: Role, action: Action) -> bool {
             | (SecurityOfficer, ViewPublishedCatalog)
             | (SecurityOfficer, ViewAllApplications)
             | (SecurityOfficer, DestroyDataset)
+            | (SecurityOfficer, ViewKeyStatus)
+            | (Auditor, ViewKeyStatus)
             | (CommitteeMember, ViewFullCatalog)
             | (CommitteeMember, ViewPublishedCatalog)
             | (CommitteeMember, DecideApplication)

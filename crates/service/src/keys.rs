@@ -145,6 +145,21 @@ impl Node {
         Ok(key)
     }
 
+    /// [`Node::key_status`] for an API caller (security officers and auditors), audited.
+    pub async fn key_status_for(&self, caller: &crate::access::Caller) -> Result<KeyStatus> {
+        self.require(caller, crate::access::Action::ViewKeyStatus)
+            .await?;
+        let status = self.key_status().await?;
+        self.audit(AuditEvent::new(
+            caller.id(),
+            "keys.status",
+            &status.active,
+            Outcome::Success,
+        ))
+        .await?;
+        Ok(status)
+    }
+
     /// Master-key versions in the keyring and their use.
     pub async fn key_status(&self) -> Result<KeyStatus> {
         let ring = self.open_keyring()?;
