@@ -41,6 +41,15 @@ pub struct NodeConfig {
     pub min_k: usize,
     /// Longest period, in days, an application may ask for.
     pub max_application_days: i64,
+    /// Where encrypted objects live: a directory (relative to the node directory unless absolute,
+    /// or `file:///…`), or `s3://bucket/prefix?endpoint=…&region=…` with credentials from
+    /// `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` (never in this file).
+    #[serde(default = "default_object_store")]
+    pub object_store: String,
+}
+
+fn default_object_store() -> String {
+    "objects".into()
 }
 
 impl NodeConfig {
@@ -62,6 +71,7 @@ impl NodeConfig {
             min_group_size: 5,
             min_k: 5,
             max_application_days: 366,
+            object_store: default_object_store(),
         }
     }
 
@@ -93,6 +103,18 @@ impl NodeConfig {
         let header = "# medspace node configuration. Environment variables MEDSPACE_* and command-line flags override these values.\n";
         std::fs::write(dir.join(CONFIG_FILE), format!("{header}{text}"))?;
         Ok(())
+    }
+
+    /// The object store location with a relative directory resolved against the node directory.
+    pub fn object_store_location(&self, dir: &Path) -> String {
+        let loc = self.object_store.trim();
+        if loc.contains("://") {
+            loc.to_string()
+        } else {
+            NodeConfig::resolve(dir, Path::new(loc))
+                .display()
+                .to_string()
+        }
     }
 
     /// The parsed crypto profile.
@@ -160,6 +182,8 @@ pub struct ConfigOverrides {
     pub master_key_file: Option<PathBuf>,
     /// `MEDSPACE_SESSION_IDLE_MINUTES`.
     pub session_idle_minutes: Option<i64>,
+    /// `MEDSPACE_OBJECT_STORE`.
+    pub object_store: Option<String>,
 }
 
 impl ConfigOverrides {
@@ -171,6 +195,7 @@ impl ConfigOverrides {
             listen: var("MEDSPACE_LISTEN"),
             master_key_file: var("MEDSPACE_MASTER_KEY_FILE").map(PathBuf::from),
             session_idle_minutes: var("MEDSPACE_SESSION_IDLE_MINUTES").and_then(|v| v.parse().ok()),
+            object_store: var("MEDSPACE_OBJECT_STORE"),
         }
     }
 
@@ -187,6 +212,9 @@ impl ConfigOverrides {
         }
         if let Some(v) = self.session_idle_minutes {
             c.session_idle_minutes = v;
+        }
+        if let Some(v) = &self.object_store {
+            c.object_store = v.clone();
         }
     }
 }

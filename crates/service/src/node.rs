@@ -16,7 +16,7 @@ use std::sync::Arc;
 use chrono::Utc;
 use medspace_core::{new_id, AuditEvent, Outcome, Role, User};
 use medspace_crypto::{CryptoProfile, KeyProvider, Keyring, SecretKey};
-use medspace_objects::{LocalObjectStore, ObjectStore};
+use medspace_objects::ObjectStore;
 use medspace_store::{PgStore, SqliteStore, Store};
 use serde_json::json;
 
@@ -73,6 +73,15 @@ pub struct InitOutcome {
 
 pub(crate) fn system_event(action: &str, target: &str) -> AuditEvent {
     AuditEvent::new("system", action, target, Outcome::Success)
+}
+
+fn open_objects(dir: &Path, config: &NodeConfig) -> Result<Arc<dyn ObjectStore>> {
+    let location = config.object_store_location(dir);
+    if !location.contains("://") {
+        std::fs::create_dir_all(&location)?;
+    }
+    medspace_objects::open_object_store(&location)
+        .map_err(|e| ServiceError::Config(format!("object_store `{}`: {e}", config.object_store)))
 }
 
 async fn open_store(dir: &Path, config: &NodeConfig) -> Result<Arc<dyn Store>> {
@@ -147,7 +156,6 @@ impl Node {
             )));
         }
         std::fs::create_dir_all(dir.join("tls"))?;
-        std::fs::create_dir_all(dir.join("objects"))?;
 
         let profile = config.crypto_profile()?;
         let (keys, created) = if config.master_key_file.exists() {
@@ -195,7 +203,7 @@ impl Node {
             )
             .await?;
 
-        let objects: Arc<dyn ObjectStore> = Arc::new(LocalObjectStore::new(dir.join("objects"))?);
+        let objects = open_objects(&dir, &config)?;
         let node = Node {
             dir,
             config,
@@ -288,7 +296,7 @@ impl Node {
                 config.master_key_file.display()
             ))
         })?;
-        let objects: Arc<dyn ObjectStore> = Arc::new(LocalObjectStore::new(dir.join("objects"))?);
+        let objects = open_objects(dir, &config)?;
         Ok(Node {
             dir: dir.to_path_buf(),
             config,
