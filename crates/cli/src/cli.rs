@@ -124,6 +124,22 @@ pub struct InitArgs {
     /// HTTPS listen address to record in medspace.toml.
     #[arg(long)]
     pub listen: Option<String>,
+    /// Keep the master key in a PKCS#11 token (HSM, cipher machine, SoftHSM2): the module path.
+    /// The key is created in the token if missing and never leaves it.
+    #[arg(long, requires_all = ["hsm_token", "hsm_key_label"])]
+    pub hsm_module: Option<PathBuf>,
+    /// Token label of the PKCS#11 token.
+    #[arg(long, requires = "hsm_module")]
+    pub hsm_token: Option<String>,
+    /// Label of the master key object in the token.
+    #[arg(long, requires = "hsm_module")]
+    pub hsm_key_label: Option<String>,
+    /// Environment variable holding the token's user PIN.
+    #[arg(long, requires = "hsm_module", conflicts_with = "hsm_pin_file")]
+    pub hsm_pin_env: Option<String>,
+    /// File (mode 0600) holding the token's user PIN.
+    #[arg(long, requires = "hsm_module")]
+    pub hsm_pin_file: Option<PathBuf>,
     /// Login name of the first administrator.
     #[arg(long, default_value = "admin")]
     pub admin: String,

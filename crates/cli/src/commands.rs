@@ -37,6 +37,18 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
 }
 
 async fn init(a: InitArgs) -> Result<ExitCode> {
+    let hsm = match (a.hsm_module, a.hsm_token, a.hsm_key_label) {
+        (Some(module), Some(token_label), Some(key_label)) => {
+            Some(medspace_service::config::HsmSettings {
+                module,
+                token_label,
+                key_label,
+                pin_env: a.hsm_pin_env,
+                pin_file: a.hsm_pin_file,
+            })
+        }
+        _ => None,
+    };
     let (node, outcome) = Node::init(InitOptions {
         dir: a.dir.clone(),
         database_url: a.database_url,
@@ -44,21 +56,28 @@ async fn init(a: InitArgs) -> Result<ExitCode> {
         master_key_file: None,
         admin_username: a.admin,
         listen: a.listen,
+        hsm,
     })
     .await
     .with_context(|| format!("cannot initialise a node in {}", a.dir.display()))?;
     node.close().await;
     println!("Initialised medspace node in {}", a.dir.display());
     println!("  database:    {}", outcome.database);
-    println!(
-        "  master key:  {} ({}; keep it outside backups of the node directory)",
-        outcome.master_key_file.display(),
-        if outcome.master_key_created {
-            "created, mode 0600"
-        } else {
-            "existing key"
-        }
-    );
+    match &node.config().hsm {
+        Some(hsm) => println!(
+            "  master key:  in PKCS#11 token `{}`, key `{}` (non-extractable)",
+            hsm.token_label, hsm.key_label
+        ),
+        None => println!(
+            "  master key:  {} ({}; keep it outside backups of the node directory)",
+            outcome.master_key_file.display(),
+            if outcome.master_key_created {
+                "created, mode 0600"
+            } else {
+                "existing key"
+            }
+        ),
+    }
     println!("  certificate: {}", outcome.tls_cert.display());
     println!();
     println!(

@@ -169,6 +169,7 @@ pub async fn run(a: DemoArgs) -> Result<ExitCode> {
         database_url: None,
         profile: None,
         master_key_file: None,
+        hsm: None,
         admin_username: "admin".into(),
         listen: a.listen.clone(),
     })

@@ -22,6 +22,7 @@ async fn new_node(tmp: &std::path::Path) -> (Arc<Node>, String) {
         database_url: None,
         profile: None,
         master_key_file: Some(tmp.join("node.masterkey")),
+        hsm: None,
         admin_username: "admin".into(),
         listen: None,
     })

@@ -46,6 +46,48 @@ pub struct NodeConfig {
     /// `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` (never in this file).
     #[serde(default = "default_object_store")]
     pub object_store: String,
+    /// Master key held in a PKCS#11 token (HSM or cipher machine) instead of the key file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hsm: Option<HsmSettings>,
+}
+
+/// `[hsm]` in medspace.toml: where the non-extractable master key lives.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HsmSettings {
+    /// PKCS#11 module (e.g. `/usr/lib/softhsm/libsofthsm2.so`).
+    pub module: PathBuf,
+    /// Token label.
+    pub token_label: String,
+    /// Label of the master key object.
+    pub key_label: String,
+    /// Environment variable holding the user PIN (the PIN itself is never written here).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pin_env: Option<String>,
+    /// Or a file (mode 0600) holding the user PIN.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pin_file: Option<PathBuf>,
+}
+
+impl HsmSettings {
+    /// The provider configuration; exactly one PIN source must be given.
+    pub fn pkcs11(&self) -> Result<medspace_hsm::Pkcs11Config> {
+        let pin = match (&self.pin_env, &self.pin_file) {
+            (Some(var), None) => medspace_hsm::PinSource::Env(var.clone()),
+            (None, Some(file)) => medspace_hsm::PinSource::File(file.clone()),
+            _ => {
+                return Err(ServiceError::Config(
+                    "[hsm] needs exactly one of `pin_env` or `pin_file`".into(),
+                ))
+            }
+        };
+        Ok(medspace_hsm::Pkcs11Config::new(
+            &self.module,
+            &self.token_label,
+            pin,
+            &self.key_label,
+        ))
+    }
 }
 
 fn default_object_store() -> String {
@@ -72,6 +114,7 @@ impl NodeConfig {
             min_k: 5,
             max_application_days: 366,
             object_store: default_object_store(),
+            hsm: None,
         }
     }
 

@@ -162,14 +162,13 @@ impl Node {
 
     /// Master-key versions in the keyring and their use.
     pub async fn key_status(&self) -> Result<KeyStatus> {
-        let ring = self.open_keyring()?;
+        let (active, held) = self.held_key_ids()?;
         let mut uses: BTreeMap<String, usize> = BTreeMap::new();
         for k in self.store.wrapped_keys().await? {
             *uses
                 .entry(wrapped_key_id(&k.wrapped)?.to_string())
                 .or_default() += 1;
         }
-        let held = ring.version_ids();
         let versions = held
             .iter()
             .map(|id| KeyVersionUse {
@@ -184,7 +183,7 @@ impl Node {
             .sum();
         Ok(KeyStatus {
             profile: self.profile.to_string(),
-            active: ring.key_id().to_string(),
+            active,
             versions,
             orphaned,
         })
@@ -248,6 +247,23 @@ impl Node {
     }
 
     fn open_keyring(&self) -> Result<Keyring> {
+        if self.config.hsm.is_some() {
+            return Err(ServiceError::Conflict(
+                "the master key is held in the HSM: rotate it there (a new key object and \
+                 `key_label`); medspace rotates and retires key-file keyrings only"
+                    .into(),
+            ));
+        }
         Ok(Keyring::open(&self.config.master_key_file, self.profile)?)
+    }
+
+    /// The active master-key id and every version this node holds.
+    fn held_key_ids(&self) -> Result<(String, Vec<String>)> {
+        if self.config.hsm.is_some() {
+            let id = self.keys.key_id().to_string();
+            return Ok((id.clone(), vec![id]));
+        }
+        let ring = self.open_keyring()?;
+        Ok((ring.key_id().to_string(), ring.version_ids()))
     }
 }

@@ -52,6 +52,8 @@ pub struct InitOptions {
     pub admin_username: String,
     /// HTTPS listen address to record.
     pub listen: Option<String>,
+    /// Keep the master key in a PKCS#11 token instead of a key file (created there if missing).
+    pub hsm: Option<crate::config::HsmSettings>,
 }
 
 /// What `init` did; the one-time password is shown once and stored only as a hash.
@@ -73,6 +75,30 @@ pub struct InitOutcome {
 
 pub(crate) fn system_event(action: &str, target: &str) -> AuditEvent {
     AuditEvent::new("system", action, target, Outcome::Success)
+}
+
+/// The PKCS#11 master key. Its mechanisms are AES-GCM and HMAC-SHA-256, which the national
+/// profile does not allow for key wrapping, so that combination is refused rather than silently
+/// weakened.
+fn open_hsm(
+    hsm: &crate::config::HsmSettings,
+    profile: CryptoProfile,
+    create: bool,
+) -> Result<medspace_hsm::Pkcs11KeyProvider> {
+    if profile == CryptoProfile::National {
+        return Err(ServiceError::Config(
+            "an HSM master key is supported with the international profile only (SM4 key \
+             wrapping needs vendor PKCS#11 mechanisms); use a key file or the international profile"
+                .into(),
+        ));
+    }
+    let cfg = hsm.pkcs11()?;
+    let provider = if create {
+        medspace_hsm::Pkcs11KeyProvider::generate_key(&cfg)
+    } else {
+        medspace_hsm::Pkcs11KeyProvider::open(&cfg)
+    };
+    provider.map_err(|e| ServiceError::Crypto(format!("HSM master key: {e}")))
 }
 
 fn open_objects(dir: &Path, config: &NodeConfig) -> Result<Arc<dyn ObjectStore>> {
@@ -147,8 +173,9 @@ impl Node {
         if let Some(k) = opts.master_key_file.clone().or(env.master_key_file) {
             config.master_key_file = k;
         }
+        config.hsm = opts.hsm.clone();
         config.validate()?;
-        if is_inside(&dir, &config.master_key_file) {
+        if config.hsm.is_none() && is_inside(&dir, &config.master_key_file) {
             return Err(ServiceError::Config(format!(
                 "the master key file {} must not be inside the node directory {}",
                 config.master_key_file.display(),
@@ -158,12 +185,17 @@ impl Node {
         std::fs::create_dir_all(dir.join("tls"))?;
 
         let profile = config.crypto_profile()?;
-        let (keys, created) = if config.master_key_file.exists() {
-            (Keyring::open(&config.master_key_file, profile)?, false)
-        } else {
-            (Keyring::create(&config.master_key_file, profile)?, true)
+        let (keys, created): (Arc<dyn KeyProvider>, bool) = match &config.hsm {
+            Some(hsm) => (Arc::new(open_hsm(hsm, profile, true)?), false),
+            None if config.master_key_file.exists() => (
+                Arc::new(Keyring::open(&config.master_key_file, profile)?),
+                false,
+            ),
+            None => (
+                Arc::new(Keyring::create(&config.master_key_file, profile)?),
+                true,
+            ),
         };
-        let keys: Arc<dyn KeyProvider> = Arc::new(keys);
         // An absolute path, so the node opens from any working directory.
         if let Ok(abs) = std::fs::canonicalize(&config.master_key_file) {
             config.master_key_file = abs;
@@ -272,7 +304,10 @@ impl Node {
     pub async fn open(dir: &Path, overrides: &ConfigOverrides) -> Result<Node> {
         let config = NodeConfig::load(dir, overrides)?;
         let profile = config.crypto_profile()?;
-        let keys: Arc<dyn KeyProvider> = Arc::new(Keyring::open(&config.master_key_file, profile)?);
+        let keys: Arc<dyn KeyProvider> = match &config.hsm {
+            Some(hsm) => Arc::new(open_hsm(hsm, profile, false)?),
+            None => Arc::new(Keyring::open(&config.master_key_file, profile)?),
+        };
         let store = open_store(dir, &config).await?;
         // The profile is fixed at init: a changed configuration must not silently switch
         // algorithms (and with them every derived key and pseudonym).

@@ -82,6 +82,7 @@ pub async fn new_node_with_profile(
         database_url: db,
         profile: profile.map(str::to_string),
         master_key_file: Some(tmp.join("node.masterkey")),
+        hsm: None,
         admin_username: "admin".into(),
         listen: None,
     })
