@@ -18,12 +18,14 @@
 //! 0600, so a crash during rotation leaves either the old or the new keyring, never a partial one.
 
 use std::fmt;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use zeroize::Zeroizing;
 
-use crate::keys::{parse_key_hex, wrapped_key_id, FileKeyProvider, KeyProvider, SecretKey};
+use crate::keys::{
+    parse_key_hex, read_private_file, wrapped_key_id, FileKeyProvider, KeyProvider, SecretKey,
+};
 use crate::profile::CryptoProfile;
 use crate::CryptoError;
 
@@ -76,30 +78,7 @@ impl Keyring {
     /// Opens a keyring file. Refuses anything but a private regular file (mode 0600 or stricter)
     /// and names the line and what was expected when the content is malformed — never echoing it.
     pub fn open(path: &Path, profile: CryptoProfile) -> Result<Self, CryptoError> {
-        use std::os::unix::fs::PermissionsExt;
-        let file = std::fs::File::open(path)
-            .map_err(|e| keyring_error(path, format!("cannot open: {e}")))?;
-        let meta = file
-            .metadata()
-            .map_err(|e| keyring_error(path, format!("cannot inspect: {e}")))?;
-        if !meta.is_file() {
-            return Err(keyring_error(path, "not a regular file"));
-        }
-        let mode = meta.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
-            return Err(keyring_error(
-                path,
-                format!(
-                    "permissions {mode:03o} give group or other users access to the master key; \
-                     run `chmod 600 {}` (and check who may have copied it)",
-                    path.display()
-                ),
-            ));
-        }
-        let mut raw = Zeroizing::new(Vec::new());
-        file.take(KEYRING_MAX + 1)
-            .read_to_end(&mut raw)
-            .map_err(|e| keyring_error(path, format!("cannot read: {e}")))?;
+        let raw = read_private_file(path, KEYRING_MAX)?;
         if raw.len() as u64 > KEYRING_MAX {
             return Err(keyring_error(
                 path,

@@ -115,16 +115,48 @@ const WRAP_NONCE: usize = 12;
 const KEY_FILE_MAX: u64 = 256;
 
 /// The fields of a wrapped key's header (`"MSWK"` ‖ version ‖ algorithm ‖ id length ‖ key id).
-struct WrappedHeader<'a> {
+///
+/// Public so that other key providers (the PKCS#11 one) write and read the same format.
+#[derive(Debug)]
+pub struct WrappedHeader<'a> {
     /// The whole header, bound as associated data.
-    bytes: &'a [u8],
-    algorithm: u8,
-    key_id: &'a [u8],
+    pub bytes: &'a [u8],
+    /// Algorithm id ([`AeadAlgorithm::id`]), not yet checked against the known ones.
+    pub algorithm: u8,
+    /// Id of the master key that wrapped it.
+    pub key_id: &'a [u8],
     /// nonce ‖ ciphertext ‖ tag.
-    body: &'a [u8],
+    pub body: &'a [u8],
 }
 
-fn parse_wrapped(wrapped: &[u8]) -> Result<WrappedHeader<'_>, CryptoError> {
+/// The header of a new wrapped key: `"MSWK"` ‖ version ‖ algorithm ‖ id length ‖ key id.
+pub fn wrapped_key_header(algorithm: AeadAlgorithm, key_id: &str) -> Result<Vec<u8>, CryptoError> {
+    let id = key_id.as_bytes();
+    let id_len = u8::try_from(id.len()).map_err(|_| {
+        CryptoError::Format(format!(
+            "key id is {} bytes long; wrapped key headers hold at most 255",
+            id.len()
+        ))
+    })?;
+    let mut out = Vec::with_capacity(7 + id.len() + WRAP_NONCE + 32 + 16);
+    out.extend_from_slice(WRAP_MAGIC);
+    out.push(WRAP_VERSION);
+    out.push(algorithm.id());
+    out.push(id_len);
+    out.extend_from_slice(id);
+    Ok(out)
+}
+
+/// The associated data of a wrapped key: its header followed by the caller's context.
+pub fn wrapped_key_aad(header: &[u8], context: &[u8]) -> Vec<u8> {
+    let mut aad = Vec::with_capacity(header.len() + context.len());
+    aad.extend_from_slice(header);
+    aad.extend_from_slice(context);
+    aad
+}
+
+/// Splits a wrapped key into header fields and body, checking magic, version and lengths.
+pub fn parse_wrapped(wrapped: &[u8]) -> Result<WrappedHeader<'_>, CryptoError> {
     let short = || CryptoError::Format("wrapped key: shorter than its header".into());
     if wrapped.get(..4).ok_or_else(short)? != WRAP_MAGIC {
         return Err(CryptoError::Format(
@@ -159,6 +191,38 @@ pub fn wrapped_key_id(wrapped: &[u8]) -> Result<&str, CryptoError> {
     let header = parse_wrapped(wrapped)?;
     std::str::from_utf8(header.key_id)
         .map_err(|_| CryptoError::Format("wrapped key: key id is not UTF-8".into()))
+}
+
+/// Reads a master-key file of at most `max` bytes (one more is read, so the caller can tell an
+/// over-long file). Refuses anything but a regular file, and files that group or others may access
+/// (`mode & 0o077 != 0`), naming the path and the `chmod 600` fix; the metadata is that of the opened
+/// file itself, so it cannot be swapped in between.
+pub(crate) fn read_private_file(path: &Path, max: u64) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+    use std::os::unix::fs::PermissionsExt;
+    let file =
+        std::fs::File::open(path).map_err(|e| key_file_error(path, format!("cannot open: {e}")))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| key_file_error(path, format!("cannot inspect: {e}")))?;
+    if !meta.is_file() {
+        return Err(key_file_error(path, "not a regular file"));
+    }
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(key_file_error(
+            path,
+            format!(
+                "permissions {mode:03o} give group or other users access to the master key; \
+                 run `chmod 600 {}` (and check who may have copied it)",
+                path.display()
+            ),
+        ));
+    }
+    let mut raw = Zeroizing::new(Vec::new());
+    file.take(max + 1)
+        .read_to_end(&mut raw)
+        .map_err(|e| key_file_error(path, format!("cannot read: {e}")))?;
+    Ok(raw)
 }
 
 /// Parses 64 hexadecimal characters into a key; the error describes the problem without echoing
@@ -233,31 +297,7 @@ impl FileKeyProvider {
     /// (`mode & 0o077 != 0`), naming the path and the `chmod 600` fix. Malformed content is reported
     /// by length and expected shape, never echoed.
     pub fn open(path: &Path) -> Result<Self, CryptoError> {
-        use std::os::unix::fs::PermissionsExt;
-        let file = std::fs::File::open(path)
-            .map_err(|e| key_file_error(path, format!("cannot open: {e}")))?;
-        // Check the opened file itself, not the path, so it cannot be swapped in between.
-        let meta = file
-            .metadata()
-            .map_err(|e| key_file_error(path, format!("cannot inspect: {e}")))?;
-        if !meta.is_file() {
-            return Err(key_file_error(path, "not a regular file"));
-        }
-        let mode = meta.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
-            return Err(key_file_error(
-                path,
-                format!(
-                    "permissions {mode:03o} give group or other users access to the master key; \
-                     run `chmod 600 {}` (and check who may have copied it)",
-                    path.display()
-                ),
-            ));
-        }
-        let mut raw = Zeroizing::new(Vec::with_capacity(KEY_FILE_MAX as usize + 1));
-        file.take(KEY_FILE_MAX + 1)
-            .read_to_end(&mut raw)
-            .map_err(|e| key_file_error(path, format!("cannot read: {e}")))?;
+        let raw = read_private_file(path, KEY_FILE_MAX)?;
         let expected =
             "expected exactly 64 hexadecimal characters (0-9, a-f) and an optional newline";
         if raw.len() as u64 > KEY_FILE_MAX {
@@ -365,25 +405,11 @@ impl KeyProvider for FileKeyProvider {
     }
 
     fn wrap(&self, dek: &SecretKey, context: &[u8]) -> Result<Vec<u8>, CryptoError> {
-        let id = self.key_id.as_bytes();
-        let id_len = u8::try_from(id.len()).map_err(|_| {
-            CryptoError::Format(format!(
-                "key id is {} bytes long; wrapped key headers hold at most 255",
-                id.len()
-            ))
-        })?;
-        let mut out = Vec::with_capacity(7 + id.len() + WRAP_NONCE + 32 + 16);
         let algorithm = self.profile.key_wrap_cipher();
-        out.extend_from_slice(WRAP_MAGIC);
-        out.push(WRAP_VERSION);
-        out.push(algorithm.id());
-        out.push(id_len);
-        out.extend_from_slice(id);
+        let mut out = wrapped_key_header(algorithm, &self.key_id)?;
         let mut nonce = [0u8; WRAP_NONCE];
         rand::rngs::OsRng.fill_bytes(&mut nonce);
-        let mut aad = Vec::with_capacity(out.len() + context.len());
-        aad.extend_from_slice(&out);
-        aad.extend_from_slice(context);
+        let aad = wrapped_key_aad(&out, context);
         let ct = self.seal_wrapped(
             algorithm,
             &nonce,
@@ -416,9 +442,7 @@ impl KeyProvider for FileKeyProvider {
         }
         let (nonce, ct) = header.body.split_at(WRAP_NONCE);
         let nonce: &[u8; WRAP_NONCE] = nonce.try_into().map_err(|_| CryptoError::Integrity)?;
-        let mut aad = Vec::with_capacity(header.bytes.len() + context.len());
-        aad.extend_from_slice(header.bytes);
-        aad.extend_from_slice(context);
+        let aad = wrapped_key_aad(header.bytes, context);
         let plain = self.open_wrapped(algorithm, nonce, Payload { msg: ct, aad: &aad })?;
         let bytes = <[u8; 32]>::try_from(plain.as_slice()).map_err(|_| CryptoError::Integrity)?;
         Ok(SecretKey::from_bytes(bytes))

@@ -31,7 +31,10 @@ pub use envelope::{
     encrypt_writer_with, object_algorithm, DecryptedReader, EncryptedWriter, SEGMENT_LEN,
 };
 pub use keyring::Keyring;
-pub use keys::{wrapped_key_id, FileKeyProvider, KeyProvider, SecretKey};
+pub use keys::{
+    parse_wrapped, wrapped_key_aad, wrapped_key_header, wrapped_key_id, FileKeyProvider,
+    KeyProvider, SecretKey, WrappedHeader,
+};
 pub use national::{
     hmac_sm3, sm3, sm3_hex, sm4_gcm_open, sm4_gcm_seal, Sm2DecryptionKey, Sm2EncryptionKey, Sm4Key,
 };

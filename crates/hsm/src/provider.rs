@@ -13,17 +13,16 @@ use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHan
 use cryptoki::session::{Session, UserType};
 use cryptoki::slot::Slot;
 use cryptoki::types::AuthPin;
-use medspace_crypto::{CryptoError, KeyProvider, SecretKey};
+use medspace_crypto::{
+    parse_wrapped, wrapped_key_aad, wrapped_key_header, AeadAlgorithm, CryptoError, KeyProvider,
+    SecretKey,
+};
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::{HsmError, Pkcs11Config};
 
-/// Header magic of a wrapped key (same as `medspace_crypto`'s key-file provider).
-const WRAP_MAGIC: &[u8; 4] = b"MSWK";
-/// Wrapped-key format version.
-const WRAP_VERSION: u8 = 1;
-/// Algorithm id 1 = AES-256-GCM (`medspace_crypto::AeadAlgorithm::Aes256Gcm.id()`).
-const WRAP_ALGORITHM: u8 = 1;
+/// The token wraps with AES-256-GCM, in `medspace_crypto`'s wrapped-key format.
+const WRAP_ALGORITHM: AeadAlgorithm = AeadAlgorithm::Aes256Gcm;
 const IV_LEN: usize = 12;
 const TAG_BITS: u64 = 128;
 const TAG_LEN: usize = 16;
@@ -466,19 +465,6 @@ impl Pkcs11KeyProvider {
             result => result,
         }
     }
-
-    /// `"MSWK"` ‖ 1 ‖ 1 ‖ id length ‖ key id.
-    fn header(&self) -> Vec<u8> {
-        let id = self.key_id.as_bytes();
-        let mut out = Vec::with_capacity(7 + id.len() + IV_LEN + DEK_LEN + TAG_LEN);
-        out.extend_from_slice(WRAP_MAGIC);
-        out.push(WRAP_VERSION);
-        out.push(WRAP_ALGORITHM);
-        // `make_key_id` guarantees at most 255 bytes.
-        out.push(u8::try_from(id.len()).unwrap_or(u8::MAX));
-        out.extend_from_slice(id);
-        out
-    }
 }
 
 /// Whether the token still encrypts and decrypts a random 32-byte value under the KEK.
@@ -517,47 +503,29 @@ struct Parsed<'a> {
 /// Splits a wrapped key after the same checks, in the same order, as the key-file provider:
 /// magic, version, algorithm, key id, body length.
 fn parse<'a>(wrapped: &'a [u8], expected_id: &str) -> Result<Parsed<'a>, CryptoError> {
-    let short = || CryptoError::Format("wrapped key: shorter than its header".into());
-    if wrapped.get(..4).ok_or_else(short)? != WRAP_MAGIC {
-        return Err(CryptoError::Format(
-            "wrapped key: expected magic \"MSWK\" (not a medspace wrapped key)".into(),
-        ));
-    }
-    let version = *wrapped.get(4).ok_or_else(short)?;
-    if version != WRAP_VERSION {
+    let parts = parse_wrapped(wrapped)?;
+    if parts.algorithm != WRAP_ALGORITHM.id() {
         return Err(CryptoError::Format(format!(
-            "wrapped key: format version {version}, expected {WRAP_VERSION}"
+            "wrapped key: algorithm id {} not supported by the PKCS#11 provider \
+             (known: 1 = AES-256-GCM)",
+            parts.algorithm
         )));
     }
-    let algorithm = *wrapped.get(5).ok_or_else(short)?;
-    if algorithm != WRAP_ALGORITHM {
-        return Err(CryptoError::Format(format!(
-            "wrapped key: algorithm id {algorithm} not supported by the PKCS#11 provider \
-             (known: 1 = AES-256-GCM)"
-        )));
-    }
-    let header_len = 7 + usize::from(*wrapped.get(6).ok_or_else(short)?);
-    let header = wrapped.get(..header_len).ok_or_else(short)?;
-    let key_id = header.get(7..).ok_or_else(short)?;
-    if key_id != expected_id.as_bytes() {
+    if parts.key_id != expected_id.as_bytes() {
         return Err(CryptoError::UnknownKey {
-            found: String::from_utf8_lossy(key_id).into_owned(),
+            found: String::from_utf8_lossy(parts.key_id).into_owned(),
             available: expected_id.to_string(),
         });
     }
-    let body = wrapped.get(header_len..).ok_or_else(short)?;
-    if body.len() != IV_LEN + DEK_LEN + TAG_LEN {
+    if parts.body.len() != IV_LEN + DEK_LEN + TAG_LEN {
         return Err(CryptoError::Integrity);
     }
-    let (iv, ct) = body.split_at(IV_LEN);
-    Ok(Parsed { header, iv, ct })
-}
-
-fn aad(header: &[u8], context: &[u8]) -> Vec<u8> {
-    let mut aad = Vec::with_capacity(header.len() + context.len());
-    aad.extend_from_slice(header);
-    aad.extend_from_slice(context);
-    aad
+    let (iv, ct) = parts.body.split_at(IV_LEN);
+    Ok(Parsed {
+        header: parts.bytes,
+        iv,
+        ct,
+    })
 }
 
 impl KeyProvider for Pkcs11KeyProvider {
@@ -566,8 +534,8 @@ impl KeyProvider for Pkcs11KeyProvider {
     }
 
     fn wrap(&self, dek: &SecretKey, context: &[u8]) -> Result<Vec<u8>, CryptoError> {
-        let mut out = self.header();
-        let aad = aad(&out, context);
+        let mut out = wrapped_key_header(WRAP_ALGORITHM, &self.key_id)?;
+        let aad = wrapped_key_aad(&out, context);
         let (iv, ct) = self.run(|conn| {
             let mut iv = [0u8; IV_LEN];
             conn.session
@@ -596,7 +564,7 @@ impl KeyProvider for Pkcs11KeyProvider {
 
     fn unwrap(&self, wrapped: &[u8], context: &[u8]) -> Result<SecretKey, CryptoError> {
         let Parsed { header, iv, ct } = parse(wrapped, &self.key_id)?;
-        let aad = aad(header, context);
+        let aad = wrapped_key_aad(header, context);
         let plain = self.run(|conn| {
             let mut iv = iv.to_vec();
             let params = GcmParams::new(&mut iv, &aad, TAG_BITS.into())

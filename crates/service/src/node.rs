@@ -246,14 +246,6 @@ impl Node {
         };
         // Created now, not on first use, so concurrent first uses cannot race to create two.
         node.identity_key().await?;
-        let Node {
-            dir,
-            config,
-            store,
-            keys,
-            objects,
-            profile,
-        } = node;
 
         let password = generate_one_time_password();
         let admin = User {
@@ -267,7 +259,7 @@ impl Node {
             disabled: false,
             created_at: Utc::now(),
         };
-        store
+        node.store
             .insert_user(
                 &admin,
                 &system_event("account.create", &admin.id)
@@ -278,26 +270,16 @@ impl Node {
         let outcome = InitOutcome {
             admin_username: admin.username.clone(),
             admin_password: password,
-            master_key_file: config.master_key_file.clone(),
+            master_key_file: node.config.master_key_file.clone(),
             master_key_created: created,
-            database: if config.database_url == "sqlite" {
-                dir.join(SQLITE_FILE).display().to_string()
+            database: if node.config.database_url == "sqlite" {
+                node.dir.join(SQLITE_FILE).display().to_string()
             } else {
-                medspace_store::redact_url(&config.database_url)
+                medspace_store::redact_url(&node.config.database_url)
             },
             tls_cert: cert_path,
         };
-        Ok((
-            Node {
-                dir,
-                config,
-                store,
-                keys,
-                objects,
-                profile,
-            },
-            outcome,
-        ))
+        Ok((node, outcome))
     }
 
     /// Opens an existing node.

@@ -13,23 +13,6 @@ use medspace_service::{ConfigOverrides, Node};
 mod common;
 use common::*;
 
-fn files(dir: &std::path::Path) -> usize {
-    if !dir.exists() {
-        return 0;
-    }
-    std::fs::read_dir(dir)
-        .unwrap()
-        .flatten()
-        .map(|e| {
-            if e.path().is_dir() {
-                files(&e.path())
-            } else {
-                1
-            }
-        })
-        .sum()
-}
-
 #[tokio::test]
 async fn objects_go_to_the_configured_store_and_bad_locations_are_refused() {
     let tmp = tempfile::tempdir().unwrap();
@@ -74,8 +57,8 @@ async fn objects_go_to_the_configured_store_and_bad_locations_are_refused() {
     )
     .await
     .unwrap();
-    assert_eq!(files(&elsewhere), 1);
-    assert_eq!(files(&dir.join("objects")), 0);
+    assert_eq!(files_under(&elsewhere).len(), 1);
+    assert_eq!(files_under(&dir.join("objects")).len(), 0);
     node.close().await;
 
     for (bad, needle) in [

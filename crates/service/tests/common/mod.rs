@@ -135,7 +135,8 @@ pub fn settlements(rows: u64) -> Vec<u8> {
     csv
 }
 
-pub fn object_files(dir: &Path) -> Vec<PathBuf> {
+/// Every file under `root` (none if it does not exist).
+pub fn files_under(root: &Path) -> Vec<PathBuf> {
     fn walk(d: &Path, out: &mut Vec<PathBuf>) {
         for e in std::fs::read_dir(d).unwrap().flatten() {
             let p = e.path();
@@ -147,6 +148,13 @@ pub fn object_files(dir: &Path) -> Vec<PathBuf> {
         }
     }
     let mut out = Vec::new();
-    walk(&dir.join("objects"), &mut out);
+    if root.exists() {
+        walk(root, &mut out);
+    }
     out
+}
+
+/// The stored objects of the node in `dir` (default local object store).
+pub fn object_files(dir: &Path) -> Vec<PathBuf> {
+    files_under(&dir.join("objects"))
 }
