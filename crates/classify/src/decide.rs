@@ -267,6 +267,7 @@ fn support(kind: Kind, s: &Stats) -> Support {
         | S::ConsumableCode
         | S::ServiceItemCode
         | S::LabResult
+        | S::Biometric
         | S::Other => Unchecked,
     }
 }

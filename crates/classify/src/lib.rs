@@ -70,6 +70,17 @@ impl ScanReport {
     }
 }
 
+/// Whether a column's name says it holds biometric data (fingerprint, iris, face, voiceprint, palm
+/// or vein templates). Decided from the name alone, before any value is stored: GB/T 39725-2020
+/// §10.1 h) allows only a keyed digest of biometric data to be kept, so the ingest path must know
+/// before it writes the first row.
+pub fn is_biometric_column(name: &str) -> bool {
+    matches!(
+        header::evidence(name),
+        Some((mapping::Kind::Sem(SemanticType::Biometric), c)) if c >= 0.7
+    )
+}
+
 /// Classifies one column from its header name and sampled values. Empty values are ignored; a
 /// column without values is [`SemanticType::Other`].
 ///
@@ -495,6 +506,30 @@ mod tests {
             let refs: Vec<&str> = values.iter().map(String::as_str).collect();
             let c = classify_column(&name, &refs);
             prop_assert!((0.0..=1.0).contains(&c.confidence));
+        }
+    }
+
+    #[test]
+    fn biometric_columns_are_known_by_name_in_english_and_chinese() {
+        for name in [
+            "fingerprint",
+            "Fingerprint_Template",
+            "指纹",
+            "人脸特征",
+            "声纹",
+            "iris_code",
+        ] {
+            assert!(is_biometric_column(name), "{name}");
+            let c = classify_column(
+                name,
+                &["AAECAwQFBgcICQoLDA0ODw==", "EBESExQVFhcYGRobHB0eHw=="],
+            );
+            assert_eq!(c.semantic_type, SemanticType::Biometric, "{name}");
+            assert_eq!(c.level, Level::L4, "{name}");
+            assert_eq!(c.category, Category::PersonalAttributes, "{name}");
+        }
+        for name in ["finger_count", "face_value", "diagnosis", "姓名"] {
+            assert!(!is_biometric_column(name), "{name}");
         }
     }
 }

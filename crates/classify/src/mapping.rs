@@ -103,9 +103,12 @@ pub(crate) fn grading(kind: Kind, other_category: Option<Category>) -> Grading {
         Kind::Sem(s) => s,
     };
     match s {
-        S::IdNumber | S::Passport | S::TravelPermit | S::SocialSecurityCard | S::BankCard => {
-            g(PersonalAttributes, Level::L4, Direct, C1)
-        }
+        S::IdNumber
+        | S::Passport
+        | S::TravelPermit
+        | S::SocialSecurityCard
+        | S::BankCard
+        | S::Biometric => g(PersonalAttributes, Level::L4, Direct, C1),
         S::PersonName
         | S::MobilePhone
         | S::LandlinePhone
@@ -201,6 +204,7 @@ mod tests {
             S::LabResult,
             S::Amount,
             S::FreeText,
+            S::Biometric,
             S::Other,
         ];
         for s in all {

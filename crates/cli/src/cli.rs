@@ -73,6 +73,58 @@ pub enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Write an encrypted, signed backup (metadata snapshot, objects, audit log) while the node
+    /// serves; the data keys go to the key vault kept apart from backups (DMS 7.2.4.3).
+    Backup(BackupArgs),
+    /// Verify a backup chain (signature, links, every digest) and restore it into a new directory
+    /// with the key vault and the master key; refuses a modified backup.
+    Restore(RestoreArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    #[command(flatten)]
+    pub dir: DirArg,
+    /// Write one backup to this new file (full, or incremental with --base).
+    #[arg(short = 'o', long, conflicts_with = "to")]
+    pub output: Option<PathBuf>,
+    /// With -o: the backup this increment builds on.
+    #[arg(long, requires = "output")]
+    pub base: Option<PathBuf>,
+    /// Write the next backup of a backup directory (full when due, else incremental).
+    #[arg(long)]
+    pub to: Option<PathBuf>,
+    /// With --to: keep going, one backup every this many minutes (1-15).
+    #[arg(long, requires = "to", value_parser = clap::value_parser!(u64).range(1..=15))]
+    pub every: Option<u64>,
+    /// With --to: hours after which the next backup is a full one.
+    #[arg(long, default_value_t = 24)]
+    pub full_every_hours: u64,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// New node directory to restore into (must not exist or be empty).
+    #[arg(long)]
+    pub dir: PathBuf,
+    /// Backup files, or directories of backups: the newest backup and its chain are restored.
+    #[arg(required = true)]
+    pub from: Vec<PathBuf>,
+    /// The key vault written beside the node (`<dir>.keyvault`).
+    #[arg(long)]
+    pub key_vault: PathBuf,
+    /// Master key file (default: MEDSPACE_MASTER_KEY_FILE).
+    #[arg(long)]
+    pub master_key_file: Option<PathBuf>,
+    /// Refuse backups not signed by this node identity public key (hex).
+    #[arg(long)]
+    pub expect_key: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
 }
 
 #[derive(Debug, Subcommand)]

@@ -13,8 +13,8 @@ use medspace_service::reexports::gen::{self, GenOptions, Table};
 use medspace_service::{Caller, ConfigOverrides, InitOptions, Node};
 
 use crate::cli::{
-    AuditCommand, Cli, Command, DeidArgs, DestroyArgs, Format, GenArgs, GenTable, IngestArgs,
-    InitArgs, KeysCommand, ScanArgs, ServeArgs,
+    AuditCommand, BackupArgs, Cli, Command, DeidArgs, DestroyArgs, Format, GenArgs, GenTable,
+    IngestArgs, InitArgs, KeysCommand, RestoreArgs, ScanArgs, ServeArgs,
 };
 use crate::output;
 
@@ -33,6 +33,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         },
         Command::Keys { command } => keys(command).await,
         Command::Destroy(a) => destroy(a).await,
+        Command::Backup(a) => backup(a).await,
+        Command::Restore(a) => restore(a).await,
     }
 }
 
@@ -100,7 +102,12 @@ async fn serve(a: ServeArgs) -> Result<ExitCode> {
         ..Default::default()
     };
     let node = Arc::new(open(&a.dir.dir, &overrides).await?);
+    // `[backup] dir` set: a backup every `interval_minutes` while serving (DMS 7.2.4.3).
+    let schedule = node.spawn_backup_schedule();
     serve_node(node).await?;
+    if let Some(s) = schedule {
+        s.abort();
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -323,6 +330,100 @@ async fn destroy(a: DestroyArgs) -> Result<ExitCode> {
             cert.signature_scheme,
             &cert.public_key[..16.min(cert.public_key.len())]
         ),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_backup(r: &medspace_service::backup::BackupReport, format: Format) -> Result<()> {
+    match format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(r)?),
+        Format::Table => println!(
+            "{} backup {} -> {} ({} bytes; {} of {} objects in this file{}; audit head {}); keys in {}",
+            r.kind,
+            r.backup_id,
+            r.path.display(),
+            r.bytes,
+            r.objects_written,
+            r.objects_total,
+            r.base
+                .as_ref()
+                .map(|b| format!(", builds on {b}"))
+                .unwrap_or_default(),
+            r.audit_seq,
+            r.key_vault.display()
+        ),
+    }
+    Ok(())
+}
+
+async fn backup(a: BackupArgs) -> Result<ExitCode> {
+    let node = open(&a.dir.dir, &ConfigOverrides::default()).await?;
+    let result = async {
+        match (&a.output, &a.to) {
+            (Some(out), None) => {
+                let r = node
+                    .backup(out, a.base.as_deref(), "cli")
+                    .await
+                    .context("backup failed")?;
+                print_backup(&r, a.format)
+            }
+            (None, Some(dir)) => {
+                let full_every = chrono::Duration::hours(a.full_every_hours.max(1) as i64);
+                loop {
+                    let r = node
+                        .backup_into(dir, full_every, "cli")
+                        .await
+                        .context("backup failed")?;
+                    print_backup(&r, a.format)?;
+                    let Some(minutes) = a.every else {
+                        return Ok(());
+                    };
+                    tokio::select! {
+                        _ = tokio::time::sleep(std::time::Duration::from_secs(minutes * 60)) => {}
+                        _ = tokio::signal::ctrl_c() => return Ok(()),
+                    }
+                }
+            }
+            _ => anyhow::bail!("give either -o FILE or --to DIR"),
+        }
+    }
+    .await;
+    node.close().await;
+    result?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn restore(a: RestoreArgs) -> Result<ExitCode> {
+    let opts = medspace_service::backup::RestoreOptions {
+        sources: a.from.clone(),
+        target: a.dir.clone(),
+        master_key_file: a.master_key_file.clone(),
+        key_vault: a.key_vault.clone(),
+        expect_public_key: a.expect_key.clone(),
+    };
+    let (node, report) = medspace_service::backup::restore(&opts)
+        .await
+        .context("restore refused")?;
+    node.close().await;
+    match a.format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        Format::Table => {
+            println!(
+                "Restored backup {} (taken {}, chain of {}) into {}: {} objects, {} keys from the \
+                 vault; audit log intact ({} entries).",
+                report.backup_id,
+                report.created_at,
+                report.chain.len(),
+                a.dir.display(),
+                report.objects,
+                report.keys_restored,
+                report.audit_entries
+            );
+            for id in &report.destroyed_since_backup {
+                println!("  dataset {id} was destroyed after this backup: restored as destroyed");
+            }
+            println!("  signed by node identity key {}", report.public_key);
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -291,3 +291,77 @@ fn keys_rotate_rewraps_everything_and_the_old_version_retires() {
     let (ok, v) = verify_json(&dir);
     assert!(ok, "{v}");
 }
+
+#[test]
+fn backup_then_restore_into_a_fresh_directory_and_a_tampered_backup_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("node");
+    let out = medspace()
+        .args(["demo", "--exit", "--rows", "3000", "--dir"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let backups = tmp.path().join("backups");
+    let out = medspace()
+        .args(["backup", "--format", "json", "--dir"])
+        .arg(&dir)
+        .arg("--to")
+        .arg(&backups)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["kind"], "full");
+    let file = PathBuf::from(report["path"].as_str().unwrap());
+    let vault = tmp.path().join("node.keyvault");
+    assert!(vault.exists());
+
+    let restore = |from: &Path, target: &Path| {
+        medspace()
+            .args(["restore", "--format", "json", "--dir"])
+            .arg(target)
+            .arg("--key-vault")
+            .arg(&vault)
+            .arg("--master-key-file")
+            .arg(tmp.path().join("node.masterkey"))
+            .arg(from)
+            .output()
+            .unwrap()
+    };
+
+    // One flipped byte inside a stored object: refused, nothing restored.
+    let bytes = std::fs::read(&file).unwrap();
+    let mut bad = bytes.clone();
+    let at = find(&bytes, b"objects/datasets").unwrap() + 512 + 200;
+    bad[at] ^= 0x40;
+    let bad_file = tmp.path().join("tampered.msbk");
+    std::fs::write(&bad_file, &bad).unwrap();
+    let target = tmp.path().join("from-tampered");
+    let out = restore(&bad_file, &target);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("modified"), "{stderr}");
+    assert!(!target.exists());
+
+    // The intact backup restores, and `audit verify` passes on the restored node.
+    let target = tmp.path().join("restored");
+    let out = restore(&file, &target);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["backup_id"], report["backup_id"]);
+    let (ok, v) = verify_json(&target);
+    assert!(ok, "{v}");
+}

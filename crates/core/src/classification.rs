@@ -48,6 +48,9 @@ pub enum SemanticType {
     LabResult,
     Amount,
     FreeText,
+    /// Biometric data (fingerprint, iris, face, voiceprint, palm or vein templates): GB/T 39725-2020
+    /// Table 1 个人生物识别数据; only a keyed digest is ever stored (§10.1 h).
+    Biometric,
     Other,
 }
 

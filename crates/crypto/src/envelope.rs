@@ -7,7 +7,8 @@
 //! Each object is encrypted with its own data key (wrapped by the master key through a
 //! [`KeyProvider`](crate::KeyProvider)) using AES-256-GCM or SM4-GCM (per
 //! [`CryptoProfile::content_cipher`]) in the STREAM construction
-//! (`aead::stream`, big-endian 32-bit counter plus last-segment flag, Hoang–Reyhanitabar–Rogaway–Vizár).
+//! (the `aead-stream` crate's `StreamBE32`, big-endian 32-bit counter plus last-segment flag,
+//! Hoang–Reyhanitabar–Rogaway–Vizár).
 //!
 //! Format (version 1):
 //!
@@ -27,12 +28,14 @@
 //!   of every segment, so a header edit or moving a ciphertext to another object is detected.
 //!
 //! Writer and reader hold one segment in memory whatever the object size, and the reader only ever
-//! returns plaintext of segments whose tag has verified.
+//! returns plaintext of segments whose tag has verified. [`encrypt_bytes_with`] and
+//! [`decrypt_bytes`] write the same format without that buffer: each segment is sealed or opened
+//! in place in their output (one copy of the data fewer; see `docs/benchmarks.md`).
 
 use std::io::{self, Read, Write};
 
-use aes_gcm::aead::stream::{DecryptorBE32, EncryptorBE32};
-use aes_gcm::aead::KeyInit;
+use aead_stream::{DecryptorBE32, EncryptorBE32};
+use aes_gcm::aead::{Buffer, KeyInit};
 use aes_gcm::Aes256Gcm;
 use rand::RngCore;
 use zeroize::Zeroizing;
@@ -58,9 +61,9 @@ const SM4_CONTENT_PURPOSE: &str = "content";
 
 /// The STREAM encryptor of either algorithm.
 enum StreamEncryptor {
-    /// Boxed: the AES key schedule is ~1 KiB, five times the SM4 state.
+    // Both boxed: the cipher states (key schedule, GHASH key powers) are several hundred bytes.
     Aes(Box<EncryptorBE32<Aes256Gcm>>),
-    Sm4(EncryptorBE32<Sm4Gcm>),
+    Sm4(Box<EncryptorBE32<Sm4Gcm>>),
 }
 
 impl StreamEncryptor {
@@ -70,21 +73,21 @@ impl StreamEncryptor {
                 Aes256Gcm::new(dek.expose().into()),
                 nonce.into(),
             ))),
-            AeadAlgorithm::Sm4Gcm => StreamEncryptor::Sm4(EncryptorBE32::from_aead(
+            AeadAlgorithm::Sm4Gcm => StreamEncryptor::Sm4(Box::new(EncryptorBE32::from_aead(
                 Sm4Key::derive(dek, SM4_CONTENT_PURPOSE).gcm(),
                 nonce.into(),
-            )),
+            ))),
         }
     }
 
-    fn encrypt_next(&mut self, aad: &[u8], buffer: &mut Vec<u8>) -> aes_gcm::aead::Result<()> {
+    fn encrypt_next(&mut self, aad: &[u8], buffer: &mut dyn Buffer) -> aes_gcm::aead::Result<()> {
         match self {
             StreamEncryptor::Aes(e) => e.encrypt_next_in_place(aad, buffer),
             StreamEncryptor::Sm4(e) => e.encrypt_next_in_place(aad, buffer),
         }
     }
 
-    fn encrypt_last(self, aad: &[u8], buffer: &mut Vec<u8>) -> aes_gcm::aead::Result<()> {
+    fn encrypt_last(self, aad: &[u8], buffer: &mut dyn Buffer) -> aes_gcm::aead::Result<()> {
         match self {
             StreamEncryptor::Aes(e) => e.encrypt_last_in_place(aad, buffer),
             StreamEncryptor::Sm4(e) => e.encrypt_last_in_place(aad, buffer),
@@ -94,9 +97,9 @@ impl StreamEncryptor {
 
 /// The STREAM decryptor of either algorithm.
 enum StreamDecryptor {
-    /// Boxed: the AES key schedule is ~1 KiB, five times the SM4 state.
+    // Both boxed: the cipher states (key schedule, GHASH key powers) are several hundred bytes.
     Aes(Box<DecryptorBE32<Aes256Gcm>>),
-    Sm4(DecryptorBE32<Sm4Gcm>),
+    Sm4(Box<DecryptorBE32<Sm4Gcm>>),
 }
 
 impl StreamDecryptor {
@@ -106,21 +109,21 @@ impl StreamDecryptor {
                 Aes256Gcm::new(dek.expose().into()),
                 nonce.into(),
             ))),
-            AeadAlgorithm::Sm4Gcm => StreamDecryptor::Sm4(DecryptorBE32::from_aead(
+            AeadAlgorithm::Sm4Gcm => StreamDecryptor::Sm4(Box::new(DecryptorBE32::from_aead(
                 Sm4Key::derive(dek, SM4_CONTENT_PURPOSE).gcm(),
                 nonce.into(),
-            )),
+            ))),
         }
     }
 
-    fn decrypt_next(&mut self, aad: &[u8], buffer: &mut Vec<u8>) -> aes_gcm::aead::Result<()> {
+    fn decrypt_next(&mut self, aad: &[u8], buffer: &mut dyn Buffer) -> aes_gcm::aead::Result<()> {
         match self {
             StreamDecryptor::Aes(d) => d.decrypt_next_in_place(aad, buffer),
             StreamDecryptor::Sm4(d) => d.decrypt_next_in_place(aad, buffer),
         }
     }
 
-    fn decrypt_last(self, aad: &[u8], buffer: &mut Vec<u8>) -> aes_gcm::aead::Result<()> {
+    fn decrypt_last(self, aad: &[u8], buffer: &mut dyn Buffer) -> aes_gcm::aead::Result<()> {
         match self {
             StreamDecryptor::Aes(d) => d.decrypt_last_in_place(aad, buffer),
             StreamDecryptor::Sm4(d) => d.decrypt_last_in_place(aad, buffer),
@@ -190,16 +193,8 @@ pub fn encrypt_writer_with<W: Write>(
     mut out: W,
 ) -> Result<EncryptedWriter<W>, CryptoError> {
     let algorithm = profile.content_cipher();
-    let mut nonce = [0u8; NONCE_PREFIX];
-    rand::rngs::OsRng.fill_bytes(&mut nonce);
-    let mut header = Vec::with_capacity(HEADER_LEN + aad.len());
-    header.extend_from_slice(MAGIC);
-    header.push(VERSION);
-    header.push(algorithm.id());
-    header.extend_from_slice(&nonce);
-    out.write_all(&header)?;
-    let mut full_aad = header;
-    full_aad.extend_from_slice(aad);
+    let (nonce, full_aad) = new_header(algorithm, aad);
+    out.write_all(&full_aad[..HEADER_LEN])?;
     Ok(EncryptedWriter {
         inner: out,
         algorithm,
@@ -210,6 +205,55 @@ pub fn encrypt_writer_with<W: Write>(
     })
 }
 
+/// A fresh random nonce prefix, and the associated data of every segment: the header (magic,
+/// version, algorithm id, nonce prefix) followed by the caller's context.
+fn new_header(algorithm: AeadAlgorithm, aad: &[u8]) -> ([u8; NONCE_PREFIX], Vec<u8>) {
+    let mut nonce = [0u8; NONCE_PREFIX];
+    rand::rngs::OsRng.fill_bytes(&mut nonce);
+    let mut full_aad = Vec::with_capacity(HEADER_LEN + aad.len());
+    full_aad.extend_from_slice(MAGIC);
+    full_aad.push(VERSION);
+    full_aad.push(algorithm.id());
+    full_aad.extend_from_slice(&nonce);
+    full_aad.extend_from_slice(aad);
+    (nonce, full_aad)
+}
+
+/// The part of a `Vec` from `start` on, as an AEAD in-place buffer: [`encrypt_bytes_with`] and
+/// [`decrypt_bytes`] seal and open each segment where it lies in their output, without the
+/// writer's and reader's intermediate segment buffer (one copy of the data fewer).
+struct TailBuffer<'a> {
+    vec: &'a mut Vec<u8>,
+    start: usize,
+}
+
+impl AsRef<[u8]> for TailBuffer<'_> {
+    fn as_ref(&self) -> &[u8] {
+        self.vec.get(self.start..).unwrap_or_default()
+    }
+}
+
+impl AsMut<[u8]> for TailBuffer<'_> {
+    fn as_mut(&mut self) -> &mut [u8] {
+        self.vec.get_mut(self.start..).unwrap_or_default()
+    }
+}
+
+impl Buffer for TailBuffer<'_> {
+    fn extend_from_slice(&mut self, other: &[u8]) -> aes_gcm::aead::Result<()> {
+        self.vec.extend_from_slice(other);
+        Ok(())
+    }
+
+    fn truncate(&mut self, len: usize) {
+        self.vec.truncate(self.start + len);
+    }
+}
+
+fn stream_limit() -> io::Error {
+    io::Error::other("object exceeds the STREAM limit of 2^32 segments")
+}
+
 fn writer_failed() -> io::Error {
     io::Error::other("an earlier write failed; the encrypted object is incomplete")
 }
@@ -218,8 +262,8 @@ impl<W: Write> EncryptedWriter<W> {
     /// Seals the full buffer as a non-last segment and writes it out.
     fn seal_segment(&mut self) -> io::Result<()> {
         self.encryptor
-            .encrypt_next(&self.aad, &mut self.buffer)
-            .map_err(|_| io::Error::other("object exceeds the STREAM limit of 2^32 segments"))?;
+            .encrypt_next(&self.aad, &mut *self.buffer)
+            .map_err(|_| stream_limit())?;
         self.inner.write_all(&self.buffer)?;
         self.buffer.clear();
         Ok(())
@@ -244,7 +288,7 @@ impl<W: Write> EncryptedWriter<W> {
             return Err(CryptoError::Io(writer_failed()));
         }
         encryptor
-            .encrypt_last(&aad, &mut buffer)
+            .encrypt_last(&aad, &mut *buffer)
             .map_err(|_| CryptoError::Io(io::Error::other("sealing the last segment failed")))?;
         inner.write_all(&buffer)?;
         inner.flush()?;
@@ -414,12 +458,12 @@ impl<R: Read> DecryptedReader<R> {
         };
         let verified = if is_last {
             match self.decryptor.take() {
-                Some(dec) => dec.decrypt_last(&self.aad, &mut self.buffer),
+                Some(dec) => dec.decrypt_last(&self.aad, &mut *self.buffer),
                 None => return Err(integrity_io()),
             }
         } else {
             match self.decryptor.as_mut() {
-                Some(dec) => dec.decrypt_next(&self.aad, &mut self.buffer),
+                Some(dec) => dec.decrypt_next(&self.aad, &mut *self.buffer),
                 None => return Err(integrity_io()),
             }
         };
@@ -465,33 +509,101 @@ pub fn encrypt_bytes(dek: &SecretKey, aad: &[u8], plain: &[u8]) -> Result<Vec<u8
 }
 
 /// Encrypts a whole buffer in the stream format with the content cipher of `profile` (see
-/// [`encrypt_writer_with`]).
+/// [`encrypt_writer_with`]). Produces the same layout as the writer; each segment is sealed in
+/// place in the output, so the plaintext is copied once.
 pub fn encrypt_bytes_with(
     profile: CryptoProfile,
     dek: &SecretKey,
     aad: &[u8],
     plain: &[u8],
 ) -> Result<Vec<u8>, CryptoError> {
-    let segments = plain.len() / SEGMENT + 1;
-    let mut w = encrypt_writer_with(
-        profile,
-        dek,
-        aad,
-        Vec::with_capacity(HEADER_LEN + plain.len() + TAG * segments),
-    )?;
-    w.write_all(plain)?;
-    w.finish()
+    let algorithm = profile.content_cipher();
+    let (nonce, full_aad) = new_header(algorithm, aad);
+    // As the writer seals them: every segment but the last is full, the last holds 0..=SEGMENT
+    // bytes (a full one when the length is a non-zero multiple of SEGMENT).
+    let segments = plain.len().div_ceil(SEGMENT).max(1);
+    let (body, last) = plain.split_at((segments - 1) * SEGMENT);
+    // Zeroizing: until a segment is sealed, its plaintext lies in `out`.
+    let mut out = Zeroizing::new(Vec::with_capacity(
+        HEADER_LEN + plain.len() + TAG * segments,
+    ));
+    out.extend_from_slice(&full_aad[..HEADER_LEN]);
+    let mut encryptor = StreamEncryptor::new(algorithm, dek, &nonce);
+    for segment in body.chunks_exact(SEGMENT) {
+        let start = out.len();
+        out.extend_from_slice(segment);
+        encryptor
+            .encrypt_next(
+                &full_aad,
+                &mut TailBuffer {
+                    vec: &mut out,
+                    start,
+                },
+            )
+            .map_err(|_| CryptoError::Io(stream_limit()))?;
+    }
+    let start = out.len();
+    out.extend_from_slice(last);
+    encryptor
+        .encrypt_last(
+            &full_aad,
+            &mut TailBuffer {
+                vec: &mut out,
+                start,
+            },
+        )
+        .map_err(|_| CryptoError::Io(io::Error::other("sealing the last segment failed")))?;
+    Ok(std::mem::take(&mut *out))
 }
 
-/// Decrypts a whole buffer in the stream format (see [`decrypt_reader`]). Returns nothing unless
-/// the entire object verified.
+/// Decrypts a whole buffer in the stream format (see [`decrypt_reader`], whose checks and errors
+/// it shares). Returns nothing unless the entire object verified; each segment is opened in place
+/// in the output, and the output is zeroized if a later segment fails.
 pub fn decrypt_bytes(
     dek: &SecretKey,
     aad: &[u8],
     ciphertext: &[u8],
 ) -> Result<Vec<u8>, CryptoError> {
-    let mut out = Zeroizing::new(Vec::with_capacity(ciphertext.len()));
-    decrypt_reader(dek, aad, ciphertext)?.read_to_end(&mut out)?;
+    let (header, body) = ciphertext
+        .split_at_checked(HEADER_LEN)
+        .ok_or(CryptoError::Integrity)?;
+    let algorithm = parse_header(header)?;
+    let nonce: [u8; NONCE_PREFIX] = header
+        .get(HEADER_LEN - NONCE_PREFIX..)
+        .and_then(|n| n.try_into().ok())
+        .ok_or(CryptoError::Integrity)?;
+    let mut full_aad = Vec::with_capacity(HEADER_LEN + aad.len());
+    full_aad.extend_from_slice(header);
+    full_aad.extend_from_slice(aad);
+    // The last segment is the one nothing follows, whether short or full-size.
+    let segments = body.len().div_ceil(SEGMENT + TAG).max(1);
+    let (body, last) = body.split_at((segments - 1) * (SEGMENT + TAG));
+    let mut out = Zeroizing::new(Vec::with_capacity(body.len() + last.len()));
+    let mut decryptor = StreamDecryptor::new(algorithm, dek, &nonce);
+    for segment in body.chunks_exact(SEGMENT + TAG) {
+        let start = out.len();
+        out.extend_from_slice(segment);
+        decryptor
+            .decrypt_next(
+                &full_aad,
+                &mut TailBuffer {
+                    vec: &mut out,
+                    start,
+                },
+            )
+            .map_err(|_| CryptoError::Integrity)?;
+    }
+    let start = out.len();
+    out.extend_from_slice(last);
+    decryptor
+        .decrypt_last(
+            &full_aad,
+            &mut TailBuffer {
+                vec: &mut out,
+                start,
+            },
+        )
+        .map_err(|_| CryptoError::Integrity)?;
     Ok(std::mem::take(&mut *out))
 }
 
@@ -526,6 +638,45 @@ mod tests {
             let segments = if n == 0 { 1 } else { n.div_ceil(SEGMENT) };
             assert_eq!(c.len(), HEADER_LEN + n + TAG * segments, "size {n}");
             assert_eq!(decrypt_bytes(&k, b"obj", &c).unwrap(), p, "size {n}");
+        }
+    }
+
+    #[test]
+    fn whole_buffer_and_streaming_paths_write_and_read_the_same_layout() {
+        // `encrypt_bytes_with` / `decrypt_bytes` seal and open segments in place in their output;
+        // the writer and reader go through a segment buffer. Each must read what the other wrote.
+        let k = SecretKey::generate();
+        for profile in CryptoProfile::ALL {
+            for n in [
+                0,
+                1,
+                SEGMENT - 1,
+                SEGMENT,
+                SEGMENT + 1,
+                2 * SEGMENT,
+                2 * SEGMENT + 7,
+            ] {
+                let p = data(n);
+                let whole = encrypt_bytes_with(profile, &k, b"obj", &p).unwrap();
+                let mut w = encrypt_writer_with(profile, &k, b"obj", Vec::new()).unwrap();
+                w.write_all(&p).unwrap();
+                let streamed = w.finish().unwrap();
+                assert_eq!(whole.len(), streamed.len(), "{profile} {n}");
+                assert_eq!(whole[..6], streamed[..6], "{profile} {n}");
+                assert_eq!(decrypt_bytes(&k, b"obj", &streamed).unwrap(), p);
+                let mut back = Vec::new();
+                decrypt_reader(&k, b"obj", &whole[..])
+                    .unwrap()
+                    .read_to_end(&mut back)
+                    .unwrap();
+                assert_eq!(back, p, "{profile} {n}");
+                // The last segment is flagged in both: cutting the last segment off fails.
+                if n > SEGMENT {
+                    let cut = HEADER_LEN + (n - 1) / SEGMENT * (SEGMENT + TAG);
+                    assert!(is_integrity(decrypt_bytes(&k, b"obj", &whole[..cut])));
+                    assert!(is_integrity(decrypt_bytes(&k, b"obj", &streamed[..cut])));
+                }
+            }
         }
     }
 
@@ -755,7 +906,7 @@ mod tests {
         let cipher = Aes256Gcm::new_from_slice(&key).unwrap();
         let out = cipher
             .encrypt(
-                aes_gcm::Nonce::from_slice(&iv),
+                &aes_gcm::Nonce::try_from(&iv[..]).unwrap(),
                 Payload {
                     msg: &pt,
                     aad: &aad,
@@ -773,7 +924,7 @@ mod tests {
         );
         let back = cipher
             .decrypt(
-                aes_gcm::Nonce::from_slice(&iv),
+                &aes_gcm::Nonce::try_from(&iv[..]).unwrap(),
                 Payload {
                     msg: &out,
                     aad: &aad,

@@ -367,7 +367,7 @@ impl FileKeyProvider {
         nonce: &[u8; WRAP_NONCE],
         payload: Payload<'_, '_>,
     ) -> Result<Vec<u8>, CryptoError> {
-        let nonce = Nonce::from_slice(nonce);
+        let nonce = &Nonce::from(*nonce);
         match algorithm {
             AeadAlgorithm::Aes256Gcm => {
                 Aes256Gcm::new(self.key.expose().into()).encrypt(nonce, payload)
@@ -385,7 +385,7 @@ impl FileKeyProvider {
         nonce: &[u8; WRAP_NONCE],
         payload: Payload<'_, '_>,
     ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
-        let nonce = Nonce::from_slice(nonce);
+        let nonce = &Nonce::from(*nonce);
         match algorithm {
             AeadAlgorithm::Aes256Gcm => {
                 Aes256Gcm::new(self.key.expose().into()).decrypt(nonce, payload)

@@ -9,14 +9,18 @@
 //! the master key that wrapped them, so both profiles' data coexist and key rotation fits without
 //! re-plumbing.
 //!
-//! Content is encrypted with AES-256-GCM or SM4-GCM in the STREAM construction (`aead::stream`,
+//! Content is encrypted with AES-256-GCM or SM4-GCM in the STREAM construction (`aead-stream`,
 //! 64 KiB segments, big-endian 32-bit counter and a last-segment flag), so files of any size are
 //! encrypted and decrypted in constant memory and truncation is detected.
+//!
+//! Nodes of the national profile agree session keys with the SM2 key exchange of GB/T 32918.3
+//! ([`Sm2KeyExchange`], with key confirmation).
 //!
 //! A [`CryptoProfile`] (`international` or `national`) picks the algorithm for each job: content
 //! and key-wrap AEAD, hash, keyed hash and signature scheme. Modules: `envelope` (STREAM objects),
 //! `keys` (key hierarchy, wrapping), `profile` (profiles), `national` (SM3, HMAC-SM3, SM4-GCM, SM2
-//! encryption), `sign` (Ed25519 / SM2 node signing keys).
+//! encryption), `sign` (Ed25519 / SM2 node signing keys), `sm2_exchange` (SM2 key exchange,
+//! GB/T 32918.3).
 #![deny(missing_docs)]
 
 mod envelope;
@@ -25,6 +29,7 @@ mod keys;
 mod national;
 mod profile;
 mod sign;
+mod sm2_exchange;
 
 pub use envelope::{
     decrypt_bytes, decrypt_reader, encrypt_bytes, encrypt_bytes_with, encrypt_writer,
@@ -38,10 +43,14 @@ pub use keys::{
 pub use national::{
     hmac_sm3, sm3, sm3_hex, sm4_gcm_open, sm4_gcm_seal, Sm2DecryptionKey, Sm2EncryptionKey, Sm4Key,
 };
-pub use profile::{AeadAlgorithm, CryptoProfile, HashAlgorithm, MacAlgorithm};
+pub use profile::{AeadAlgorithm, CryptoProfile, HashAlgorithm, KeyExchangeScheme, MacAlgorithm};
 pub use sign::{
     sm2_signature_from_der, sm2_signature_to_der, NodeSigningKey, NodeVerifyingKey,
     SignatureScheme, SM2_DEFAULT_DISTID,
+};
+pub use sm2_exchange::{
+    Sm2ExchangeError, Sm2Initiator, Sm2InitiatorOutcome, Sm2KeyExchange, Sm2Responder,
+    Sm2ResponderReply, Sm2SessionKey, SM2_KX_MAX_KEY_LEN,
 };
 
 use hmac::{Hmac, Mac};

@@ -234,6 +234,11 @@ impl Sm2EncryptionKey {
         Ok(Sm2EncryptionKey { public })
     }
 
+    /// The curve point (for the key exchange of [`crate::Sm2KeyExchange`]).
+    pub(crate) fn public(&self) -> &sm2::PublicKey {
+        &self.public
+    }
+
     /// The uncompressed SEC1 point, 65 bytes.
     pub fn to_sec1_bytes(&self) -> Vec<u8> {
         self.public.to_sec1_bytes().into_vec()
@@ -283,6 +288,11 @@ impl Sm2DecryptionKey {
         Ok(Sm2DecryptionKey {
             secret: sm2_secret_from_raw(bytes)?,
         })
+    }
+
+    /// The private scalar (for the key exchange of [`crate::Sm2KeyExchange`]).
+    pub(crate) fn secret(&self) -> &sm2::SecretKey {
+        &self.secret
     }
 
     /// The raw 32-byte private scalar.

@@ -11,6 +11,7 @@
 //! | hash | SHA-256 | SM3 (GB/T 32905) |
 //! | keyed hash (pseudonyms, tokens, derivation) | HMAC-SHA-256 | HMAC-SM3 |
 //! | signatures | Ed25519 (RFC 8032) | SM2 with SM3 and a distinguishing ID (GB/T 32918.2, GB/T 35276) |
+//! | node-to-node key exchange | — (TLS 1.3 through rustls) | SM2 key exchange with confirmation (GB/T 32918.3, [`crate::Sm2KeyExchange`]) |
 //!
 //! Stored ciphertexts and wrapped keys name their algorithm in their header ([`AeadAlgorithm::id`]),
 //! so decryption never depends on the profile currently configured: a node switched to the
@@ -95,6 +96,16 @@ impl CryptoProfile {
         }
     }
 
+    /// Key exchange between nodes outside TLS, when the profile prescribes one: SM2 key
+    /// exchange (GB/T 32918.3, [`crate::Sm2KeyExchange`]) for the national profile; none for the
+    /// international profile, whose nodes agree keys inside TLS 1.3.
+    pub const fn key_exchange(self) -> Option<KeyExchangeScheme> {
+        match self {
+            CryptoProfile::International => None,
+            CryptoProfile::National => Some(KeyExchangeScheme::Sm2),
+        }
+    }
+
     /// [`Self::hash`] of `data`.
     pub fn digest(self, data: &[u8]) -> [u8; 32] {
         self.hash().digest(data)
@@ -130,6 +141,29 @@ impl FromStr for CryptoProfile {
                     "unknown crypto profile {s:?}; expected \"international\" or \"national\""
                 ))
             })
+    }
+}
+
+/// An authenticated key exchange between two parties with static key pairs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum KeyExchangeScheme {
+    /// SM2 key exchange with SM3 and optional key confirmation (GB/T 32918.3-2016 §6.1),
+    /// [`crate::Sm2KeyExchange`].
+    Sm2,
+}
+
+impl KeyExchangeScheme {
+    /// `"sm2-kx"`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            KeyExchangeScheme::Sm2 => "sm2-kx",
+        }
+    }
+}
+
+impl fmt::Display for KeyExchangeScheme {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
     }
 }
 

@@ -39,14 +39,14 @@ fn sm3_gbt_32905_annex_a() {
 
 #[test]
 fn sm4_gbt_32907_annex_a_single_block_and_one_million_rounds() {
-    use sm4::cipher::{BlockEncrypt, KeyInit};
+    use sm4::cipher::{Array, BlockCipherEncrypt, KeyInit};
     let key = h("0123456789abcdeffedcba9876543210");
     let cipher = sm4::Sm4::new_from_slice(&key).unwrap();
-    let mut block = sm4::cipher::generic_array::GenericArray::clone_from_slice(&key);
+    let mut block = Array::try_from(&key[..]).unwrap();
     cipher.encrypt_block(&mut block);
     assert_eq!(hex::encode(block), "681edf34d206965e86b3e94f536e4246");
     // Example 2: the plaintext encrypted 1,000,000 times under the same key.
-    let mut block = sm4::cipher::generic_array::GenericArray::clone_from_slice(&key);
+    let mut block = Array::try_from(&key[..]).unwrap();
     for _ in 0..1_000_000 {
         cipher.encrypt_block(&mut block);
     }

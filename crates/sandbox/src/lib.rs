@@ -6,7 +6,10 @@
 //! people). The caller decrypts the granted datasets into memory; the sandbox loads them into a
 //! fresh DataFusion session that exists for one query, with no file, URL or `information_schema`
 //! access, no spilling to disk and a memory cap, and answers only if the result passes these
-//! rules, all checked on DataFusion's logical plan (not on the SQL text):
+//! rules, all checked on DataFusion's logical plan (not on the SQL text). Tables arrive as typed
+//! Arrow record batches (decrypted from the node's Parquet objects); the runtime's disk manager is
+//! disabled, so an operator that would spill fails with a resources error and no temporary file
+//! is ever written (T/CI 857-2024 7.2.5 c); DMS 4.3.1: nothing personal unencrypted on disk).
 //!
 //! 1. **One query.** Exactly one statement, and it is a query (`SELECT`, `WITH`, `UNION` …);
 //!    DDL, DML, `COPY`, `SET`, `EXPLAIN` … are refused ([`SandboxError::NotAQuery`],
@@ -31,6 +34,7 @@
 
 use std::sync::Arc;
 
+use datafusion::arrow::array::RecordBatch;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::GreedyMemoryPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
@@ -44,22 +48,66 @@ mod load;
 mod output;
 mod plan;
 
+pub use datafusion::arrow;
 pub use error::SandboxError;
 
-/// A table the caller may query: its decrypted CSV content, full schema, and the granted columns.
+/// A table the caller may query: its decrypted content as typed record batches, its full
+/// schema, and the granted columns.
 #[derive(Debug, Clone)]
 pub struct SandboxTable {
     /// SQL table name (`[a-z_][a-z0-9_]*`).
     pub name: String,
-    /// Plaintext CSV with a header row (held in memory only).
-    pub csv: Vec<u8>,
-    /// Schema of the whole CSV, in header order (`Integer` → Int64, `Float` → Float64,
-    /// `Text` → Utf8; all nullable, an empty field is NULL).
+    /// The content (held in memory only), typed per [`SandboxTable::schema`]: `Integer` → Int64,
+    /// `Float` → Float64, `Text` → Utf8, all nullable. The batches may hold only the granted
+    /// columns (the node reads just those from the stored Parquet object) or more; columns are
+    /// matched by name, and any that are not granted are dropped before registration.
+    pub batches: Vec<RecordBatch>,
+    /// Schema of the whole dataset, in stored order.
     pub schema: Vec<ColumnSchema>,
     /// The only columns the query may see; the others are dropped before registration.
     pub granted_columns: Vec<String>,
     /// Highest level among the granted columns.
     pub level: Level,
+}
+
+impl SandboxTable {
+    /// A table from plaintext CSV with a header row (tests and tools; the node loads batches from
+    /// its encrypted Parquet objects). Only the granted columns are converted, with
+    /// medspace-columnar's typed conversion; a cell that does not convert is reported by column
+    /// and record number, never by value.
+    pub fn from_csv(
+        name: impl Into<String>,
+        csv: &[u8],
+        schema: Vec<ColumnSchema>,
+        granted_columns: Vec<String>,
+        level: Level,
+    ) -> Result<Self, SandboxError> {
+        let name = name.into();
+        let mut projection: Vec<usize> = Vec::new();
+        for g in &granted_columns {
+            if let Some(i) = schema.iter().position(|c| &c.name == g) {
+                if !projection.contains(&i) {
+                    projection.push(i);
+                }
+            }
+        }
+        let batches = if projection.is_empty() {
+            Vec::new()
+        } else {
+            medspace_columnar::csv_batches(&name, &schema, Some(&projection), csv)
+                .and_then(|b| b.collect::<Result<Vec<_>, _>>())
+                .map_err(|e| SandboxError::Data {
+                    message: e.to_string(),
+                })?
+        };
+        Ok(SandboxTable {
+            name,
+            batches,
+            schema,
+            granted_columns,
+            level,
+        })
+    }
 }
 
 /// Output-control settings.
@@ -215,4 +263,17 @@ pub async fn run_query(
         row_level,
         smallest_group: smallest,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
+
+    use super::*;
+
+    #[test]
+    fn the_session_can_never_write_temporary_files() {
+        let ctx = session(&SandboxOptions::default()).unwrap();
+        assert!(!ctx.runtime_env().disk_manager.tmp_files_enabled());
+    }
 }

@@ -5,20 +5,20 @@
 //! Rule 2 of the sandbox: columns that are not granted are dropped *before* the table is
 //! registered, so the SQL planner never sees them.
 //!
-//! The CSV is read as text and then converted column by column (`Integer` → Int64, `Float` →
-//! Float64, `Text` → Utf8, all nullable, empty field = NULL). Converting ourselves lets a bad cell be
-//! reported by table, column and record number without quoting it: arrow's own typed reader puts
-//! the value and the whole row into its error message.
+//! Tables arrive as typed Arrow record batches (the node decrypts them from its Parquet objects,
+//! reading only the granted columns; [`SandboxTable::from_csv`] converts CSV with
+//! medspace-columnar). Each granted column is taken by name from the batches and must have the
+//! Arrow type of its declared type (`Integer` → Int64, `Float` → Float64, `Text` → Utf8).
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, Int64Array, RecordBatch};
-use datafusion::arrow::compute::cast;
+use datafusion::arrow::array::{ArrayRef, Int64Array, RecordBatch};
 use datafusion::arrow::datatypes::{DataType as ArrowType, Field, Schema, SchemaRef};
 use datafusion::catalog::TableProvider;
 use datafusion::datasource::{provider_as_source, MemTable};
 use datafusion::logical_expr::TableSource;
-use medspace_core::{DataType, Level};
+use medspace_columnar::{arrow_schema, arrow_type};
+use medspace_core::Level;
 
 use crate::error::SandboxError;
 use crate::SandboxTable;
@@ -48,22 +48,6 @@ impl std::fmt::Debug for LoadedTable {
     }
 }
 
-fn arrow_type(t: DataType) -> ArrowType {
-    match t {
-        DataType::Integer => ArrowType::Int64,
-        DataType::Float => ArrowType::Float64,
-        DataType::Text => ArrowType::Utf8,
-    }
-}
-
-fn expected(t: DataType) -> &'static str {
-    match t {
-        DataType::Integer => "a whole number (Integer)",
-        DataType::Float => "a decimal number (Float)",
-        DataType::Text => "text",
-    }
-}
-
 /// Whether `name` is a valid sandbox table name: `[a-z_][a-z0-9_]*`.
 pub(crate) fn valid_table_name(name: &str) -> bool {
     let mut c = name.chars();
@@ -77,7 +61,7 @@ fn data_err(table: &str, what: impl std::fmt::Display) -> SandboxError {
     }
 }
 
-/// Reads, converts and projects one table (rule 2).
+/// Checks and projects one table (rule 2).
 pub(crate) fn load_table(t: &SandboxTable) -> Result<LoadedTable, SandboxError> {
     if !valid_table_name(&t.name) {
         return Err(SandboxError::Data {
@@ -103,41 +87,42 @@ pub(crate) fn load_table(t: &SandboxTable) -> Result<LoadedTable, SandboxError> 
     if granted.is_empty() {
         return Err(data_err(&t.name, "no column is granted"));
     }
+    let declared: Vec<medspace_core::ColumnSchema> =
+        granted.iter().map(|(_, c)| (*c).clone()).collect();
+    let typed_schema: SchemaRef = arrow_schema(&declared);
 
-    // The whole file as text; the header must match the schema's names.
-    let text_schema = Arc::new(Schema::new(
-        t.schema
-            .iter()
-            .map(|c| Field::new(&c.name, ArrowType::Utf8, true))
-            .collect::<Vec<_>>(),
-    ));
-    let reader = datafusion::arrow::csv::ReaderBuilder::new(text_schema)
-        .with_header(true)
-        .with_header_validation(true)
-        .with_batch_size(8192)
-        .with_projection(granted.iter().map(|(i, _)| *i).collect())
-        .build(std::io::Cursor::new(&t.csv[..]))
-        .map_err(|e| data_err(&t.name, e))?;
-
-    let typed_schema: SchemaRef = Arc::new(Schema::new(
-        granted
-            .iter()
-            .map(|(_, c)| Field::new(&c.name, arrow_type(c.data_type), true))
-            .collect::<Vec<_>>(),
-    ));
-    let mut batches = Vec::new();
-    let mut first_record = 1usize;
-    for batch in reader {
-        // arrow-csv's structural errors (field counts, UTF-8, header) name lines and fields only.
-        let batch = batch.map_err(|e| data_err(&t.name, e))?;
-        let mut columns: Vec<ArrayRef> = Vec::with_capacity(granted.len());
-        for ((_, col), text) in granted.iter().zip(batch.columns()) {
-            columns.push(convert(&t.name, col, text, first_record)?);
+    let mut batches = Vec::with_capacity(t.batches.len());
+    for batch in &t.batches {
+        let mut columns: Vec<ArrayRef> = Vec::with_capacity(declared.len());
+        for col in &declared {
+            let Some((i, field)) = batch.schema_ref().column_with_name(&col.name) else {
+                return Err(data_err(
+                    &t.name,
+                    format_args!(
+                        "granted column `{}` is missing from the loaded content",
+                        col.name
+                    ),
+                ));
+            };
+            let want = arrow_type(col.data_type);
+            if field.data_type() != &want {
+                return Err(data_err(
+                    &t.name,
+                    format_args!(
+                        "column `{}` is stored as {} but declared {}",
+                        col.name,
+                        field.data_type(),
+                        want
+                    ),
+                ));
+            }
+            columns.push(Arc::clone(batch.column(i)));
         }
-        let typed = RecordBatch::try_new(Arc::clone(&typed_schema), columns)
+        let projected = RecordBatch::try_new(Arc::clone(&typed_schema), columns)
             .map_err(|e| data_err(&t.name, e))?;
-        first_record += typed.num_rows();
-        batches.push(typed);
+        if projected.num_rows() > 0 {
+            batches.push(projected);
+        }
     }
 
     let traced = traced_copy(&t.name, &typed_schema, &batches)?;
@@ -149,36 +134,6 @@ pub(crate) fn load_table(t: &SandboxTable) -> Result<LoadedTable, SandboxError> 
         provider: Arc::new(provider),
         traced,
     })
-}
-
-/// Converts one text column to its declared type; a cell that does not convert is reported by
-/// column and record number (1 = first record after the header), never by value.
-fn convert(
-    table: &str,
-    col: &medspace_core::ColumnSchema,
-    text: &ArrayRef,
-    first_record: usize,
-) -> Result<ArrayRef, SandboxError> {
-    let target = arrow_type(col.data_type);
-    if text.data_type() == &target {
-        return Ok(Arc::clone(text));
-    }
-    // Safe cast: a value that does not parse becomes NULL, which we then detect.
-    let typed = cast(text, &target).map_err(|e| data_err(table, e))?;
-    if typed.null_count() != text.null_count() {
-        if let Some(i) = (0..text.len()).find(|&i| text.is_valid(i) && typed.is_null(i)) {
-            return Err(data_err(
-                table,
-                format_args!(
-                    "column `{}`, record {}: expected {}",
-                    col.name,
-                    first_record + i,
-                    expected(col.data_type)
-                ),
-            ));
-        }
-    }
-    Ok(typed)
 }
 
 /// The same batches with a record-number column appended.
@@ -212,37 +167,45 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
 
     use super::*;
-    use medspace_core::ColumnSchema;
+    use medspace_core::{ColumnSchema, DataType};
 
-    fn table(csv: &str, granted: &[&str]) -> SandboxTable {
-        SandboxTable {
-            name: "t".into(),
-            csv: csv.as_bytes().to_vec(),
-            schema: vec![
-                ColumnSchema {
-                    name: "phone".into(),
-                    data_type: DataType::Text,
-                },
-                ColumnSchema {
-                    name: "n".into(),
-                    data_type: DataType::Integer,
-                },
-                ColumnSchema {
-                    name: "fee".into(),
-                    data_type: DataType::Float,
-                },
-            ],
-            granted_columns: granted.iter().map(|s| s.to_string()).collect(),
-            level: Level::L3,
-        }
+    fn schema() -> Vec<ColumnSchema> {
+        vec![
+            ColumnSchema {
+                name: "phone".into(),
+                data_type: DataType::Text,
+            },
+            ColumnSchema {
+                name: "n".into(),
+                data_type: DataType::Integer,
+            },
+            ColumnSchema {
+                name: "fee".into(),
+                data_type: DataType::Float,
+            },
+        ]
+    }
+
+    fn table(csv: &str, granted: &[&str]) -> Result<SandboxTable, SandboxError> {
+        SandboxTable::from_csv(
+            "t",
+            csv.as_bytes(),
+            schema(),
+            granted.iter().map(|s| s.to_string()).collect(),
+            Level::L3,
+        )
+    }
+
+    fn load(csv: &str, granted: &[&str]) -> Result<LoadedTable, SandboxError> {
+        load_table(&table(csv, granted)?)
     }
 
     #[test]
     fn projects_to_granted_columns_with_declared_types() {
-        let t = load_table(&table(
+        let t = load(
             "phone,n,fee\n13800138000,1,2.5\n13900139000,,3\n",
             &["fee", "n"],
-        ))
+        )
         .unwrap();
         let schema = t.provider.schema();
         let names: Vec<_> = schema.fields().iter().map(|f| f.name().as_str()).collect();
@@ -255,13 +218,37 @@ mod tests {
     }
 
     #[test]
+    fn ungranted_columns_in_the_batches_are_dropped() {
+        // Batches holding every column (as from a full read): only the granted one survives.
+        let mut t = table("phone,n,fee\n13800138000,1,2.5\n", &["phone", "n", "fee"]).unwrap();
+        t.granted_columns = vec!["n".into()];
+        let l = load_table(&t).unwrap();
+        assert_eq!(l.provider.schema().fields().len(), 1);
+        assert_eq!(l.provider.schema().field(0).name(), "n");
+    }
+
+    #[test]
+    fn batches_must_match_the_declared_types() {
+        let mut t = table("phone,n,fee\n13800138000,1,2.5\n", &["phone", "n"]).unwrap();
+        t.schema[1].data_type = DataType::Text;
+        let err = load_table(&t).unwrap_err().to_string();
+        assert!(err.contains("column `n` is stored as Int64"), "{err}");
+        assert!(!err.contains("13800138000"), "{err}");
+        let mut t = table("phone,n,fee\n1,1,2.5\n", &["n"]).unwrap();
+        t.granted_columns = vec!["fee".into()];
+        let err = load_table(&t).unwrap_err().to_string();
+        assert!(err.contains("`fee` is missing"), "{err}");
+    }
+
+    #[test]
     fn bad_cell_names_column_and_record_but_not_the_value() {
-        let err = load_table(&table(
+        let err = load(
             "phone,n,fee\n13800138000,1,2.5\n13900139000,2,13700137000x\n",
             &["phone", "fee"],
-        ))
+        )
         .unwrap_err();
         let text = err.to_string();
+        assert!(matches!(err, SandboxError::Data { .. }), "{err:?}");
         assert!(text.contains("column `fee`, record 2"), "{text}");
         assert!(text.contains("decimal number"), "{text}");
         assert!(!text.contains("13700137000"), "{text}");
@@ -271,17 +258,16 @@ mod tests {
     #[test]
     fn ungranted_bad_cells_are_never_parsed() {
         // Column `n` is not granted: its content is neither converted nor looked at.
-        let t = load_table(&table("phone,n,fee\nx,not-a-number,1\n", &["fee"]));
-        assert!(t.is_ok());
+        assert!(load("phone,n,fee\nx,not-a-number,1\n", &["fee"]).is_ok());
     }
 
     #[test]
     fn structural_errors_are_reported() {
-        let wrong_header = load_table(&table("phone,count,fee\n1,2,3\n", &["fee"])).unwrap_err();
+        let wrong_header = load("phone,count,fee\n1,2,3\n", &["fee"]).unwrap_err();
         assert!(matches!(wrong_header, SandboxError::Data { .. }));
-        let ragged = load_table(&table("phone,n,fee\n1,2\n", &["fee"])).unwrap_err();
+        let ragged = load("phone,n,fee\n1,2\n", &["fee"]).unwrap_err();
         assert!(ragged.to_string().contains("line"), "{ragged}");
-        let unknown = load_table(&table("phone,n,fee\n", &["secret"])).unwrap_err();
+        let unknown = load("phone,n,fee\n", &["secret"]).unwrap_err();
         assert!(unknown.to_string().contains("`secret`"));
     }
 
@@ -293,7 +279,7 @@ mod tests {
         assert!(!valid_table_name("1t"));
         assert!(!valid_table_name("a-b"));
         assert!(!valid_table_name(""));
-        let mut t = table("phone,n,fee\n", &["fee"]);
+        let mut t = table("phone,n,fee\n", &["fee"]).unwrap();
         t.name = "x; DROP".into();
         assert!(load_table(&t).is_err());
     }

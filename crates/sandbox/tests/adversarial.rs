@@ -20,18 +20,19 @@ fn claims() -> SandboxTable {
         name: n.into(),
         data_type: t,
     };
-    SandboxTable {
-        name: "claims".into(),
-        csv: csv.into_bytes(),
-        schema: vec![
+    SandboxTable::from_csv(
+        "claims",
+        csv.as_bytes(),
+        vec![
             col("sex", DataType::Text),
             col("diagnosis", DataType::Text),
             col("fee", DataType::Float),
             col("secret", DataType::Text),
         ],
-        granted_columns: vec!["sex".into(), "diagnosis".into(), "fee".into()],
-        level: Level::L3,
-    }
+        vec!["sex".into(), "diagnosis".into(), "fee".into()],
+        Level::L3,
+    )
+    .unwrap()
 }
 
 #[tokio::test]
@@ -78,14 +79,29 @@ async fn tricks_to_reach_records_or_small_groups_are_refused() {
 
 #[tokio::test]
 async fn a_load_failure_does_not_quote_the_stored_value() {
-    let mut bad = claims();
-    bad.csv = b"sex,diagnosis,fee,secret\nM,X,13800138000x,S\n".to_vec();
+    let good = claims();
+    let err = SandboxTable::from_csv(
+        "claims",
+        b"sex,diagnosis,fee,secret\nM,X,13800138000x,S\n",
+        good.schema,
+        good.granted_columns,
+        Level::L3,
+    )
+    .unwrap_err();
+    assert!(!err.to_string().contains("13800138000"), "{err}");
+    // The same content as typed batches with a mistyped column is refused without values too.
+    let mut typed = claims();
+    typed.schema[2].data_type = DataType::Integer;
     let err = run_query(
-        vec![bad],
+        vec![typed],
         "SELECT count(*) FROM claims",
         &SandboxOptions::default(),
     )
     .await
     .unwrap_err();
-    assert!(!err.to_string().contains("13800138000"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("column `fee` is stored as Float64"),
+        "{err}"
+    );
 }

@@ -22,10 +22,10 @@ fn table(counts: &[usize], values: &[i64]) -> SandboxTable {
             csv.push_str(&format!("{cat},{v}\n"));
         }
     }
-    SandboxTable {
-        name: "t".into(),
-        csv: csv.into_bytes(),
-        schema: vec![
+    SandboxTable::from_csv(
+        "t",
+        csv.as_bytes(),
+        vec![
             ColumnSchema {
                 name: "cat".into(),
                 data_type: DataType::Text,
@@ -35,9 +35,10 @@ fn table(counts: &[usize], values: &[i64]) -> SandboxTable {
                 data_type: DataType::Integer,
             },
         ],
-        granted_columns: vec!["cat".into(), "v".into()],
-        level: Level::L3,
-    }
+        vec!["cat".into(), "v".into()],
+        Level::L3,
+    )
+    .unwrap()
 }
 
 fn query(t: SandboxTable, sql: &str) -> Result<QueryOutput, SandboxError> {

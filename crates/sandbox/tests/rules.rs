@@ -35,10 +35,10 @@ fn claims(level: Level) -> SandboxTable {
         name: n.into(),
         data_type: t,
     };
-    SandboxTable {
-        name: "claims".into(),
-        csv: csv.into_bytes(),
-        schema: vec![
+    SandboxTable::from_csv(
+        "claims",
+        csv.as_bytes(),
+        vec![
             col("sex", DataType::Text),
             col("age_band", DataType::Text),
             col("county", DataType::Text),
@@ -46,19 +46,20 @@ fn claims(level: Level) -> SandboxTable {
             col("fee", DataType::Float),
             col("secret", DataType::Text),
         ],
-        granted_columns: ["sex", "age_band", "county", "diagnosis", "fee"]
+        ["sex", "age_band", "county", "diagnosis", "fee"]
             .map(String::from)
             .to_vec(),
         level,
-    }
+    )
+    .unwrap()
 }
 
 /// A public code list (level 1) to join against.
 fn labels() -> SandboxTable {
-    SandboxTable {
-        name: "labels".into(),
-        csv: "sex,label\n男,male\n女,female\n".as_bytes().to_vec(),
-        schema: vec![
+    SandboxTable::from_csv(
+        "labels",
+        "sex,label\n男,male\n女,female\n".as_bytes(),
+        vec![
             ColumnSchema {
                 name: "sex".into(),
                 data_type: DataType::Text,
@@ -68,9 +69,10 @@ fn labels() -> SandboxTable {
                 data_type: DataType::Text,
             },
         ],
-        granted_columns: vec!["sex".into(), "label".into()],
-        level: Level::L1,
-    }
+        vec!["sex".into(), "label".into()],
+        Level::L1,
+    )
+    .unwrap()
 }
 
 async fn run(sql: &str, level: Level) -> Result<QueryOutput, SandboxError> {
@@ -366,17 +368,16 @@ async fn errors_never_quote_stored_values() {
     for value in ["E11", "I10", "X99"] {
         assert!(!text.contains(value), "{text}");
     }
-    // A bad cell in the stored CSV: named by column and record, not by value.
-    let mut bad = claims(Level::L3);
-    bad.csv = "sex,age_band,county,diagnosis,fee,secret\n男,25-29,330102,E11,1.5,S\n女,25-29,330102,E11,13800138000x,SECRET-0002\n"
-        .as_bytes()
-        .to_vec();
-    let err = run_query(
-        vec![bad],
-        "SELECT count(*) FROM claims",
-        &SandboxOptions::default(),
+    // A bad cell in stored content: named by column and record, not by value.
+    let good = claims(Level::L3);
+    let err = SandboxTable::from_csv(
+        "claims",
+        "sex,age_band,county,diagnosis,fee,secret\n男,25-29,330102,E11,1.5,S\n女,25-29,330102,E11,13800138000x,SECRET-0002\n"
+            .as_bytes(),
+        good.schema,
+        good.granted_columns,
+        Level::L3,
     )
-    .await
     .unwrap_err();
     let text = err.to_string();
     assert!(matches!(err, SandboxError::Data { .. }), "{err:?}");

@@ -26,6 +26,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Authed, JsonBody, QueryParams};
+use crate::peer::PeerIdentity;
 use crate::upload;
 
 /// Largest CSV upload by default: 1 GiB.
@@ -98,11 +99,28 @@ pub fn router_with(node: Arc<Node>, options: RouterOptions) -> Router {
         .route("/api/v1/exports/{id}/download", get(download_export))
         .route("/api/v1/audit/entries", get(audit_entries))
         .route("/api/v1/audit/verify", get(audit_verify))
+        .route("/api/v1/peer/identity", get(peer_identity))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn(log_request))
         .layer(axum::middleware::map_response(security_headers))
         .with_state(AppState { node, options })
+}
+
+/// Builds the router of the peer listener (mutual TLS, T/CI 857-2024 7.2): only the health
+/// check and the peer endpoints; the user API is not reachable on the inter-node port.
+pub fn peer_router(node: Arc<Node>) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/api/v1/peer/identity", get(peer_identity))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn(log_request))
+        .layer(axum::middleware::map_response(security_headers))
+        .with_state(AppState {
+            node,
+            options: RouterOptions::default(),
+        })
 }
 
 /// Headers on every response: nothing cached (responses carry personal-data-derived results),
@@ -983,4 +1001,19 @@ pub(crate) async fn audit_verify(
             reason: Some(b.to_string()),
         },
     }))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Peer nodes
+
+/// The caller's node certificate as this node verified it (peer listener only: mutual TLS with a
+/// certificate issued under `[tls] peer_ca`). Lets two nodes' operators check that they see each
+/// other's identity before federation calls are made.
+#[utoipa::path(get, path = "/api/v1/peer/identity", tag = "peer", security(("mutualTLS" = [])),
+    responses(
+        (status = 200, description = "the peer certificate this node accepted", body = PeerIdentity),
+        (status = 401, description = "no peer certificate: not called on the peer listener", body = ErrorBody),
+    ))]
+pub(crate) async fn peer_identity(peer: PeerIdentity) -> Json<PeerIdentity> {
+    Json(peer)
 }

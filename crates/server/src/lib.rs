@@ -5,32 +5,50 @@
 //! (authenticated callers, calls logged by the service layer); T/CI 857-2024 6.4.1 (default deny).
 //! The server never decides access itself: every handler calls the service layer, which checks the
 //! caller's role and grants and writes the audit entry.
+//!
+//! Transport (see `docs/tls.md`): an explicit modern suite list (TLS 1.3; TLS 1.2 ECDHE with
+//! AES-GCM or ChaCha20-Poly1305; X25519, P-256, P-384); certificates reloaded without a restart
+//! on SIGHUP or file change, audited; a mutual-TLS peer listener and [`PeerClient`] for inter-node
+//! calls (T/CI 857-2024 7.2); with the `gm-tls` feature, a GM listener speaking RFC 8998
+//! (TLS_SM4_GCM_SM3, SM2 certificate; 数字医疗网络数据安全管理规范 6.2.2).
 #![deny(missing_docs)]
 
 mod api;
+mod certinfo;
 mod error;
 mod extract;
+#[cfg(feature = "gm-tls")]
+mod gm;
 mod openapi;
+mod peer;
+mod tls;
 mod upload;
 
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use medspace_service::Node;
 
-pub use api::{router, router_with, RouterOptions, DEFAULT_MAX_UPLOAD};
+pub use api::{peer_router, router, router_with, RouterOptions, DEFAULT_MAX_UPLOAD};
+pub use certinfo::{CertInfo, CertInfoError};
 pub use openapi::openapi;
+pub use peer::{PeerCallError, PeerClient, PeerIdentity, PeerResponse};
+pub use tls::{
+    api_server_config, crypto_provider, load_ca_bundle, load_cert_pair, peer_client_config,
+    peer_client_config_from_files, peer_server_config, CertReload, LoadedCert, NodeTls,
+    ReloadOutcome, ReloadTrigger, ReloadableCert, TlsError, PROTOCOL_VERSIONS,
+};
 
 /// Server start-up failures.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
-    /// Certificate or key unusable.
+    /// Certificate, key or CA bundle unusable, or TLS settings incomplete.
     #[error("TLS configuration: {0}")]
-    Tls(String),
-    /// The listen address could not be bound.
+    Tls(#[from] TlsError),
+    /// A listen address could not be bound.
     #[error("cannot listen on {address}: {source}")]
     Bind {
         /// The address asked for.
@@ -38,79 +56,184 @@ pub enum ServerError {
         /// Why.
         source: std::io::Error,
     },
+    /// A listen address in the configuration is not IP:PORT.
+    #[error("listen address `{0}`: expected IP:PORT")]
+    Address(String),
     /// Socket failure.
     #[error("network: {0}")]
     Io(#[from] std::io::Error),
 }
 
-/// rustls server configuration: ring provider, TLS 1.3 and 1.2 only, ALPN h2 and http/1.1.
+/// rustls configuration of the API listener from a certificate and key file: the provider of
+/// [`crypto_provider`] (TLS 1.3 and 1.2, modern suites only), ALPN h2 and http/1.1. The
+/// certificate must be valid now and the key must be its own.
 pub fn tls_config(
     cert_pem: &Path,
     key_pem: &Path,
 ) -> Result<Arc<rustls::ServerConfig>, ServerError> {
-    let read = |p: &Path| {
-        std::fs::read(p).map_err(|e| ServerError::Tls(format!("cannot read {}: {e}", p.display())))
-    };
-    let cert_bytes = read(cert_pem)?;
-    let key_bytes = read(key_pem)?;
-    let certs = rustls_pemfile::certs(&mut &cert_bytes[..])
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| ServerError::Tls(format!("{}: {e}", cert_pem.display())))?;
-    if certs.is_empty() {
-        return Err(ServerError::Tls(format!(
-            "{}: no certificate found",
-            cert_pem.display()
-        )));
-    }
-    let key = rustls_pemfile::private_key(&mut &key_bytes[..])
-        .map_err(|e| ServerError::Tls(format!("{}: {e}", key_pem.display())))?
-        .ok_or_else(|| ServerError::Tls(format!("{}: no private key found", key_pem.display())))?;
-    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-    .map_err(|e| ServerError::Tls(e.to_string()))?
-    .with_no_client_auth()
-    .with_single_cert(certs, key)
-    .map_err(|e| ServerError::Tls(e.to_string()))?;
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(Arc::new(config))
+    let provider = crypto_provider();
+    let certs = Arc::new(ReloadableCert::load(cert_pem, key_pem, provider.clone())?);
+    Ok(api_server_config(certs, provider)?)
 }
 
-/// Serves the API on `listen` until `shutdown` completes (then drains open requests for up to
-/// ten seconds). The bound address is logged (`tracing`, target `medspace_server`).
+/// The sockets a node serves on.
+#[derive(Debug)]
+pub struct Listeners {
+    /// The public HTTPS API (users, bearer tokens).
+    pub api: TcpListener,
+    /// The inter-node listener (mutual TLS); needs `[tls] peer_ca`.
+    pub peer: Option<TcpListener>,
+    /// The GM listener (RFC 8998); needs the `gm-tls` feature and `[tls] gm_cert`/`gm_key`.
+    pub gm: Option<TcpListener>,
+}
+
+fn bind(address: &str) -> Result<TcpListener, ServerError> {
+    let address: SocketAddr = address
+        .parse()
+        .map_err(|_| ServerError::Address(address.to_string()))?;
+    TcpListener::bind(address).map_err(|source| ServerError::Bind { address, source })
+}
+
+impl Listeners {
+    /// Only the API listener.
+    pub fn api_only(api: TcpListener) -> Listeners {
+        Listeners {
+            api,
+            peer: None,
+            gm: None,
+        }
+    }
+
+    /// The given API listener, and the peer and GM listeners bound at the addresses of
+    /// `[tls] peer_listen` and `[tls] gm_listen` when they are set.
+    pub fn with_configured(node: &Node, api: TcpListener) -> Result<Listeners, ServerError> {
+        let tls = &node.config().tls;
+        Ok(Listeners {
+            api,
+            peer: tls.peer_listen.as_deref().map(bind).transpose()?,
+            gm: tls.gm_listen.as_deref().map(bind).transpose()?,
+        })
+    }
+}
+
+/// Serves the API on `listen`, and the peer and GM listeners configured in `[tls]`, until
+/// `shutdown` completes (then drains open requests for up to ten seconds). Certificates reload on
+/// SIGHUP and when their files change. Bound addresses are logged (`tracing`, target
+/// `medspace_server`).
 pub async fn serve(
     node: Arc<Node>,
     listen: SocketAddr,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
-    let listener = std::net::TcpListener::bind(listen).map_err(|source| ServerError::Bind {
+    let listener = TcpListener::bind(listen).map_err(|source| ServerError::Bind {
         address: listen,
         source,
     })?;
     serve_with_listener(node, listener, shutdown).await
 }
 
-/// Serves the API on an already bound listener (tests bind port 0 first).
+/// Serves the API on an already bound listener (tests bind port 0 first); the peer and GM
+/// listeners as configured.
 pub async fn serve_with_listener(
     node: Arc<Node>,
-    listener: std::net::TcpListener,
+    listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
-    listener.set_nonblocking(true)?;
-    let local = listener.local_addr()?;
-    let (cert, key) = node.tls_paths();
-    let config = axum_server::tls_rustls::RustlsConfig::from_config(tls_config(&cert, &key)?);
-    let handle = axum_server::Handle::new();
-    let h = handle.clone();
+    let tls = NodeTls::load(node.clone())?;
+    let listeners = Listeners::with_configured(&node, listener)?;
+    serve_with(node, tls, listeners, shutdown).await
+}
+
+/// Serves on the given listeners with the given TLS state until `shutdown` completes. The
+/// reload watcher (SIGHUP, file changes) runs while the listeners do.
+pub async fn serve_with(
+    node: Arc<Node>,
+    tls: Arc<NodeTls>,
+    listeners: Listeners,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    let Listeners { api, peer, gm } = listeners;
+    let mut handles = Vec::new();
+
+    api.set_nonblocking(true)?;
+    let api_addr = api.local_addr()?;
+    let api_handle = axum_server::Handle::new();
+    handles.push(api_handle.clone());
+    let api_config = axum_server::tls_rustls::RustlsConfig::from_config(tls.api_server_config()?);
+    let api_server = axum_server::from_tcp_rustls(api, api_config)
+        .handle(api_handle)
+        .serve(router(node.clone()).into_make_service());
+    tracing::info!(address = %api_addr, certificate = %tls.api_certificate().subject,
+        "serving HTTPS (TLS 1.2 and 1.3)");
+
+    let peer_server = match peer {
+        None => None,
+        Some(listener) => {
+            let peer_tls = tls.peer.as_ref().ok_or_else(|| {
+                TlsError::Settings(
+                    "a peer listener needs [tls] peer_ca (the CA bundle that issues peer certificates)"
+                        .into(),
+                )
+            })?;
+            listener.set_nonblocking(true)?;
+            let addr = listener.local_addr()?;
+            let handle = axum_server::Handle::new();
+            handles.push(handle.clone());
+            tracing::info!(address = %addr, certificate = %peer_tls.cert.info().subject,
+                "serving the peer listener (mutual TLS)");
+            Some(
+                axum_server::from_tcp(listener)
+                    .acceptor(peer::PeerAcceptor::new(peer_tls.server.clone()))
+                    .handle(handle)
+                    .serve(peer_router(node.clone()).into_make_service()),
+            )
+        }
+    };
+
+    #[cfg(feature = "gm-tls")]
+    let gm_server = match gm {
+        None => None,
+        Some(listener) => {
+            let (acceptor, _) = tls.gm.as_ref().ok_or_else(|| {
+                TlsError::Settings("a GM listener needs [tls] gm_cert and gm_key".into())
+            })?;
+            listener.set_nonblocking(true)?;
+            let addr = listener.local_addr()?;
+            let handle = axum_server::Handle::new();
+            handles.push(handle.clone());
+            tracing::info!(address = %addr, "serving the GM listener (TLS 1.3, TLS_SM4_GCM_SM3, SM2)");
+            Some(
+                axum_server::from_tcp(listener)
+                    .acceptor(gm::GmAcceptor::new(acceptor.clone()))
+                    .handle(handle)
+                    .serve(router(node.clone()).into_make_service()),
+            )
+        }
+    };
+    #[cfg(not(feature = "gm-tls"))]
+    let gm_server: Option<std::future::Ready<std::io::Result<()>>> = match gm {
+        None => None,
+        Some(_) => {
+            return Err(TlsError::Settings(medspace_gmtls::DISABLED_MESSAGE.into()).into());
+        }
+    };
+
     tokio::spawn(async move {
         shutdown.await;
-        h.graceful_shutdown(Some(Duration::from_secs(10)));
+        for h in handles {
+            h.graceful_shutdown(Some(Duration::from_secs(10)));
+        }
     });
-    tracing::info!(address = %local, "serving HTTPS (TLS 1.2 and 1.3)");
-    axum_server::from_tcp_rustls(listener, config)
-        .handle(handle)
-        .serve(router(node).into_make_service())
-        .await?;
+    let watcher = tokio::spawn(tls::watch(tls.clone()));
+    let served = tokio::try_join!(api_server, optional(peer_server), optional(gm_server));
+    watcher.abort();
+    served?;
     Ok(())
+}
+
+async fn optional<F: Future<Output = std::io::Result<()>>>(f: Option<F>) -> std::io::Result<()> {
+    match f {
+        Some(f) => f.await,
+        None => Ok(()),
+    }
 }

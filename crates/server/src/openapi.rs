@@ -24,6 +24,17 @@ impl Modify for BearerScheme {
                     .build(),
             ),
         );
+        components.add_security_scheme(
+            "mutualTLS",
+            SecurityScheme::MutualTls {
+                description: Some(
+                    "Client certificate issued under the node's peer CA ([tls] peer_ca), on the \
+                     peer listener ([tls] peer_listen)"
+                        .into(),
+                ),
+                extensions: None,
+            },
+        );
     }
 }
 
@@ -35,7 +46,8 @@ impl Modify for BearerScheme {
             (GB/T 39725-2020, T/CI 857-2024). HTTPS only (TLS 1.2 and 1.3). Send \
             `Authorization: Bearer <token>` from POST /api/v1/auth/login; every call is checked \
             against the caller's role and approved applications, and audited. Errors are \
-            `{\"error\": kind, \"message\": …}`."
+            `{\"error\": kind, \"message\": …}`. Peer nodes call the peer endpoints on the \
+            peer listener with mutual TLS."
     ),
     modifiers(&BearerScheme),
     security(("bearer" = [])),
@@ -64,6 +76,7 @@ impl Modify for BearerScheme {
         api::download_export,
         api::audit_entries,
         api::audit_verify,
+        api::peer_identity,
     ),
     components(schemas(
         error::ErrorBody,
@@ -85,6 +98,8 @@ impl Modify for BearerScheme {
         api::QueryResponse,
         api::ExportRequestBody,
         api::AuditVerifyResponse,
+        crate::peer::PeerIdentity,
+        crate::certinfo::CertInfo,
     ))
 )]
 struct ApiDoc;
@@ -121,5 +136,14 @@ mod tests {
         assert!(doc["paths"]["/api/v1/users"]["get"]
             .get("security")
             .is_none());
+        // The peer endpoint is authenticated by the peer's certificate (mutual TLS).
+        assert_eq!(
+            doc["paths"]["/api/v1/peer/identity"]["get"]["security"],
+            serde_json::json!([{"mutualTLS": []}])
+        );
+        assert_eq!(
+            doc["components"]["securitySchemes"]["mutualTLS"]["type"],
+            "mutualTLS"
+        );
     }
 }

@@ -944,6 +944,7 @@ const OPERATIONS: &[(&str, &str)] = &[
     ("get", "/api/v1/exports/{id}/download"),
     ("get", "/api/v1/audit/entries"),
     ("get", "/api/v1/audit/verify"),
+    ("get", "/api/v1/peer/identity"),
 ];
 
 const PUBLIC: &[&str] = &["/healthz", "/api/v1/openapi.json", "/api/v1/auth/login"];

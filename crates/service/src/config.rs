@@ -49,6 +49,116 @@ pub struct NodeConfig {
     /// Master key held in a PKCS#11 token (HSM or cipher machine) instead of the key file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hsm: Option<HsmSettings>,
+    /// Certificate reload, the mutual-TLS peer listener and the GM/T (RFC 8998) listener.
+    #[serde(default, skip_serializing_if = "TlsSettings::is_default")]
+    pub tls: TlsSettings,
+    /// Scheduled backups and the key vault that backups rely on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup: Option<BackupSettings>,
+}
+
+/// `[tls]` in medspace.toml — DMS 6.2.2 and 7.2.4 (TLS 1.2+, SM2/SM4 in transit); T/CI 857-2024 7.2
+/// (identity of the nodes of a data space).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSettings {
+    /// Seconds between checks of the certificate files for changes (0: reload on SIGHUP only).
+    #[serde(default = "default_reload_check")]
+    pub reload_check_seconds: u64,
+    /// Listen address of the mutual-TLS listener for inter-node calls.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer_listen: Option<String>,
+    /// CA bundle (PEM) that issues the certificates of peer nodes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer_ca: Option<PathBuf>,
+    /// This node's certificate towards peers (default: the API certificate).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer_cert: Option<PathBuf>,
+    /// Its private key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer_key: Option<PathBuf>,
+    /// Listen address of the RFC 8998 listener (TLS_SM4_GCM_SM3; needs the `gm-tls` build).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gm_listen: Option<String>,
+    /// Its SM2 certificate (PEM).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gm_cert: Option<PathBuf>,
+    /// Its SM2 private key (PEM).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gm_key: Option<PathBuf>,
+}
+
+fn default_reload_check() -> u64 {
+    30
+}
+
+impl Default for TlsSettings {
+    fn default() -> Self {
+        TlsSettings {
+            reload_check_seconds: default_reload_check(),
+            peer_listen: None,
+            peer_ca: None,
+            peer_cert: None,
+            peer_key: None,
+            gm_listen: None,
+            gm_cert: None,
+            gm_key: None,
+        }
+    }
+}
+
+impl TlsSettings {
+    /// Whether nothing differs from the defaults (then `[tls]` is not written).
+    pub fn is_default(&self) -> bool {
+        *self == TlsSettings::default()
+    }
+
+    fn validate(&self) -> Result<()> {
+        if self.peer_listen.is_some() && self.peer_ca.is_none() {
+            return Err(ServiceError::Config(
+                "[tls] peer_listen needs peer_ca (the CA bundle that issues peer certificates)"
+                    .into(),
+            ));
+        }
+        if self.peer_cert.is_some() != self.peer_key.is_some() {
+            return Err(ServiceError::Config(
+                "[tls] peer_cert and peer_key go together".into(),
+            ));
+        }
+        if self.gm_listen.is_some() && (self.gm_cert.is_none() || self.gm_key.is_none()) {
+            return Err(ServiceError::Config(
+                "[tls] gm_listen needs gm_cert and gm_key (an SM2 certificate and key)".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// `[backup]` in medspace.toml — DMS 7.2.4.3 (off-site backup, recovery point at most 15 minutes).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackupSettings {
+    /// Directory receiving scheduled backups (ideally another disk or a mounted off-site share).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dir: Option<PathBuf>,
+    /// Minutes between scheduled backups; at most 15 (the recovery point objective).
+    #[serde(default = "default_backup_interval")]
+    pub interval_minutes: u64,
+    /// Hours after which the next scheduled backup is a full one instead of an increment.
+    #[serde(default = "default_full_every")]
+    pub full_every_hours: u64,
+    /// The key vault: the wrapped data keys that backups leave out. Default `<dir>.keyvault`
+    /// beside the node directory; keep it apart from the backups.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_vault: Option<PathBuf>,
+}
+
+fn default_backup_interval() -> u64 {
+    15
+}
+
+fn default_full_every() -> u64 {
+    24
 }
 
 /// `[hsm]` in medspace.toml: where the non-extractable master key lives.
@@ -115,6 +225,8 @@ impl NodeConfig {
             max_application_days: 366,
             object_store: default_object_store(),
             hsm: None,
+            tls: TlsSettings::default(),
+            backup: None,
         }
     }
 
@@ -191,6 +303,21 @@ impl NodeConfig {
                 "lockout_threshold must be at least 1".into(),
             ));
         }
+        self.tls.validate()?;
+        if let Some(b) = &self.backup {
+            if !(1..=15).contains(&b.interval_minutes) {
+                return Err(ServiceError::Config(
+                    "[backup] interval_minutes must be between 1 and 15 (recovery point of at \
+                     most 15 minutes, DMS 7.2.4.3)"
+                        .into(),
+                ));
+            }
+            if b.full_every_hours == 0 {
+                return Err(ServiceError::Config(
+                    "[backup] full_every_hours must be at least 1".into(),
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -202,6 +329,17 @@ impl NodeConfig {
             dir.join(p)
         }
     }
+}
+
+/// `<dir>.keyvault`, beside (never inside) the node directory: where the keys left out of backups
+/// are kept.
+pub fn default_key_vault_path(dir: &Path) -> PathBuf {
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "medspace".into());
+    let parent = dir.parent().unwrap_or_else(|| Path::new("."));
+    parent.join(format!("{name}.keyvault"))
 }
 
 /// `<dir>.masterkey`, beside (never inside) the node directory.
@@ -312,6 +450,29 @@ mod tests {
         let err = NodeConfig::load(dir.path(), &ConfigOverrides::default()).unwrap_err();
         let msg = err.to_string();
         assert!(msg.contains("medspace.toml:"), "{msg}");
+    }
+
+    #[test]
+    fn tls_section_is_optional_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = NodeConfig::defaults(dir.path());
+        c.save(dir.path()).unwrap();
+        let text = std::fs::read_to_string(dir.path().join(CONFIG_FILE)).unwrap();
+        assert!(!text.contains("[tls]"), "{text}");
+        std::fs::write(
+            dir.path().join(CONFIG_FILE),
+            format!("{text}\n[tls]\npeer_listen = \"127.0.0.1:8444\"\npeer_ca = \"tls/peers.pem\"\nreload_check_seconds = 5\n"),
+        )
+        .unwrap();
+        let loaded = NodeConfig::load(dir.path(), &ConfigOverrides::default()).unwrap();
+        assert_eq!(loaded.tls.reload_check_seconds, 5);
+        assert_eq!(loaded.tls.peer_ca, Some(PathBuf::from("tls/peers.pem")));
+        let mut bad = loaded.clone();
+        bad.tls.peer_ca = None;
+        assert!(bad.validate().unwrap_err().to_string().contains("peer_ca"));
+        let mut bad = loaded;
+        bad.tls.gm_listen = Some("127.0.0.1:8445".into());
+        assert!(bad.validate().unwrap_err().to_string().contains("gm_cert"));
     }
 
     #[test]

@@ -143,6 +143,45 @@ pub fn profile_csv(
     sample_rows: usize,
     progress: &mut dyn FnMut(u64),
 ) -> Result<CsvProfile> {
+    profile_csv_keyed(file, input, sink, sample_rows, progress, None)
+}
+
+/// The keyed digest that replaces biometric values on ingest — GB/T 39725-2020 §10.1 h) and
+/// §11.6.2.4 d): a biometric template is never stored, only HMAC-SHA-256 or HMAC-SM3 (by profile)
+/// of it under a node key kept apart from the data. Equal templates still match (for linkage and
+/// deduplication) without the template being recoverable.
+#[derive(Debug)]
+pub struct BiometricDigest {
+    /// The node's biometric digest key.
+    pub key: medspace_crypto::SecretKey,
+    /// Which keyed hash.
+    pub profile: medspace_crypto::CryptoProfile,
+}
+
+impl BiometricDigest {
+    /// `bio:` and the hex digest of `value`; an empty value stays empty.
+    pub fn digest(&self, value: &str) -> String {
+        if value.is_empty() {
+            return String::new();
+        }
+        format!(
+            "bio:{}",
+            hex::encode(self.profile.mac(&self.key, value.as_bytes()))
+        )
+    }
+}
+
+/// [`profile_csv`], replacing the values of every biometric column (known by its name,
+/// [`medspace_classify::is_biometric_column`]) with their keyed digest before anything is written
+/// or sampled.
+pub fn profile_csv_keyed(
+    file: &str,
+    input: impl Read,
+    sink: Option<&mut dyn Write>,
+    sample_rows: usize,
+    progress: &mut dyn FnMut(u64),
+    biometric: Option<&BiometricDigest>,
+) -> Result<CsvProfile> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(false)
@@ -181,6 +220,17 @@ pub fn profile_csv(
         .map(|n| n.trim().trim_start_matches('\u{feff}').to_string())
         .collect();
 
+    let biometric_columns: Vec<usize> = match biometric {
+        Some(_) => names
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| medspace_classify::is_biometric_column(n))
+            .map(|(i, _)| i)
+            .collect(),
+        None => Vec::new(),
+    };
+    let mut digested = csv::StringRecord::new();
+
     let mut hashing = HashingWriter {
         inner: sink,
         hasher: Sha256::new(),
@@ -208,6 +258,17 @@ pub fn profile_csv(
                 Ok(true) => {}
                 Ok(false) => break,
                 Err(e) => return Err(csv_error(file, &e)),
+            }
+            if let (Some(bio), false) = (biometric, biometric_columns.is_empty()) {
+                digested.clear();
+                for (i, v) in record.iter().enumerate() {
+                    if biometric_columns.contains(&i) {
+                        digested.push_field(&bio.digest(v));
+                    } else {
+                        digested.push_field(v);
+                    }
+                }
+                std::mem::swap(&mut record, &mut digested);
             }
             for (state, v) in types.iter_mut().zip(record.iter()) {
                 state.observe(v);
@@ -248,6 +309,51 @@ mod tests {
 
     fn profile(text: &str) -> Result<CsvProfile> {
         profile_csv("in.csv", text.as_bytes(), None, 10, &mut |_| {})
+    }
+
+    #[test]
+    fn biometric_columns_are_stored_as_keyed_digests_only() {
+        use medspace_crypto::{CryptoProfile, SecretKey};
+        let template = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+        let text = format!("id,fingerprint,age\n1,{template},34\n2,{template},35\n3,,36\n");
+        for profile in [CryptoProfile::International, CryptoProfile::National] {
+            let bio = BiometricDigest {
+                key: SecretKey::generate(),
+                profile,
+            };
+            let mut out = Vec::new();
+            let p = profile_csv_keyed(
+                "in.csv",
+                text.as_bytes(),
+                Some(&mut out),
+                10,
+                &mut |_| {},
+                Some(&bio),
+            )
+            .unwrap();
+            let out = String::from_utf8(out).unwrap();
+            assert!(
+                !out.contains(template),
+                "{profile}: the template was written"
+            );
+            assert!(p.samples.iter().all(|r| !r[1].contains(template)));
+            let expected = bio.digest(template);
+            assert!(expected.starts_with("bio:") && expected.len() == 4 + 64);
+            let rows: Vec<&str> = out.lines().collect();
+            assert_eq!(rows[1], format!("1,{expected},34"));
+            // Equal templates give equal digests; an empty value stays empty; other columns untouched.
+            assert_eq!(rows[2], format!("2,{expected},35"));
+            assert_eq!(rows[3], "3,,36");
+            // Another key gives another digest: the digest is keyed.
+            let other = BiometricDigest {
+                key: SecretKey::generate(),
+                profile,
+            };
+            assert_ne!(other.digest(template), expected);
+        }
+        // Without a digest key (re-reading stored data) values pass through.
+        let p = profile(&text).unwrap();
+        assert_eq!(p.samples[0][1], template);
     }
 
     #[test]

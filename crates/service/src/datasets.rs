@@ -3,17 +3,40 @@
 //! T/CI 857-2024 6.2.2 and 7.2.3 (catalog entries: name, type, format, owner, update frequency,
 //! schema, rows, version), 6.3 (encryption at rest), 6.5 and GB/T 39725-2020 §10.2 (de-identification
 //! with a k-anonymity check, lineage to the source version and policy hash, T/CI 7.2.5 b).
+//!
+//! Storage — T/CI 857-2024 6.3 and 7.2.5 c); DMS 4.3.1 / 7.2.4 (AES-256 or SM4 at rest): every
+//! dataset is one encrypted Parquet object, `datasets/{id}/v1.parquet` (catalog `format`
+//! `"parquet"`), written by medspace-columnar under the dataset's own data key — Parquet modular
+//! encryption (AES-256-GCM) in the international profile, Parquet sealed in the SM4-GCM envelope in
+//! the national one. Column types are known only after a whole pass over the CSV, so ingest and
+//! de-identification first write the normalised CSV to a *spool*: an unnamed temporary file that
+//! holds only ciphertext (the profile's STREAM envelope under a random key that exists only in
+//! this process's memory), read back to build the Parquet object. Nothing personal reaches the disk
+//! unencrypted. Readers decrypt only the columns they need (the sandbox: the granted ones); an
+//! object of another format (`csv` objects of earlier versions) is refused with a clear error.
+//!
+//! `content_sha256` stays the SHA-256 of the normalised CSV text the content was built from: it
+//! identifies the content independently of keys and encryption (destruction certificates, repeat
+//! de-identification). Integrity on read comes from the authenticated encryption (GCM tags over
+//! every page and the footer, or every envelope segment) and the row count in the catalog.
 
-use std::io::{Read, Write};
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::Path;
 
 use chrono::Utc;
 use medspace_classify::{classify_column, ScanOptions, ScanReport};
+use medspace_columnar::{ColumnarError, CsvText, ObjectKey};
 use medspace_core::{
     new_id, AuditEvent, ColumnClassification, ColumnSchema, DatasetKind, DatasetMeta, Level,
     Lineage, Outcome,
 };
-use medspace_crypto::{decrypt_reader, encrypt_writer_with, SecretKey};
+use medspace_crypto::{
+    decrypt_reader, encrypt_writer_with, CryptoProfile, DecryptedReader, EncryptedWriter, SecretKey,
+};
 use medspace_deid::{DeidKeys, DeidPolicy, DeidReport};
+use medspace_objects::PendingObject;
+use medspace_sandbox::arrow::array::RecordBatch;
 use serde::Serialize;
 use serde_json::json;
 
@@ -24,6 +47,134 @@ use crate::node::Node;
 
 /// Rows sampled for classification.
 pub const SAMPLE_ROWS: usize = 1000;
+
+/// Catalog `format` of dataset content written by this version: encrypted Parquet.
+pub const DATASET_FORMAT: &str = "parquet";
+
+/// Object key of a dataset's content.
+fn dataset_object_key(id: &str) -> String {
+    format!("datasets/{id}/v1.parquet")
+}
+
+/// Associated data of spool files (their key is random per spool).
+const SPOOL_AAD: &[u8] = b"medspace/spool";
+
+/// An unnamed temporary file holding CSV between passes, as ciphertext only: the crypto
+/// profile's STREAM envelope under a random key that lives only in this struct. The file has no
+/// name (or loses it at once) and disappears when dropped; if the process dies, its key dies with
+/// it, so what remains on disk can never be decrypted.
+struct Spool {
+    file: File,
+    key: SecretKey,
+    profile: CryptoProfile,
+}
+
+impl Spool {
+    fn create(dir: &Path, profile: CryptoProfile) -> Result<Self> {
+        Ok(Spool {
+            file: tempfile::tempfile_in(dir)?,
+            key: SecretKey::generate(),
+            profile,
+        })
+    }
+
+    fn writer(&self) -> Result<EncryptedWriter<BufWriter<File>>> {
+        let mut f = self.file.try_clone()?;
+        f.set_len(0)?;
+        f.seek(SeekFrom::Start(0))?;
+        Ok(encrypt_writer_with(
+            self.profile,
+            &self.key,
+            SPOOL_AAD,
+            BufWriter::new(f),
+        )?)
+    }
+
+    fn reader(&self) -> Result<DecryptedReader<BufReader<File>>> {
+        let mut f = self.file.try_clone()?;
+        f.seek(SeekFrom::Start(0))?;
+        Ok(decrypt_reader(&self.key, SPOOL_AAD, BufReader::new(f))?)
+    }
+}
+
+/// Maps a columnar failure on stored content. Messages never carry values.
+fn columnar_err(dataset: &str, e: ColumnarError) -> ServiceError {
+    match e {
+        ColumnarError::Integrity => ServiceError::Crypto(format!(
+            "the content of dataset `{dataset}` failed its integrity check (wrong key, another \
+             dataset's object, or modified data)"
+        )),
+        ColumnarError::Format(m) => {
+            ServiceError::Crypto(format!("the content of dataset `{dataset}`: {m}"))
+        }
+        ColumnarError::Io(io) => ServiceError::Io(io.to_string()),
+        other => ServiceError::Internal(format!("content of dataset `{dataset}`: {other}")),
+    }
+}
+
+/// Builds a dataset's encrypted Parquet object from the CSV in `spool` (declared `schema`):
+/// returns the output and the number of rows written.
+fn spool_to_parquet(
+    spool: &Spool,
+    label: &str,
+    schema: &[ColumnSchema],
+    out: Box<dyn PendingObject>,
+    profile: CryptoProfile,
+    dek: &SecretKey,
+    id: &str,
+) -> Result<(Box<dyn PendingObject>, u64)> {
+    let batches = medspace_columnar::csv_batches(label, schema, None, spool.reader()?)
+        .map_err(|e| columnar_err(label, e))?;
+    let arrow_schema = batches.schema();
+    medspace_columnar::write(
+        out,
+        arrow_schema,
+        batches,
+        profile,
+        ObjectKey { dek, context: id },
+    )
+    .map_err(|e| columnar_err(label, e))
+}
+
+/// Refuses content stored in a format this version does not read.
+fn check_format(meta: &DatasetMeta) -> Result<()> {
+    if meta.format == DATASET_FORMAT {
+        Ok(())
+    } else {
+        Err(ServiceError::Conflict(format!(
+            "dataset `{}` is stored as `{}`, a format this node version does not read (datasets \
+             are stored as encrypted Parquet); ingest it again",
+            meta.name, meta.format
+        )))
+    }
+}
+
+/// Checks an opened object against its catalog entry: row count, and each column's type.
+fn check_object(meta: &DatasetMeta, reader: &medspace_columnar::ParquetObjectReader) -> Result<()> {
+    if reader.rows() != u64::try_from(meta.row_count).unwrap_or(u64::MAX) {
+        return Err(ServiceError::Crypto(format!(
+            "the content of dataset `{}` holds {} rows, the catalog says {}",
+            meta.name,
+            reader.rows(),
+            meta.row_count
+        )));
+    }
+    for field in reader.schema().fields() {
+        let declared = meta
+            .schema
+            .iter()
+            .find(|c| c.name == *field.name())
+            .map(|c| medspace_columnar::arrow_type(c.data_type));
+        if declared.as_ref() != Some(field.data_type()) {
+            return Err(ServiceError::Crypto(format!(
+                "the content of dataset `{}` does not match its catalog schema (column `{}`)",
+                meta.name,
+                field.name()
+            )));
+        }
+    }
+    Ok(())
+}
 
 /// What to ingest.
 #[derive(Debug, Clone)]
@@ -152,23 +303,32 @@ impl Node {
         Ok(self.keys.unwrap(wrapped, meta_id.as_bytes())?)
     }
 
-    /// Decrypts a dataset's content into memory and checks its digest.
-    pub(crate) async fn load_plaintext(&self, meta: &DatasetMeta) -> Result<Vec<u8>> {
+    /// Decrypts the `columns` of a dataset's content (all when `None`) into memory as typed
+    /// batches; the other column chunks are never decrypted.
+    pub(crate) async fn load_batches(
+        &self,
+        meta: &DatasetMeta,
+        columns: Option<Vec<String>>,
+    ) -> Result<Vec<RecordBatch>> {
+        check_format(meta)?;
         let dek = self.data_key(&meta.id, &meta.wrapped_key)?;
         let objects = self.objects.clone();
-        let key = meta.object_key.clone();
-        let aad = meta.id.clone();
-        let expected = meta.content_sha256.clone();
+        let meta = meta.clone();
         tokio::task::spawn_blocking(move || {
-            let reader = objects.open(&key)?;
-            let mut plain = Vec::new();
-            decrypt_reader(&dek, aad.as_bytes(), reader)?.read_to_end(&mut plain)?;
-            if medspace_crypto::sha256_hex(&plain) != expected {
-                return Err(ServiceError::Crypto(format!(
-                    "content of `{key}` does not match its catalog digest"
-                )));
-            }
-            Ok(plain)
+            let key = ObjectKey {
+                dek: &dek,
+                context: &meta.id,
+            };
+            let reader = medspace_columnar::read_from(
+                objects.open(&meta.object_key)?,
+                key,
+                columns.as_deref(),
+            )
+            .map_err(|e| columnar_err(&meta.name, e))?;
+            check_object(&meta, &reader)?;
+            reader
+                .collect_batches()
+                .map_err(|e| columnar_err(&meta.name, e))
         })
         .await?
     }
@@ -191,18 +351,55 @@ impl Node {
             )));
         }
         let id = new_id("ds");
-        let object_key = format!("datasets/{id}/v1.enc");
+        let object_key = dataset_object_key(&id);
         let dek = SecretKey::generate();
         let wrapped_key = self.keys.wrap(&dek, id.as_bytes())?;
 
+        // GB/T 39725-2020 §10.1 h): biometric columns are digested before anything is written.
+        let biometric = crate::csvio::BiometricDigest {
+            key: self.project_key("node", "biometric-digest").await?,
+            profile: self.profile,
+        };
         let objects = self.objects.clone();
         let crypto_profile = self.profile;
-        let (key, aad, source) = (object_key.clone(), id.clone(), req.source_name.clone());
+        let spool_dir = self.dir.clone();
+        let (key, id2, source, label) = (
+            object_key.clone(),
+            id.clone(),
+            req.source_name.clone(),
+            req.name.clone(),
+        );
         let profile = tokio::task::spawn_blocking(move || -> Result<CsvProfile> {
+            // Pass 1: validate, infer types, sample; the normalised CSV goes to the spool.
+            let spool = Spool::create(&spool_dir, crypto_profile)?;
+            let mut sealed = spool.writer()?;
+            let profile = crate::csvio::profile_csv_keyed(
+                &source,
+                input,
+                Some(&mut sealed),
+                SAMPLE_ROWS,
+                &mut *progress,
+                Some(&biometric),
+            )?;
+            sealed.finish()?;
+            // Pass 2: typed batches into the encrypted Parquet object.
             let pending = objects.create(&key)?;
-            let mut enc = encrypt_writer_with(crypto_profile, &dek, aad.as_bytes(), pending)?;
-            let profile = profile_csv(&source, input, Some(&mut enc), SAMPLE_ROWS, &mut *progress)?;
-            enc.finish()?.commit()?;
+            let (pending, rows) = spool_to_parquet(
+                &spool,
+                &label,
+                &profile.schema,
+                pending,
+                crypto_profile,
+                &dek,
+                &id2,
+            )?;
+            if rows != profile.rows {
+                return Err(ServiceError::Internal(format!(
+                    "ingest wrote {rows} of {} rows",
+                    profile.rows
+                )));
+            }
+            pending.commit()?;
             Ok(profile)
         })
         .await??;
@@ -212,7 +409,7 @@ impl Node {
             id: id.clone(),
             name: req.name.clone(),
             kind: DatasetKind::Raw,
-            format: "csv".into(),
+            format: DATASET_FORMAT.into(),
             owner: req.owner.unwrap_or_else(|| caller.user.username.clone()),
             update_frequency: req.update_frequency,
             level: max_level(&classification),
@@ -349,26 +546,58 @@ impl Node {
         };
         drop((pseudonym_key, date_shift_key));
 
+        check_format(&source)?;
         let source_dek = self.data_key(&source.id, &source.wrapped_key)?;
         let id = new_id("ds");
-        let object_key = format!("datasets/{id}/v1.enc");
+        let object_key = dataset_object_key(&id);
         let dek = SecretKey::generate();
         let wrapped_key = self.keys.wrap(&dek, id.as_bytes())?;
 
         let objects = self.objects.clone();
         let crypto_profile = self.profile;
-        let (src_key, src_aad) = (source.object_key.clone(), source.id.clone());
-        let (key, aad, label) = (object_key.clone(), id.clone(), new_name.to_string());
+        let spool_dir = self.dir.clone();
+        let source_meta = source.clone();
+        let (key, id2, label) = (object_key.clone(), id.clone(), new_name.to_string());
         let result = tokio::task::spawn_blocking(move || -> Result<(DeidReport, CsvProfile)> {
-            let reader = decrypt_reader(&source_dek, src_aad.as_bytes(), objects.open(&src_key)?)?;
-            let pending = objects.create(&key)?;
-            let mut enc = encrypt_writer_with(crypto_profile, &dek, aad.as_bytes(), pending)?;
-            let report = medspace_deid::deidentify(&policy, &deid_keys, reader, &mut enc)
+            // The source, decrypted column chunk by column chunk, as CSV text in memory.
+            let reader = medspace_columnar::read_from(
+                objects.open(&source_meta.object_key)?,
+                ObjectKey {
+                    dek: &source_dek,
+                    context: &source_meta.id,
+                },
+                None,
+            )
+            .map_err(|e| columnar_err(&source_meta.name, e))?;
+            check_object(&source_meta, &reader)?;
+            let csv = CsvText::new(reader.schema(), reader)
+                .map_err(|e| columnar_err(&source_meta.name, e))?;
+            // Pass 1: de-identify into the spool.
+            let spool = Spool::create(&spool_dir, crypto_profile)?;
+            let mut sealed = spool.writer()?;
+            let report = medspace_deid::deidentify(&policy, &deid_keys, csv, &mut sealed)
                 .map_err(|e| ServiceError::BadRequest(format!("de-identification failed: {e}")))?;
-            enc.finish()?.commit()?;
-            // Second pass over the stored result: schema, digest and classification of what was written.
-            let check = decrypt_reader(&dek, aad.as_bytes(), objects.open(&key)?)?;
-            let profile = profile_csv(&label, check, None, SAMPLE_ROWS, &mut |_| {})?;
+            sealed.finish()?;
+            // Pass 2: schema, digest and classification sample of what was produced.
+            let profile = profile_csv(&label, spool.reader()?, None, SAMPLE_ROWS, &mut |_| {})?;
+            // Pass 3: typed batches into the encrypted Parquet object.
+            let pending = objects.create(&key)?;
+            let (pending, rows) = spool_to_parquet(
+                &spool,
+                &label,
+                &profile.schema,
+                pending,
+                crypto_profile,
+                &dek,
+                &id2,
+            )?;
+            if rows != profile.rows {
+                return Err(ServiceError::Internal(format!(
+                    "de-identification wrote {rows} of {} rows",
+                    profile.rows
+                )));
+            }
+            pending.commit()?;
             Ok((report, profile))
         })
         .await?;
@@ -410,7 +639,7 @@ impl Node {
             id: id.clone(),
             name: new_name.to_string(),
             kind: DatasetKind::Deidentified,
-            format: "csv".into(),
+            format: DATASET_FORMAT.into(),
             owner: caller.user.username.clone(),
             update_frequency: source.update_frequency.clone(),
             level: max_level(&classification),

@@ -4,7 +4,7 @@
 //!
 //! Every copy of a dataset's content — the object, staging leftovers, backups that hold the object —
 //! is ciphertext under the dataset's own data key, and that key exists only wrapped, in the
-//! metadata store. Destruction erases the wrapped key and records the destruction (with the
+//! metadata store and in the key vault (backups leave keys out, see [`crate::backup`]). Destruction erases the wrapped key and records the destruction (with the
 //! certificate) in one audited transaction, then deletes the objects. Once the transaction commits,
 //! no key that could decrypt any copy exists any more.
 //!
@@ -138,7 +138,19 @@ impl Node {
         cert.signature = hex::encode(identity.sign(&cert.signed_bytes()?)?);
         let event = AuditEvent::new(caller.id(), "dataset.destroy", &meta.id, Outcome::Success)
             .with_detail(json!({ "certificate": cert }));
-        self.store.destroy_dataset(&meta.id, at, &event).await?;
+        // Backups hold no keys; the key vault beside them does. It drops this key first, so the
+        // moment the destruction commits, no copy anywhere — earlier backups included — has a key.
+        let vault_kept = self.key_vault_path().exists();
+        if vault_kept {
+            self.write_key_vault(Some(&meta.id)).await?;
+        }
+        if let Err(e) = self.store.destroy_dataset(&meta.id, at, &event).await {
+            if vault_kept {
+                // Not destroyed after all: the vault must hold the key again.
+                let _ = self.write_key_vault(None).await;
+            }
+            return Err(e.into());
+        }
 
         // The key is gone; deleting the ciphertext is hygiene. A failure here leaves only
         // undecryptable bytes, and is recorded so an operator can remove them.

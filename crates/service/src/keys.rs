@@ -23,7 +23,7 @@ use crate::error::{Result, ServiceError};
 use crate::node::{system_event, Node, KEY_CHECK_CONTEXT};
 
 /// The context a wrapped key is bound to, by where it is stored.
-fn wrap_context(owner: &KeyOwner) -> Vec<u8> {
+pub(crate) fn wrap_context(owner: &KeyOwner) -> Vec<u8> {
     match owner {
         KeyOwner::Dataset(id) | KeyOwner::QueryResult(id) => id.as_bytes().to_vec(),
         KeyOwner::ProjectKey { project, purpose } => project_key_context(project, purpose),
@@ -210,6 +210,15 @@ impl Node {
             .with_detail(json!({"previous": previous, "rewrapped": rewrapped.len()}));
         self.store.replace_wrapped_keys(&rewrapped, &event).await?;
         self.keys = std::sync::Arc::new(ring);
+        // The vault must follow, or retiring the old version would void every backup.
+        if self.key_vault_path().exists() {
+            self.write_key_vault(None).await.map_err(|e| {
+                ServiceError::Internal(format!(
+                    "the keys were rewrapped under {active}, but the key vault was not updated \
+                     ({e}); run `medspace backup` before retiring {previous}"
+                ))
+            })?;
+        }
         Ok(RotationReport {
             previous,
             active,

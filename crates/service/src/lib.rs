@@ -8,6 +8,7 @@
 
 pub mod access;
 pub mod accounts;
+pub mod backup;
 pub mod config;
 pub mod csvio;
 pub mod datasets;

@@ -127,7 +127,7 @@ async fn open_store(dir: &Path, config: &NodeConfig) -> Result<Arc<dyn Store>> {
     Ok(store)
 }
 
-fn is_inside(dir: &Path, file: &Path) -> bool {
+pub(crate) fn is_inside(dir: &Path, file: &Path) -> bool {
     let abs = |p: &Path| -> PathBuf {
         let p = if p.is_absolute() {
             p.to_path_buf()

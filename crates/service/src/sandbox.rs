@@ -3,8 +3,9 @@
 //! T/CI 857-2024 5.2 and 7.2.1 ("raw data stays in the domain; usable but not visible"),
 //! GB/T 39725-2020 Table 2 (data analysis platform) and §11.4.2.4 (groups under 5 refused). The
 //! tables visible to a query are exactly the datasets of the caller's approved, current
-//! applications, each projected to the granted columns before the engine sees it; results are
-//! kept encrypted in the node and leave only through an approved export.
+//! applications, each projected to the granted columns before the engine sees it — only those
+//! columns' chunks are decrypted from the dataset's Parquet object — results are kept encrypted in
+//! the node and leave only through an approved export.
 
 use std::collections::BTreeMap;
 
@@ -113,9 +114,17 @@ impl Node {
                 .dataset(&g.dataset_id)
                 .await?
                 .ok_or_else(|| ServiceError::NotFound(format!("dataset `{}`", g.dataset_id)))?;
+            // Only the granted columns are decrypted; a granted name the schema lacks is left to
+            // the sandbox, which refuses it.
+            let columns: Vec<String> = g
+                .columns
+                .iter()
+                .filter(|c| meta.schema.iter().any(|s| &s.name == *c))
+                .cloned()
+                .collect();
             tables.push(SandboxTable {
                 name: g.table.clone(),
-                csv: self.load_plaintext(&meta).await?,
+                batches: self.load_batches(&meta, Some(columns)).await?,
                 schema: meta.schema.clone(),
                 granted_columns: g.columns.clone(),
                 level: g.level,

@@ -19,7 +19,7 @@ mod sqlite;
 mod url;
 
 pub use postgres::PgStore;
-pub use sqlite::SqliteStore;
+pub use sqlite::{detach_snapshot, SnapshotInfo, SqliteStore};
 pub use url::{open_store, redact_url};
 
 use async_trait::async_trait;
@@ -94,6 +94,9 @@ pub enum StoreError {
     /// The connection URL is not understood.
     #[error("invalid database URL: {0}")]
     InvalidUrl(String),
+    /// The backend cannot do this (for example a file snapshot of a PostgreSQL database).
+    #[error("not supported by this backend: {0}")]
+    Unsupported(String),
 }
 
 /// Which row holds a wrapped key.
@@ -170,6 +173,13 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Every wrapped key the store holds (datasets, query results, project keys, the master-key
     /// check), for rotation and for checking which master-key versions are still in use.
     async fn wrapped_keys(&self) -> Result<Vec<WrappedKeyRef>>;
+    /// Every object key the metadata references (live datasets and query results): what a backup
+    /// must copy.
+    async fn object_keys(&self) -> Result<Vec<String>>;
+    /// Writes a consistent copy of the whole database to `path` (a new file) while the store
+    /// keeps serving. SQLite only (`VACUUM INTO`); PostgreSQL deployments back up with PostgreSQL's
+    /// own point-in-time recovery and get [`StoreError::Unsupported`].
+    async fn snapshot_into(&self, path: &std::path::Path) -> Result<()>;
     /// Replaces wrapped keys in one transaction with its audit entry: all or none. Each reference
     /// must name an existing row.
     async fn replace_wrapped_keys(

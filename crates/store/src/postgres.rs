@@ -57,6 +57,14 @@ impl PgStore {
         Ok(PgStore { pool })
     }
 
+    async fn snapshot_file(&self, _path: &std::path::Path) -> Result<()> {
+        Err(crate::StoreError::Unsupported(
+            "medspace backups snapshot the embedded SQLite database; back up PostgreSQL with its \
+             own point-in-time recovery (pg_basebackup and WAL archiving)"
+                .into(),
+        ))
+    }
+
     async fn begin_write(&self) -> Result<WriteTx<'_, sqlx::Postgres>> {
         let tx = self.pool.begin().await.map_err(crate::sql::audit_err)?;
         Ok(WriteTx { tx, _writer: None })

@@ -122,6 +122,8 @@ pub(crate) const ALL_PROJECT_KEYS: &str =
 pub(crate) const SETTINGS_WITH_KEYS: &str =
     "SELECT key, value FROM settings WHERE key LIKE 'wrapped_key.%' OR key = 'master_key_check' \
      ORDER BY key";
+pub(crate) const ALL_OBJECT_KEYS: &str = "SELECT object_key FROM datasets WHERE destroyed_at IS \
+     NULL UNION SELECT object_key FROM query_results ORDER BY 1";
 pub(crate) const REWRAP_DATASET: &str = "UPDATE datasets SET wrapped_key = $1 WHERE id = $2";
 pub(crate) const REWRAP_QUERY: &str = "UPDATE query_results SET wrapped_key = $1 WHERE id = $2";
 pub(crate) const REWRAP_PROJECT_KEY: &str =
@@ -858,6 +860,20 @@ macro_rules! sql_store {
                     });
                 }
                 Ok(out)
+            }
+
+            async fn object_keys(&self) -> $crate::Result<Vec<String>> {
+                let rows = sqlx::query($crate::sql::ALL_OBJECT_KEYS)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err($crate::sql::db_err)?;
+                rows.iter()
+                    .map(|r| $crate::sql::text_col(r, "datasets", "object_key"))
+                    .collect()
+            }
+
+            async fn snapshot_into(&self, path: &std::path::Path) -> $crate::Result<()> {
+                self.snapshot_file(path).await
             }
 
             async fn replace_wrapped_keys(

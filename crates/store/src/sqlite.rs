@@ -70,6 +70,26 @@ impl SqliteStore {
         &self.path
     }
 
+    /// `VACUUM INTO`: a consistent, compacted copy of the database as one new file (no WAL),
+    /// taken in a read transaction, so writers carry on.
+    async fn snapshot_file(&self, path: &Path) -> Result<()> {
+        if path.exists() {
+            return Err(StoreError::Conflict(format!(
+                "snapshot target {} already exists",
+                path.display()
+            )));
+        }
+        let target = path.to_str().ok_or_else(|| {
+            StoreError::Database(format!("snapshot path {} is not UTF-8", path.display()))
+        })?;
+        sqlx::query("VACUUM INTO $1")
+            .bind(target)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| StoreError::Database(format!("snapshot failed: {e}")))?;
+        Ok(())
+    }
+
     async fn begin_write(&self) -> Result<WriteTx<'_, sqlx::Sqlite>> {
         let guard = self.writer.lock().await;
         let tx = self
@@ -82,6 +102,78 @@ impl SqliteStore {
             _writer: Some(guard),
         })
     }
+}
+
+/// What a detached snapshot references: its object keys and its audit head.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotInfo {
+    /// Every object key the snapshot's metadata references.
+    pub object_keys: Vec<String>,
+    /// The audit head inside the snapshot.
+    pub audit_head: Option<crate::AuditHead>,
+}
+
+/// Prepares a snapshot file made by [`Store::snapshot_into`](crate::Store::snapshot_into) for a
+/// backup: reads what it references, then blanks every wrapped data key — dataset, query-result and
+/// project keys and the `wrapped_key.*` settings; the master-key check stays. Backups carry their
+/// keys apart from the data so that destroying a dataset's key also defeats the backups that hold
+/// its objects (GB/T 39725-2020 §11.4.2.6; DMS 6.2.3). Not audited: it edits a detached copy, never
+/// the node's database.
+pub async fn detach_snapshot(snapshot: &Path) -> Result<SnapshotInfo> {
+    let options = SqliteConnectOptions::new()
+        .filename(snapshot)
+        .create_if_missing(false)
+        .journal_mode(SqliteJournalMode::Delete)
+        .synchronous(SqliteSynchronous::Full)
+        .busy_timeout(BUSY_TIMEOUT);
+    let pool = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(options)
+        .await
+        .map_err(|e| StoreError::Database(format!("cannot open snapshot: {e}")))?;
+    let result = async {
+        let rows = sqlx::query(crate::sql::ALL_OBJECT_KEYS)
+            .fetch_all(&pool)
+            .await
+            .map_err(crate::sql::db_err)?;
+        let object_keys = rows
+            .iter()
+            .map(|r| crate::sql::text_col(r, "datasets", "object_key"))
+            .collect::<Result<Vec<_>>>()?;
+        let head_row = sqlx::query(crate::sql::SELECT_HEAD)
+            .fetch_optional(&pool)
+            .await
+            .map_err(crate::sql::db_err)?;
+        let audit_head = match head_row {
+            Some(r) => crate::sql::head(&r)?,
+            None => None,
+        };
+        let mut tx = pool.begin().await.map_err(crate::sql::db_err)?;
+        for sql in [
+            "UPDATE datasets SET wrapped_key = X''",
+            "UPDATE query_results SET wrapped_key = X''",
+            "UPDATE project_keys SET wrapped_key = X''",
+            "UPDATE settings SET value = '' WHERE key LIKE 'wrapped_key.%'",
+        ] {
+            sqlx::query(sql)
+                .execute(&mut *tx)
+                .await
+                .map_err(crate::sql::db_err)?;
+        }
+        tx.commit().await.map_err(crate::sql::db_err)?;
+        // Blanked pages must not linger in the file's free list.
+        sqlx::query("VACUUM")
+            .execute(&pool)
+            .await
+            .map_err(crate::sql::db_err)?;
+        Ok(SnapshotInfo {
+            object_keys,
+            audit_head,
+        })
+    }
+    .await;
+    pool.close().await;
+    result
 }
 
 impl_cols!(SqliteRow);
