@@ -8,24 +8,26 @@
 //! **International profile — Parquet modular encryption** (Apache Parquet encryption spec,
 //! `AES_GCM_V1`), readable by Spark, Arrow C++/pyarrow or parquet-rs given the key:
 //!
-//! * uniform encryption: the footer and every column (pages, page headers, dictionary pages,
-//!   page indexes) are encrypted and authenticated with AES-256-GCM under one key, the dataset's
-//!   256-bit data key itself — each dataset has its own random data key, so the key also binds the
-//!   file to its dataset; the footer is encrypted (file magic `PARE`), so schema, column names,
-//!   statistics and row counts are not readable without the key;
-//! * Parquet authenticates every module but not the 4-byte length in front of each one, and
-//!   parquet-rs ignores some of those lengths; so the writer also records, in the (encrypted and
-//!   authenticated) footer's key-value metadata, the length and SHA-256 of all bytes before the
-//!   footer (`medspace.data_sha256`), and the reader checks it. Page indexes are not written, so
-//!   those bytes are everything but the footer: with the checks below, any modified byte is
-//!   refused, not only those that would change decrypted data;
+//! * uniform encryption: the footer and every column (page headers, data and dictionary pages)
+//!   are encrypted and authenticated with AES-256-GCM under one key, the dataset's 256-bit data
+//!   key itself — each dataset has its own random data key, so the key also binds the file to its
+//!   dataset; the footer is encrypted (file magic `PARE`), so schema, column names, statistics and
+//!   row counts are not readable without the key;
 //! * the footer key metadata — the only cleartext besides the framing and Parquet's random 8-byte
 //!   file identifier — names the key, never holds it: a key id (`medspace:<dataset id>`) in the
 //!   JSON "key material" layout of the Parquet key-management tools (`PKMT1`, internal storage,
 //!   no double wrapping; `masterKeyID` and `wrappedDEK` both carry the key id), so pyarrow's
-//!   `CryptoFactory` with a KMS client that maps the id to the key can read the file. The reader
-//!   checks the key metadata byte for byte, so an object moved from another dataset or an edited
-//!   key metadata is refused before any decryption.
+//!   `CryptoFactory` with a KMS client that maps the id to the key can read the file;
+//! * Parquet leaves a few bytes unauthenticated: the file crypto metadata in front of the
+//!   encrypted footer, and the 4-byte length in front of every encrypted module (parquet-rs
+//!   ignores several of them). So the reader first checks that the crypto metadata is exactly what
+//!   the writer produces for this key and that the footer module's length is exact (before the
+//!   parquet crate parses anything: an object moved from another dataset is refused here), then
+//!   decrypts the footer, then checks the length and SHA-256 of every byte before the footer,
+//!   which the writer records in the authenticated footer's key-value metadata
+//!   (`medspace.data_sha256`), before any page is read. No page index is written, so those bytes
+//!   are the whole file but the footer: any modified byte is refused, not only those that would
+//!   change decrypted data.
 //!
 //! **National profile — SM4-GCM envelope**: Parquet modular encryption knows only AES, so the
 //! plain Parquet bytes (`PAR1`) are streamed through the medspace-crypto STREAM envelope
@@ -36,8 +38,8 @@
 //!
 //! Reading picks the layout from the object's first bytes (`PARE` or `MSE1`), so objects of both
 //! profiles stay readable whatever the node's profile; plain Parquet and anything else are refused.
-//! A projection decodes (and, in the international profile, decrypts) only the requested columns'
-//! chunks. A wrong key or a modified byte is [`ColumnarError::Integrity`] (or
+//! A projection decrypts and decodes only the requested columns' chunks (the international digest
+//! check still hashes the whole ciphertext, which is in memory anyway). A wrong key or a modified byte is [`ColumnarError::Integrity`] (or
 //! [`ColumnarError::Format`] when the framing itself is broken); a reader never yields data that
 //! did not authenticate.
 //!
@@ -116,47 +118,30 @@ fn hex_lower(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Checks what Parquet leaves unauthenticated around the footer (see the module documentation):
-/// the length and SHA-256 of every byte before the footer, recorded in the authenticated footer;
-/// the file crypto metadata, which must be exactly what the writer produces for this key (its
-/// only variable part, the random file identifier, is bound into every GCM tag); and the length
-/// prefix of the encrypted footer module.
-fn check_framing(
-    object: &[u8],
-    metadata: &parquet::file::metadata::ParquetMetaData,
-    key_metadata: &[u8],
-) -> Result<(), ColumnarError> {
-    let entry = metadata
-        .file_metadata()
-        .key_value_metadata()
-        .and_then(|kv| kv.iter().find(|e| e.key == DATA_DIGEST_KEY))
-        .and_then(|e| e.value.as_deref())
-        .ok_or_else(|| ColumnarError::Format("the footer lacks the medspace data digest".into()))?;
-    let (len, digest) = entry.split_once(':').ok_or(ColumnarError::Integrity)?;
-    let len: usize = len.parse().map_err(|_| ColumnarError::Integrity)?;
-    // The footer (crypto metadata and encrypted footer) starts right after the recorded bytes.
-    let footer_end = object
+/// The footer region of an encrypted Parquet file: `(start, end)` of the file crypto metadata
+/// and encrypted footer, between the data and the trailing length and magic.
+fn footer_region(object: &[u8]) -> Result<(usize, usize), ColumnarError> {
+    let end = object
         .len()
         .checked_sub(8)
         .ok_or(ColumnarError::Integrity)?;
-    let footer_len = object
-        .get(footer_end..footer_end + 4)
+    let len = object
+        .get(end..end + 4)
         .and_then(|b| <[u8; 4]>::try_from(b).ok())
         .map(|b| u32::from_le_bytes(b) as usize)
         .ok_or(ColumnarError::Integrity)?;
-    let footer_start = footer_end
-        .checked_sub(footer_len)
-        .ok_or(ColumnarError::Integrity)?;
-    let data = object.get(..len).ok_or(ColumnarError::Integrity)?;
-    if len != footer_start || hex_lower(&Sha256::digest(data)) != digest {
-        return Err(ColumnarError::Integrity);
-    }
+    let start = end.checked_sub(len).ok_or(ColumnarError::Integrity)?;
+    Ok((start, end))
+}
 
-    // FileCryptoMetaData, thrift compact: algorithm = AES_GCM_V1 { aad_file_unique: 8 bytes },
-    // key_metadata.
-    let footer = object
-        .get(footer_start..footer_end)
-        .ok_or(ColumnarError::Integrity)?;
+/// Before anything is parsed: the file crypto metadata — the one part of the footer that is
+/// neither encrypted nor authenticated — must be exactly what the writer produces for this key
+/// (thrift compact: algorithm AES_GCM_V1 with an 8-byte `aad_file_unique` and nothing else, then
+/// the key metadata); its only variable part, the random file identifier, is bound into every
+/// GCM tag. The encrypted footer module's length prefix must cover exactly the rest.
+fn check_crypto_metadata(object: &[u8], key_metadata: &[u8]) -> Result<(), ColumnarError> {
+    let (start, end) = footer_region(object)?;
+    let footer = object.get(start..end).ok_or(ColumnarError::Integrity)?;
     let mut expected = vec![0x1c, 0x1c, 0x28, 0x08];
     expected.extend_from_slice(footer.get(4..12).ok_or(ColumnarError::Integrity)?);
     expected.extend_from_slice(&[0x00, 0x00, 0x18]);
@@ -175,16 +160,35 @@ fn check_framing(
     if footer.get(..expected.len()) != Some(expected.as_slice()) {
         return Err(ColumnarError::Integrity);
     }
-    // The encrypted footer module: its length prefix must cover exactly the rest.
-    let module = footer
-        .get(expected.len()..)
-        .ok_or(ColumnarError::Integrity)?;
+    let module = footer.get(expected.len()..).unwrap_or_default();
     let module_len = module
         .get(..4)
         .and_then(|b| <[u8; 4]>::try_from(b).ok())
         .map(|b| u32::from_le_bytes(b) as usize)
         .ok_or(ColumnarError::Integrity)?;
-    if module_len != module.len() - 4 {
+    if Some(module_len) != module.len().checked_sub(4) {
+        return Err(ColumnarError::Integrity);
+    }
+    Ok(())
+}
+
+/// After the footer decrypted (and so authenticated), before any page is read: the length and
+/// SHA-256 of every byte before the footer, as the footer records them.
+fn check_data_digest(
+    object: &[u8],
+    metadata: &parquet::file::metadata::ParquetMetaData,
+) -> Result<(), ColumnarError> {
+    let entry = metadata
+        .file_metadata()
+        .key_value_metadata()
+        .and_then(|kv| kv.iter().find(|e| e.key == DATA_DIGEST_KEY))
+        .and_then(|e| e.value.as_deref())
+        .ok_or_else(|| ColumnarError::Format("the footer lacks the medspace data digest".into()))?;
+    let (len, digest) = entry.split_once(':').ok_or(ColumnarError::Integrity)?;
+    let len: usize = len.parse().map_err(|_| ColumnarError::Integrity)?;
+    let (footer_start, _) = footer_region(object)?;
+    let data = object.get(..len).ok_or(ColumnarError::Integrity)?;
+    if len != footer_start || hex_lower(&Sha256::digest(data)) != digest {
         return Err(ColumnarError::Integrity);
     }
     Ok(())
@@ -483,6 +487,7 @@ pub fn read(
             ));
         }
         let key_metadata = key.key_metadata();
+        check_crypto_metadata(&object, &key_metadata)?;
         let retriever = ExpectedKey {
             metadata: key_metadata.clone(),
             key: Zeroizing::new(*key.dek.expose()),
@@ -494,7 +499,7 @@ pub fn read(
         let builder =
             ParquetRecordBatchReaderBuilder::try_new_with_options(object.clone(), options)
                 .map_err(|e| read_err(&e.to_string()))?;
-        check_framing(&object, builder.metadata(), &key_metadata)?;
+        check_data_digest(&object, builder.metadata())?;
         drop(object);
         open(builder, projection)
     } else if head == ENVELOPE_MAGIC.as_slice() {

@@ -71,7 +71,7 @@ pub struct DatasetMeta {
     pub name: String,
     /// Raw or de-identified.
     pub kind: DatasetKind,
-    /// Storage format of the content (`csv`).
+    /// Storage format of the content (`parquet`: encrypted Parquet, see `medspace-columnar`).
     pub format: String,
     /// Owning account or department.
     pub owner: String,

@@ -89,7 +89,7 @@ pub struct TlsSettings {
 }
 
 fn default_reload_check() -> u64 {
-    30
+    60
 }
 
 impl Default for TlsSettings {
