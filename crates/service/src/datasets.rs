@@ -112,28 +112,36 @@ fn columnar_err(dataset: &str, e: ColumnarError) -> ServiceError {
     }
 }
 
-/// Builds a dataset's encrypted Parquet object from the CSV in `spool` (declared `schema`):
-/// returns the output and the number of rows written.
+/// Builds a dataset's encrypted Parquet object from the CSV in `spool` (typed by `profile`), checks
+/// every profiled row was written, and commits it.
 fn spool_to_parquet(
     spool: &Spool,
     label: &str,
-    schema: &[ColumnSchema],
+    profile: &CsvProfile,
     out: Box<dyn PendingObject>,
-    profile: CryptoProfile,
+    crypto_profile: CryptoProfile,
     dek: &SecretKey,
     id: &str,
-) -> Result<(Box<dyn PendingObject>, u64)> {
-    let batches = medspace_columnar::csv_batches(label, schema, None, spool.reader()?)
+) -> Result<()> {
+    let batches = medspace_columnar::csv_batches(label, &profile.schema, None, spool.reader()?)
         .map_err(|e| columnar_err(label, e))?;
     let arrow_schema = batches.schema();
-    medspace_columnar::write(
+    let (pending, rows) = medspace_columnar::write(
         out,
         arrow_schema,
         batches,
-        profile,
+        crypto_profile,
         ObjectKey { dek, context: id },
     )
-    .map_err(|e| columnar_err(label, e))
+    .map_err(|e| columnar_err(label, e))?;
+    if rows != profile.rows {
+        return Err(ServiceError::Internal(format!(
+            "`{label}`: wrote {rows} of {} rows",
+            profile.rows
+        )));
+    }
+    pending.commit()?;
+    Ok(())
 }
 
 /// Refuses content stored in a format this version does not read.
@@ -383,23 +391,15 @@ impl Node {
             )?;
             sealed.finish()?;
             // Pass 2: typed batches into the encrypted Parquet object.
-            let pending = objects.create(&key)?;
-            let (pending, rows) = spool_to_parquet(
+            spool_to_parquet(
                 &spool,
                 &label,
-                &profile.schema,
-                pending,
+                &profile,
+                objects.create(&key)?,
                 crypto_profile,
                 &dek,
                 &id2,
             )?;
-            if rows != profile.rows {
-                return Err(ServiceError::Internal(format!(
-                    "ingest wrote {rows} of {} rows",
-                    profile.rows
-                )));
-            }
-            pending.commit()?;
             Ok(profile)
         })
         .await??;
@@ -581,23 +581,15 @@ impl Node {
             // Pass 2: schema, digest and classification sample of what was produced.
             let profile = profile_csv(&label, spool.reader()?, None, SAMPLE_ROWS, &mut |_| {})?;
             // Pass 3: typed batches into the encrypted Parquet object.
-            let pending = objects.create(&key)?;
-            let (pending, rows) = spool_to_parquet(
+            spool_to_parquet(
                 &spool,
                 &label,
-                &profile.schema,
-                pending,
+                &profile,
+                objects.create(&key)?,
                 crypto_profile,
                 &dek,
                 &id2,
             )?;
-            if rows != profile.rows {
-                return Err(ServiceError::Internal(format!(
-                    "de-identification wrote {rows} of {} rows",
-                    profile.rows
-                )));
-            }
-            pending.commit()?;
             Ok((report, profile))
         })
         .await?;
