@@ -99,7 +99,7 @@ pub enum AuditError {
 }
 
 /// Why verification failed, and where.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ChainBreak {
     /// The stored text does not hash to the stored hash: the entry (or its hash) was edited.
     #[error("audit entry {seq}: stored hash does not match the entry's content (entry modified)")]

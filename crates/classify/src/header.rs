@@ -28,6 +28,90 @@ const fn k(s: S) -> Kind {
 
 /// Whole names, compared after [`compact`]. `(names, kind, confidence)`.
 const EXACT: &[(&[&str], Kind, f64)] = &[
+    // WS 363 data-element identifiers (DE…) as printed in GB/T 39725-2020 Appendix G Table G.1,
+    // and a few more of WS 363-2011 used as column names in regional health platforms.
+    (&["DE02.01.039.00"], k(S::PersonName), 0.95),
+    (&["DE02.01.030.00"], k(S::IdNumber), 0.95),
+    (
+        &["DE02.01.010.00", "DE02.01.008.00"],
+        k(S::MobilePhone),
+        0.9,
+    ),
+    (&["DE02.01.012.00"], k(S::Email), 0.95),
+    (
+        &["DE02.01.009.04", "DE02.01.009.05", "DE02.01.009.06"],
+        k(S::Address),
+        0.9,
+    ),
+    (
+        &["DE02.01.009.03", "DE02.01.003.00"],
+        Kind::CountyCode,
+        0.85,
+    ),
+    (&["DE02.01.047.00"], k(S::PostalCode), 0.9),
+    (&["DE08.10.007.00"], k(S::Employer), 0.9),
+    (
+        &["DB02.01.005.01", "DE02.01.005.01", "DB02.01.005.02"],
+        k(S::BirthDate),
+        0.9,
+    ),
+    (&["DE02.01.040.00"], k(S::Sex), 0.9),
+    (
+        &[
+            "DE01.00.007.00",
+            "DE01.00.009.00",
+            "DE01.00.014.00",
+            "DE01.00.021.00",
+        ],
+        k(S::PatientId),
+        0.9,
+    ),
+    (&["DE01.00.022.00"], k(S::SocialSecurityCard), 0.9),
+    (&["DE01.00.001.00", "DE01.00.010.00"], k(S::RecordId), 0.85),
+    (
+        &[
+            "DE02.01.035.00",
+            "DE02.01.001.00",
+            "DE05.01.034.00",
+            "DE06.00.050.00",
+            "DE09.00.060.00",
+        ],
+        k(S::Date),
+        0.85,
+    ),
+    (&["DE02.10.067.00", "DE06.00.095.03"], k(S::Datetime), 0.85),
+    (&["DE05.01.024.00"], k(S::DiagnosisCode), 0.9),
+    (&["DE04.01.119.00"], k(S::FreeText), 0.85),
+    // Report, specimen and order numbers: internal numbers (Table G.1 quasi-identifiers).
+    (
+        &[
+            "lab_id",
+            "test_id",
+            "report_id",
+            "report_no",
+            "specimen_id",
+            "specimen_no",
+            "sample_id",
+            "sample_no",
+            "exam_id",
+            "order_id",
+            "order_no",
+            "bgdh",
+            "报告单号",
+            "检验报告单号",
+            "检查报告单号",
+            "标本号",
+            "医嘱号",
+            "订单号",
+        ],
+        k(S::RecordId),
+        0.85,
+    ),
+    (
+        &["certno", "psn_certno", "cert_no_psn"],
+        k(S::IdNumber),
+        0.9,
+    ),
     (
         &[
             "person_name",

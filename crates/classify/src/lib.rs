@@ -23,8 +23,11 @@
 #![deny(missing_docs)]
 
 mod decide;
+pub mod freetext;
 mod header;
 mod mapping;
+pub mod policy_draft;
+pub mod report;
 mod scan;
 mod special;
 mod table;
@@ -33,9 +36,17 @@ mod values;
 use medspace_core::{ColumnClassification, Level, SemanticType};
 use serde::{Deserialize, Serialize};
 
-pub use scan::{scan_csv, ScanError};
+pub use freetext::{find_spans, redact, Finding, SpanKind};
+pub use policy_draft::{draft_policy, DraftError, DraftOptions};
+pub use report::{
+    is_hidden_from_self_query, ColumnReport, Findings, ReportCategory, ScanMode, ScanResult,
+    SpanRecord, SpecialDiseaseClass, SuggestedAction, SEMANTIC_TYPES,
+};
+pub use scan::{
+    scan_csv, scan_report, ScanConfig, ScanError, DEFAULT_MAX_SPANS, DEFAULT_SAMPLE_ROWS,
+};
 pub use special::{special_disease_of_code, special_diseases_in_name, SPECIAL_DISEASE_NAMES};
-pub use table::render_table;
+pub use table::{render_result_table, render_table};
 
 /// Options of [`scan_csv`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,7 +100,26 @@ pub fn is_biometric_column(name: &str) -> bool {
 /// mental disorders, substance use, pregnancy …) are level 5 and list the categories found in
 /// `special_diseases` (names in [`SPECIAL_DISEASE_NAMES`]).
 pub fn classify_column(name: &str, samples: &[&str]) -> ColumnClassification {
-    let (kind, confidence) = decide::decide(name, samples);
+    let stats = values::Stats::of(samples);
+    let (kind, confidence) = decide::decide_stats(name, &stats);
+    let mut special = Vec::new();
+    if mapping::may_hold_special_diseases(kind) {
+        let negations = kind.semantic_type() == SemanticType::FreeText;
+        for v in samples {
+            special::scan_value(v.trim(), negations, &mut special);
+        }
+        special::sort_categories(&mut special);
+    }
+    graded(name, kind, confidence, &special)
+}
+
+/// The classification of a column whose kind, confidence and special diseases are decided.
+pub(crate) fn graded(
+    name: &str,
+    kind: mapping::Kind,
+    confidence: f64,
+    special: &[&'static str],
+) -> ColumnClassification {
     let semantic_type = kind.semantic_type();
     let hint = if semantic_type == SemanticType::Other {
         header::category_hint(name)
@@ -98,16 +128,8 @@ pub fn classify_column(name: &str, samples: &[&str]) -> ColumnClassification {
     };
     let grading = mapping::grading(kind, hint);
     let mut level = grading.level;
-    let mut special = Vec::new();
-    if mapping::may_hold_special_diseases(kind) {
-        let negations = semantic_type == SemanticType::FreeText;
-        for v in samples {
-            special::scan_value(v.trim(), negations, &mut special);
-        }
-        special::sort_categories(&mut special);
-        if !special.is_empty() {
-            level = Level::L5;
-        }
+    if !special.is_empty() {
+        level = Level::L5;
     }
     ColumnClassification {
         name: name.to_string(),
@@ -117,7 +139,7 @@ pub fn classify_column(name: &str, samples: &[&str]) -> ColumnClassification {
         identifier_kind: grading.identifier_kind,
         dms_class: grading.dms_class,
         confidence,
-        special_diseases: special.into_iter().map(str::to_string).collect(),
+        special_diseases: special.iter().map(|s| s.to_string()).collect(),
     }
 }
 

@@ -7,7 +7,13 @@
 
 use std::io::Read;
 
-use crate::{classify_column, ScanOptions, ScanReport};
+use medspace_core::SemanticType;
+
+use crate::freetext::find_spans;
+use crate::mapping::{self, Kind};
+use crate::report::{is_hidden_from_self_query, ColumnReport, Findings, ScanMode, ScanResult};
+use crate::values::{Stats, StatsBuilder};
+use crate::{classify_column, decide, header, special, ScanOptions, ScanReport};
 
 /// Why a CSV could not be scanned. Messages name lines and columns, never cell values.
 #[derive(Debug, thiserror::Error)]
@@ -148,6 +154,229 @@ pub fn scan_csv<R: Read>(input: R, opts: &ScanOptions) -> Result<ScanReport, Sca
         columns,
         rows_sampled: rows,
     })
+}
+
+/// Rows read by a sampled scan unless told otherwise.
+pub const DEFAULT_SAMPLE_ROWS: usize = 2000;
+/// Spans listed per column in `findings.spans` unless told otherwise.
+pub const DEFAULT_MAX_SPANS: usize = 20;
+
+/// Options of [`scan_report`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScanConfig {
+    /// Rows a sampled scan classifies (default [`DEFAULT_SAMPLE_ROWS`]); a full scan decides
+    /// provisional types from these rows before reading the rest.
+    pub sample_rows: usize,
+    /// Read and test every row.
+    pub full: bool,
+    /// Spans listed per column (counts cover all of them).
+    pub max_spans: usize,
+}
+
+impl Default for ScanConfig {
+    fn default() -> Self {
+        ScanConfig {
+            sample_rows: DEFAULT_SAMPLE_ROWS,
+            full: false,
+            max_spans: DEFAULT_MAX_SPANS,
+        }
+    }
+}
+
+/// What a column accumulates while the file is read.
+#[derive(Debug, Default)]
+struct ColumnAcc {
+    stats: StatsBuilder,
+    /// Sampled values with their data row, kept until the provisional decision.
+    sample: Vec<(u64, String)>,
+    special: Vec<&'static str>,
+    hidden: bool,
+    findings: Findings,
+}
+
+/// Which value scans a kind of column needs.
+#[derive(Debug, Clone, Copy)]
+struct Needs {
+    special: bool,
+    negations: bool,
+    hidden: bool,
+    spans: bool,
+}
+
+fn needs(kind: Kind) -> Needs {
+    let s = kind.semantic_type();
+    let text = matches!(s, SemanticType::FreeText | SemanticType::Other);
+    Needs {
+        special: mapping::may_hold_special_diseases(kind),
+        negations: s == SemanticType::FreeText,
+        hidden: text
+            || matches!(
+                s,
+                SemanticType::DiagnosisCode | SemanticType::DiagnosisName | SemanticType::LabResult
+            ),
+        spans: text,
+    }
+}
+
+impl ColumnAcc {
+    fn scan_cell(&mut self, needs: Needs, row: u64, value: &str, max_spans: usize) {
+        let v = value.trim();
+        if v.is_empty() {
+            return;
+        }
+        if needs.special {
+            special::scan_value(v, needs.negations, &mut self.special);
+        }
+        if needs.hidden && !self.hidden {
+            self.hidden = is_hidden_from_self_query(v);
+        }
+        if needs.spans {
+            let found = find_spans(value);
+            self.findings.add_cell(row, &found, max_spans);
+        }
+    }
+}
+
+/// Scans a CSV and reports every column with the keys of `medspace scan --format json`
+/// ([`ColumnReport`]). A sampled scan (the default) classifies the first
+/// [`ScanConfig::sample_rows`] rows; a full scan decides provisional types from those rows,
+/// then reads every row, testing each value, finding special diseases, §11.2.2.2 content and
+/// embedded identifiers in every cell of the columns that can hold them, and decides the final
+/// types from the statistics of all rows.
+pub fn scan_report<R: Read>(input: R, cfg: &ScanConfig) -> Result<ScanResult, ScanError> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(false)
+        .from_reader(input);
+    let names: Vec<String> = reader
+        .headers()
+        .map_err(|e| ScanError::from_csv(e, &[]))?
+        .iter()
+        .map(|h| h.trim_start_matches('\u{feff}').to_string())
+        .collect();
+    if names.is_empty() {
+        return Err(ScanError::NoHeader);
+    }
+    let mut accs: Vec<ColumnAcc> = names.iter().map(|_| ColumnAcc::default()).collect();
+    let mut record = csv::StringRecord::new();
+    let mut rows: u64 = 0;
+    while (rows as usize) < cfg.sample_rows {
+        match reader.read_record(&mut record) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => return Err(ScanError::from_csv(e, &names)),
+        }
+        rows += 1;
+        for (acc, field) in accs.iter_mut().zip(record.iter()) {
+            acc.stats.add(field);
+            if !field.trim().is_empty() {
+                acc.sample.push((rows, field.to_string()));
+            }
+        }
+    }
+    // Provisional decision from the sample, and the value scans it calls for.
+    let mut plan: Vec<Needs> = Vec::with_capacity(names.len());
+    for (name, acc) in names.iter().zip(accs.iter_mut()) {
+        let (kind, _) = decide::decide_stats(name, &acc.stats.finish());
+        let n = needs(kind);
+        let sample = std::mem::take(&mut acc.sample);
+        for (row, v) in &sample {
+            acc.scan_cell(n, *row, v, cfg.max_spans);
+        }
+        acc.sample = sample;
+        plan.push(n);
+    }
+    if cfg.full {
+        for acc in &mut accs {
+            acc.sample = Vec::new();
+        }
+        loop {
+            match reader.read_record(&mut record) {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(e) => return Err(ScanError::from_csv(e, &names)),
+            }
+            rows += 1;
+            for ((acc, field), n) in accs.iter_mut().zip(record.iter()).zip(&plan) {
+                acc.stats.add(field);
+                acc.scan_cell(*n, rows, field, cfg.max_spans);
+            }
+        }
+    }
+    let mut columns = Vec::with_capacity(names.len());
+    for ((name, mut acc), planned) in names.iter().zip(accs).zip(plan) {
+        let stats = acc.stats.finish();
+        let (kind, confidence) = decide::decide_stats(name, &stats);
+        let n = needs(kind);
+        let rescan = (n.special && !planned.special)
+            || (n.spans && !planned.spans)
+            || (n.hidden && !planned.hidden);
+        if rescan && !acc.sample.is_empty() {
+            // The final type calls for scans the provisional one did not: redo them over the
+            // kept sample (sampled scans keep every sampled value).
+            acc.special.clear();
+            acc.hidden = false;
+            acc.findings = Findings::default();
+            let sample = std::mem::take(&mut acc.sample);
+            for (row, v) in &sample {
+                acc.scan_cell(n, *row, v, cfg.max_spans);
+            }
+        }
+        if !n.special {
+            acc.special.clear();
+        }
+        special::sort_categories(&mut acc.special);
+        let graded = crate::graded(name, kind, confidence, &acc.special);
+        let mut findings = acc.findings;
+        findings.notes = notes(name, kind, &stats);
+        columns.push(ColumnReport::new(
+            &graded,
+            kind,
+            &acc.special,
+            acc.hidden && n.hidden,
+            findings,
+        ));
+    }
+    let max_level = columns.iter().map(|c| c.level).max().unwrap_or(1);
+    Ok(ScanResult {
+        mode: if cfg.full {
+            ScanMode::Full
+        } else {
+            ScanMode::Sampled
+        },
+        rows_scanned: rows,
+        max_level,
+        columns,
+    })
+}
+
+/// Notes for reviewers: failed checks and header/value disagreements, without values.
+fn notes(name: &str, kind: Kind, stats: &Stats) -> Vec<String> {
+    let mut out = Vec::new();
+    if stats.id_bad_check >= 0.05 {
+        out.push(format!(
+            "{:.0}% of values are 18-digit numbers failing the GB 11643 check character: not citizen ID numbers",
+            stats.id_bad_check * 100.0
+        ));
+    }
+    if let Some((named, h)) = header::evidence(name) {
+        let said = crate::report::report_semantic_type(named.semantic_type());
+        let decided = crate::report::report_semantic_type(kind.semantic_type());
+        if said != decided {
+            out.push(format!(
+                "header suggests {} (confidence {h:.2}) but the values do not agree; the lower confidence wins: {}",
+                said.name(),
+                decided.name()
+            ));
+        }
+    }
+    if matches!(kind, Kind::Masked(_)) {
+        out.push(format!(
+            "{:.0}% of values are partly masked: graded as a quasi-identifier",
+            stats.masked * 100.0
+        ));
+    }
+    out
 }
 
 #[cfg(test)]

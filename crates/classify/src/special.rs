@@ -320,7 +320,7 @@ pub fn special_diseases_in_name(name: &str) -> Vec<&'static str> {
 
 /// An ASCII keyword must start a word (`hiv` in "HIV disease" but not in "archive"); a Chinese
 /// one may be anywhere.
-fn contains_keyword(lower: &str, word: &str) -> bool {
+pub(crate) fn contains_keyword(lower: &str, word: &str) -> bool {
     if !word.is_ascii() {
         return lower.contains(word);
     }

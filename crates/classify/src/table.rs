@@ -4,6 +4,7 @@
 use medspace_core::classification::DmsClass;
 use medspace_core::{ColumnClassification, IdentifierKind};
 
+use crate::report::{ColumnReport, ScanMode, ScanResult};
 use crate::ScanReport;
 
 /// Renders a report as a plain text table, one line per column, padded by display width (CJK
@@ -51,6 +52,83 @@ fn row(c: &ColumnClassification) -> [String; 8] {
         dms_name(c.dms_class).to_string(),
         format!("{:.2}", c.confidence),
         c.special_diseases.join(", "),
+    ]
+}
+
+/// Renders a [`ScanResult`] as a text table with the same fields as the JSON report, one line
+/// per column, then the notes of each column. Ends with a newline.
+pub fn render_result_table(result: &ScanResult) -> String {
+    let header = [
+        "column",
+        "semantic type",
+        "identifier",
+        "category",
+        "level",
+        "DMS",
+        "special disease",
+        "hidden",
+        "confidence",
+        "findings",
+        "suggested action",
+    ];
+    let rows: Vec<[String; 11]> = result.columns.iter().map(result_row).collect();
+    let mut widths = header.map(width);
+    for r in &rows {
+        for (w, cell) in widths.iter_mut().zip(r.iter()) {
+            *w = (*w).max(width(cell));
+        }
+    }
+    let mode = match result.mode {
+        ScanMode::Sampled => "sampled",
+        ScanMode::Full => "full",
+    };
+    let mut out = format!(
+        "{mode} scan: {} rows, {} columns, highest level {}\n",
+        result.rows_scanned,
+        result.columns.len(),
+        result.max_level
+    );
+    push_line(&mut out, &header.map(str::to_string), &widths);
+    let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
+    push_line(&mut out, &rule, &widths);
+    for r in &rows {
+        push_line(&mut out, r, &widths);
+    }
+    for c in &result.columns {
+        for note in &c.findings.notes {
+            push_line(&mut out, &[format!("note: {}: {note}", c.name)], &[0]);
+        }
+    }
+    out
+}
+
+fn result_row(c: &ColumnReport) -> [String; 11] {
+    let findings = if c.findings.counts.is_empty() {
+        String::new()
+    } else {
+        c.findings
+            .counts
+            .iter()
+            .map(|(k, n)| format!("{k}×{n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    [
+        c.name.clone(),
+        c.semantic_type.name(),
+        identifier_name(c.identifier_kind).to_string(),
+        c.category.name().to_string(),
+        c.level.to_string(),
+        dms_name(c.dms_class).to_string(),
+        c.special_disease
+            .iter()
+            .map(|s| s.name())
+            .collect::<Vec<_>>()
+            .join(", "),
+        if c.hidden_from_self_query { "yes" } else { "" }.to_string(),
+        format!("{:.2}", c.confidence),
+        findings,
+        c.suggested_action.name().to_string(),
     ]
 }
 

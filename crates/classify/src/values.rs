@@ -8,7 +8,9 @@
 
 use std::collections::HashSet;
 
-use medspace_validators::{dates, gb11643, icd10, phone, reference, Sex};
+use medspace_validators::{
+    dates, gb11643, icd10, icd9cm3, nhsa, permits, phone, reference, uscc, Sex,
+};
 
 use crate::header::is_cjk;
 
@@ -90,6 +92,23 @@ pub(crate) struct Stats {
     pub(crate) diagnosis_name: f64,
     /// Identifier-like codes: ASCII letters/digits with `-`, `_`, `.`, at least one digit.
     pub(crate) code: f64,
+    /// NHSA western-drug (`X…`, 23) or patent-medicine (`Z…`, 20) codes.
+    pub(crate) drug: f64,
+    /// NHSA consumable codes (`C` + 19 or 26 digits).
+    pub(crate) consumable: f64,
+    /// NHSA 15-digit medical service item codes.
+    pub(crate) service_item: f64,
+    /// GB 32100 unified social credit codes (check character verified).
+    pub(crate) uscc: f64,
+    /// ICD-9-CM-3 operation codes with a dot (`36.10`, `47.09x001`).
+    pub(crate) operation: f64,
+    /// ICD-9-CM-3 codes in an extended national form (`36.1000`, `81.5100x001`).
+    pub(crate) operation_ext: f64,
+    /// 港澳居民来往内地通行证 and exit-entry permit numbers.
+    pub(crate) permit: f64,
+    /// 18-character values shaped like a citizen ID (17 digits + digit or X) whose GB 11643
+    /// check character is wrong.
+    pub(crate) id_bad_check: f64,
     /// Shortest value, in characters.
     pub(crate) min_chars: usize,
 }
@@ -112,24 +131,79 @@ impl Stats {
 
     /// Computes the shares over the trimmed non-empty values.
     pub(crate) fn of(values: &[&str]) -> Stats {
-        let mut counts = [0usize; FIELDS];
-        let mut seen: HashSet<&str> = HashSet::new();
-        let mut n = 0usize;
-        let mut min_chars = usize::MAX;
-        for raw in values {
-            let v = raw.trim();
-            if v.is_empty() {
-                continue;
-            }
-            n += 1;
-            seen.insert(v);
-            let chars = v.chars().count();
-            min_chars = min_chars.min(chars);
-            let flags = test_value(v, chars);
-            for (count, flag) in counts.iter_mut().zip(flags) {
-                *count += usize::from(flag);
+        let mut b = StatsBuilder::default();
+        for v in values {
+            b.add(v);
+        }
+        b.finish()
+    }
+}
+
+/// Distinct values counted exactly up to this many; beyond it the distinct ratio of the first
+/// values is extrapolated (bounded memory for full scans).
+const DISTINCT_CAP: usize = 50_000;
+
+/// Accumulates [`Stats`] one value at a time, in bounded memory: counts per test, the sample
+/// size, the shortest value, and distinct values (hashes) up to [`DISTINCT_CAP`].
+#[derive(Debug, Clone)]
+pub(crate) struct StatsBuilder {
+    counts: [usize; FIELDS],
+    n: usize,
+    min_chars: usize,
+    seen: HashSet<u64>,
+    /// Values seen when the distinct set reached its cap.
+    n_at_cap: Option<usize>,
+}
+
+impl Default for StatsBuilder {
+    fn default() -> Self {
+        StatsBuilder {
+            counts: [0; FIELDS],
+            n: 0,
+            min_chars: usize::MAX,
+            seen: HashSet::new(),
+            n_at_cap: None,
+        }
+    }
+}
+
+impl StatsBuilder {
+    /// Adds one raw value (trimmed here; empty values are ignored).
+    pub(crate) fn add(&mut self, raw: &str) {
+        let v = raw.trim();
+        if v.is_empty() {
+            return;
+        }
+        self.n += 1;
+        if self.n_at_cap.is_none() {
+            use std::hash::{BuildHasher, BuildHasherDefault};
+            let h = BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default()
+                .hash_one(v);
+            self.seen.insert(h);
+            if self.seen.len() >= DISTINCT_CAP {
+                self.n_at_cap = Some(self.n);
             }
         }
+        let chars = v.chars().count();
+        self.min_chars = self.min_chars.min(chars);
+        let flags = test_value(v, chars);
+        for (count, flag) in self.counts.iter_mut().zip(flags) {
+            *count += usize::from(flag);
+        }
+    }
+
+    /// The shares.
+    pub(crate) fn finish(&self) -> Stats {
+        let n = self.n;
+        let counts = &self.counts;
+        let distinct = match self.n_at_cap {
+            Some(at) if at > 0 => {
+                let ratio = self.seen.len() as f64 / at as f64;
+                ((ratio * n as f64).round() as usize).min(n)
+            }
+            _ => self.seen.len(),
+        };
+        let min_chars = self.min_chars;
         let rate = |i: usize| -> f64 {
             if n == 0 {
                 0.0
@@ -139,7 +213,7 @@ impl Stats {
         };
         Stats {
             n,
-            distinct: seen.len(),
+            distinct,
             id_valid: rate(ID),
             id_legacy: rate(ID_LEGACY),
             masked: rate(MASKED),
@@ -174,6 +248,14 @@ impl Stats {
             marital: rate(MARITAL),
             diagnosis_name: rate(DIAGNOSIS_NAME),
             code: rate(CODE),
+            drug: rate(DRUG),
+            consumable: rate(CONSUMABLE),
+            service_item: rate(SERVICE_ITEM),
+            uscc: rate(USCC),
+            operation: rate(OPERATION),
+            operation_ext: rate(OPERATION_EXT),
+            permit: rate(PERMIT),
+            id_bad_check: rate(ID_BAD),
             min_chars: if n == 0 { 0 } else { min_chars },
         }
     }
@@ -213,7 +295,15 @@ const CODE: usize = 30;
 const NAME_SHAPE: usize = 31;
 const ID_LEGACY: usize = 32;
 const MASKED: usize = 33;
-const FIELDS: usize = 34;
+const DRUG: usize = 34;
+const CONSUMABLE: usize = 35;
+const SERVICE_ITEM: usize = 36;
+const USCC: usize = 37;
+const OPERATION: usize = 38;
+const OPERATION_EXT: usize = 39;
+const PERMIT: usize = 40;
+const ID_BAD: usize = 41;
+const FIELDS: usize = 42;
 
 /// Runs every test on one trimmed, non-empty value of `chars` characters.
 fn test_value(v: &str, chars: usize) -> [bool; FIELDS] {
@@ -227,7 +317,36 @@ fn test_value(v: &str, chars: usize) -> [bool; FIELDS] {
     let starts_digit = v.bytes().next().is_some_and(|b| b.is_ascii_digit());
     let has_cjk = v.chars().any(is_cjk);
 
-    set(ID, chars == 18 && gb11643::is_valid(v));
+    let id_valid = chars == 18 && gb11643::is_valid(v);
+    set(ID, id_valid);
+    set(
+        ID_BAD,
+        chars == 18
+            && !id_valid
+            && v.bytes().take(17).all(|b| b.is_ascii_digit())
+            && v.as_bytes()
+                .get(17)
+                .copied()
+                .is_some_and(|b| b.is_ascii_digit() || b == b'X' || b == b'x'),
+    );
+    let first = v.as_bytes().first().copied().unwrap_or_default();
+    set(
+        DRUG,
+        (first == b'X' && chars == 23 && nhsa::is_western_drug(v))
+            || (first == b'Z' && chars == 20 && nhsa::is_patent_medicine(v)),
+    );
+    set(CONSUMABLE, first == b'C' && nhsa::is_consumable(v));
+    set(SERVICE_ITEM, chars == 15 && nhsa::is_service_item(v));
+    set(USCC, chars == 18 && !id_valid && uscc::is_valid(v));
+    let operation = starts_digit && v.contains('.') && icd9cm3::is_code(v);
+    set(OPERATION, operation);
+    set(OPERATION_EXT, operation && icd9cm3::is_extended(v));
+    set(
+        PERMIT,
+        first.is_ascii_uppercase()
+            && chars <= 12
+            && (permits::is_hk_macao_travel_permit(v) || permits::is_exit_entry_permit(v)),
+    );
     set(ID_LEGACY, chars == 15 && digits_only && is_legacy_id(v));
     set(
         MASKED,

@@ -59,6 +59,9 @@ pub enum Command {
     Scan(ScanArgs),
     /// De-identify a CSV file with a policy (TOML) and report the k-anonymity check.
     Deid(DeidArgs),
+    /// Re-identification risk of a CSV file over its quasi-identifiers: prosecutor, journalist
+    /// and marketer risk, sample uniques, population uniques (GB/T 39725 §11.4.2.4).
+    Risk(RiskArgs),
     /// Check the audit log.
     Audit {
         #[command(subcommand)]
@@ -296,6 +299,15 @@ pub struct ScanArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+    /// Read and test every row instead of a sample.
+    #[arg(long)]
+    pub full: bool,
+    /// Rows a sampled scan classifies (a full scan decides provisional types from them).
+    #[arg(long, default_value_t = 2000)]
+    pub sample_rows: usize,
+    /// Also write a de-identification policy draft (TOML, for `medspace deid`) here.
+    #[arg(long, value_name = "POLICY.toml")]
+    pub emit_policy: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -315,21 +327,131 @@ pub struct DeidArgs {
     /// are used and pseudonyms cannot be reproduced.
     #[arg(long, env = "MEDSPACE_DEID_KEY_FILE")]
     pub key_file: Option<PathBuf>,
-    /// Project: pseudonyms and date shifts differ between projects.
-    #[arg(long, default_value = "default")]
-    pub project: String,
+    /// Project: pseudonyms and date shifts differ between projects (default: the policy's
+    /// `project`, else `default`).
+    #[arg(long)]
+    pub project: Option<String>,
     /// Output format of the report on standard output.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Run the k-anonymity search: optimal global recoding of the policy's `generalize`
+    /// quasi-identifiers under its k, suppression_limit, l_diversity and t_closeness.
+    #[arg(long)]
+    pub optimize: bool,
+    /// With --optimize: local recoding (higher utility) instead of global recoding.
+    #[arg(long, requires = "optimize")]
+    pub local: bool,
+    /// Field separator of the input: `,`, `;`, `tab` or `|` (default: detected from the header).
+    #[arg(long, value_parser = crate::deid_cmd::parse_delimiter)]
+    pub delimiter: Option<u8>,
+    /// Population size for the population-uniqueness estimate in the risk figures.
+    #[arg(long)]
+    pub population: Option<f64>,
+}
+
+#[derive(Debug, Args)]
+pub struct RiskArgs {
+    /// Input CSV file.
+    pub file: PathBuf,
+    /// Quasi-identifier columns, comma-separated.
+    #[arg(long)]
+    pub qi: String,
+    /// A sensitive column (its l-diversity is reported).
+    #[arg(long)]
+    pub sensitive: Option<String>,
+    /// Field separator: `,`, `;`, `tab` or `|` (default: detected from the header).
+    #[arg(long, value_parser = crate::deid_cmd::parse_delimiter)]
+    pub delimiter: Option<u8>,
+    /// Prosecutor risk above which a record counts as at risk (default 1/5, GB/T 39725 §11.4.2.4).
+    #[arg(long, default_value_t = 0.2)]
+    pub threshold: f64,
+    /// Population size for the population-uniqueness estimate (Zayatz).
+    #[arg(long)]
+    pub population: Option<f64>,
+    /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Recompute the hash chain; exit 1 and name the first bad entry if anything was changed.
+    /// Recompute the hash chain, every Merkle leaf, the root at every signed checkpoint and each
+    /// checkpoint's signature; exit 1 and name the first bad entry or checkpoint.
     Verify {
         #[command(flatten)]
         dir: DirArg,
+        /// A checkpoint kept outside the node (by a client or a witness): the log must still
+        /// contain it, so truncation and rollback to an older copy are detected.
+        #[arg(long)]
+        checkpoint: Option<PathBuf>,
+        /// The node's verifier key as pinned by the verifier (C2SP vkey text or a file holding
+        /// it); default: the key of this node's identity.
+        #[arg(long)]
+        vkey: Option<String>,
         /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Print the latest signed checkpoint (C2SP tlog-checkpoint signed note), signing a new one
+    /// first if the log grew; `--vkey` prints the node's verifier key instead.
+    Checkpoint {
+        #[command(flatten)]
+        dir: DirArg,
+        /// Print the verifier key (C2SP vkey) to check checkpoints with.
+        #[arg(long, conflicts_with = "witness_vkey")]
+        vkey: bool,
+        /// Print this node's witness cosignature key (C2SP vkey, cosignature/v1) for the logs it
+        /// witnesses to configure.
+        #[arg(long)]
+        witness_vkey: bool,
+        /// Output format (`table` prints the note itself).
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Inclusion proof of one entry: leafIdx, treeSize, leafHash, proof, root (base64).
+    Proof {
+        #[command(flatten)]
+        dir: DirArg,
+        /// Entry sequence number (from 1; the leaf index is one less).
+        #[arg(long)]
+        entry: i64,
+        /// Tree size (default: the latest checkpoint, signing a new one if it lacks the entry).
+        #[arg(long)]
+        size: Option<u64>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Consistency proof between two tree sizes.
+    Consistency {
+        #[command(flatten)]
+        dir: DirArg,
+        /// The older tree size.
+        #[arg(long)]
+        from: u64,
+        /// The newer tree size (default: the latest checkpoint).
+        #[arg(long)]
+        to: Option<u64>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Measure durable audit appends per second on this machine: concurrent writers append
+    /// `audit.benchmark` entries through the group committer. Each acknowledged sequence number
+    /// is printed with --print-acks (for crash tests). Writes real entries: use a test node.
+    Bench {
+        #[command(flatten)]
+        dir: DirArg,
+        /// Concurrent writers.
+        #[arg(long, default_value_t = 64)]
+        writers: usize,
+        /// Entries in total (0: until killed).
+        #[arg(long, default_value_t = 100_000)]
+        entries: u64,
+        /// Print `ack <seq> <writer>-<n>` for every acknowledged entry, as soon as it is durable.
+        #[arg(long)]
+        print_acks: bool,
+        /// Output format of the summary.
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },

@@ -6,15 +6,14 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{Context, Result};
 use medspace_service::datasets::IngestRequest;
-use medspace_service::reexports::deid::{DeidKeys, DeidPolicy};
 use medspace_service::reexports::gen::{self, GenOptions, Table};
 use medspace_service::{Caller, ConfigOverrides, InitOptions, Node};
 
 use crate::cli::{
-    AuditCommand, BackupArgs, Cli, Command, DeidArgs, DestroyArgs, Format, GenArgs, GenTable,
-    IngestArgs, InitArgs, KeysCommand, RestoreArgs, ScanArgs, ServeArgs,
+    BackupArgs, Cli, Command, DestroyArgs, Format, GenArgs, GenTable, IngestArgs, InitArgs,
+    KeysCommand, RestoreArgs, ServeArgs,
 };
 use crate::output;
 
@@ -26,11 +25,10 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Demo(a) => crate::demo::run(a).await,
         Command::Gen(a) => generate(a),
         Command::Ingest(a) => ingest(a).await,
-        Command::Scan(a) => scan(a),
-        Command::Deid(a) => deid(a),
-        Command::Audit { command } => match command {
-            AuditCommand::Verify { dir, format } => audit_verify(&dir.dir, format).await,
-        },
+        Command::Scan(a) => crate::scan_cmd::scan(a),
+        Command::Deid(a) => crate::deid_cmd::deid(a),
+        Command::Risk(a) => crate::deid_cmd::risk(a),
+        Command::Audit { command } => crate::audit_cmd::run(command).await,
         Command::Keys { command } => keys(command).await,
         Command::Destroy(a) => destroy(a).await,
         Command::Backup(a) => backup(a).await,
@@ -104,9 +102,11 @@ async fn serve(a: ServeArgs) -> Result<ExitCode> {
     let node = Arc::new(open(&a.dir.dir, &overrides).await?);
     // `[backup] dir` set: a backup every `interval_minutes` while serving (DMS 7.2.4.3).
     let schedule = node.spawn_backup_schedule();
+    // Signed audit checkpoints on a timer (`[audit] checkpoint_interval_seconds`).
+    let checkpoints = node.spawn_checkpoint_schedule();
     serve_node(node).await?;
-    if let Some(s) = schedule {
-        s.abort();
+    for task in [schedule, checkpoints].into_iter().flatten() {
+        task.abort();
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -221,80 +221,6 @@ async fn ingest(a: IngestArgs) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn scan(a: ScanArgs) -> Result<ExitCode> {
-    let file = File::open(&a.file).with_context(|| format!("cannot open {}", a.file.display()))?;
-    let report = medspace_service::datasets::scan_file(BufReader::new(file))
-        .with_context(|| format!("cannot scan {}", a.file.display()))?;
-    match a.format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
-        Format::Table => print!(
-            "{}",
-            medspace_service::reexports::classify::render_table(&report)
-        ),
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-fn deid_keys(a: &DeidArgs) -> Result<DeidKeys> {
-    use medspace_service::reexports::crypto::{FileKeyProvider, KeyProvider, SecretKey};
-    let provider = match &a.key_file {
-        Some(path) => {
-            FileKeyProvider::open(path).with_context(|| format!("key file {}", path.display()))?
-        }
-        None => {
-            eprintln!("note: no --key-file given; using one-off random keys, so pseudonyms and date shifts cannot be reproduced");
-            FileKeyProvider::from_key(SecretKey::generate(), "ephemeral")
-        }
-    };
-    let p = provider.derive("pseudonym", a.project.as_bytes())?;
-    let d = provider.derive("date-shift", a.project.as_bytes())?;
-    Ok(DeidKeys {
-        pseudonym_key: *p.expose(),
-        date_shift_key: *d.expose(),
-    })
-}
-
-fn deid(a: DeidArgs) -> Result<ExitCode> {
-    let text = std::fs::read_to_string(&a.policy)
-        .with_context(|| format!("cannot read {}", a.policy.display()))?;
-    let policy = DeidPolicy::parse(&text).map_err(|e| anyhow!("{}: {e}", a.policy.display()))?;
-    let keys = deid_keys(&a)?;
-    let input = File::open(&a.file).with_context(|| format!("cannot open {}", a.file.display()))?;
-    if a.output == a.file {
-        bail!("the output must not overwrite the input");
-    }
-    // Write to a temporary file beside the output and rename, so a failure leaves no half file.
-    let tmp = a.output.with_extension("partial");
-    let out = File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
-    let result = medspace_service::datasets::deidentify_stream(
-        &policy,
-        &keys,
-        BufReader::with_capacity(1 << 20, input),
-        BufWriter::with_capacity(1 << 20, out),
-    );
-    let report = match result {
-        Ok(r) => r,
-        Err(e) => {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(anyhow!("{}: {e}", a.file.display()));
-        }
-    };
-    std::fs::rename(&tmp, &a.output)?;
-    let json = serde_json::to_string_pretty(&report)?;
-    if let Some(r) = &a.report {
-        std::fs::write(r, &json).with_context(|| format!("cannot write {}", r.display()))?;
-    }
-    match a.format {
-        Format::Json => println!("{json}"),
-        Format::Table => print!("{}", output::deid_summary(&report)),
-    }
-    Ok(if report.k_anonymity.passed {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(3)
-    })
 }
 
 async fn destroy(a: DestroyArgs) -> Result<ExitCode> {
@@ -488,30 +414,4 @@ async fn keys(command: KeysCommand) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
-}
-
-async fn audit_verify(dir: &Path, format: Format) -> Result<ExitCode> {
-    let node = open(dir, &ConfigOverrides::default()).await?;
-    let result = node.verify_audit().await?;
-    node.close().await;
-    match (&result, format) {
-        (Ok(r), Format::Json) => println!(
-            "{}",
-            serde_json::json!({"ok": true, "entries": r.entries, "head_hash": r.head_hash})
-        ),
-        (Ok(r), Format::Table) => println!(
-            "audit log intact: {} entries, head {}",
-            r.entries, r.head_hash
-        ),
-        (Err(b), Format::Json) => println!(
-            "{}",
-            serde_json::json!({"ok": false, "first_bad_entry": b.seq(), "reason": b.to_string()})
-        ),
-        (Err(b), Format::Table) => eprintln!("AUDIT LOG BROKEN at entry {}: {b}", b.seq()),
-    }
-    Ok(if result.is_ok() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
 }

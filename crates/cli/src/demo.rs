@@ -420,7 +420,8 @@ pub async fn run(a: DemoArgs) -> Result<ExitCode> {
         .iter()
         .filter(|e| e.outcome == medspace_core::Outcome::Denied)
         .count();
-    let report = match node.verify_audit().await? {
+    let checkpoint = node.issue_audit_checkpoint().await?;
+    let report = match node.verify_audit_log(None, None).await? {
         Ok(r) => r,
         Err(b) => bail!("audit verification failed: {b}"),
     };
@@ -430,11 +431,19 @@ pub async fn run(a: DemoArgs) -> Result<ExitCode> {
         denied,
         report.head_hash.get(..16).unwrap_or("")
     );
+    println!(
+        "   signed checkpoint: tree size {}, {} root {} ({} checkpoint(s) verified)",
+        checkpoint.tree_size, report.tree_alg, checkpoint.root, report.checkpoints_verified
+    );
 
     println!();
     println!("Summary: {} steps in {:.1}s — ingest → classify → de-identify → apply → approve → query (1 allowed, 3 refused) → export review → audit verified.", step.n, step.elapsed());
     println!(
         "Check the log independently:  medspace audit verify --dir {}",
+        a.dir.display()
+    );
+    println!(
+        "Prove an entry is in the log: medspace audit proof --dir {} --entry 1 --format json",
         a.dir.display()
     );
 

@@ -3,10 +3,13 @@
 //! The binary is thin: it parses arguments, opens the node and calls the service layer that the
 //! HTTPS API uses too. Errors get context here and exit with status 1 (2 for usage errors).
 
+mod audit_cmd;
 mod cli;
 mod commands;
+mod deid_cmd;
 mod demo;
 mod output;
+mod scan_cmd;
 
 use clap::Parser;
 

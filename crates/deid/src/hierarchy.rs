@@ -18,6 +18,7 @@
 //! | built-in | levels |
 //! | --- | --- |
 //! | [`Hierarchy::suppress`] | value → `*` |
+//! | [`Hierarchy::age_decades`] | age → decade (`0-9`, `10-19` … `80-89`, `>89`) → `*` |
 //! | [`Hierarchy::age_bands`] | age → 5-year band (`<25`, `25-29` … `85-89`, `>89`, as [`crate::transform::age_band`]) → 10-year band (`<30`, `30-39` … `80-89`, `>89`) → `*` |
 //! | [`Hierarchy::dates`] | `YYYY-MM-DD` → `YYYY-MM` → `YYYY` → `*` |
 //! | [`Hierarchy::division_codes`] | 6-digit GB/T 2260 code → prefecture (`4 digits + 00`) → province (`2 digits + 0000`) → `*` |
@@ -28,6 +29,94 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use chrono::NaiveDate;
+
+/// A built-in hierarchy, by the name a policy uses (`hierarchy = "age_bands"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Builtin {
+    /// [`Hierarchy::age_bands`] (`age_bands`, alias `age`).
+    AgeBands,
+    /// [`Hierarchy::age_decades`] (`age_decades`, alias `decades`).
+    AgeDecades,
+    /// [`Hierarchy::dates`] (`dates`, alias `date`).
+    Dates,
+    /// [`Hierarchy::division_codes`] (`division_codes`, alias `division`).
+    DivisionCodes,
+    /// [`Hierarchy::postal_codes`] (`postal_codes`, alias `postal`).
+    PostalCodes,
+    /// [`Hierarchy::icd10`] (`icd10`, alias `icd-10`).
+    Icd10,
+    /// [`Hierarchy::suppress`] (`suppress`).
+    Suppress,
+}
+
+impl Builtin {
+    /// The built-in of a policy name or alias.
+    pub fn from_name(name: &str) -> Option<Builtin> {
+        Some(match name {
+            "age_bands" | "age" => Builtin::AgeBands,
+            "age_decades" | "decades" => Builtin::AgeDecades,
+            "dates" | "date" => Builtin::Dates,
+            "division_codes" | "division" => Builtin::DivisionCodes,
+            "postal_codes" | "postal" => Builtin::PostalCodes,
+            "icd10" | "icd-10" => Builtin::Icd10,
+            "suppress" => Builtin::Suppress,
+            _ => return None,
+        })
+    }
+
+    /// The canonical name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Builtin::AgeBands => "age_bands",
+            Builtin::AgeDecades => "age_decades",
+            Builtin::Dates => "dates",
+            Builtin::DivisionCodes => "division_codes",
+            Builtin::PostalCodes => "postal_codes",
+            Builtin::Icd10 => "icd10",
+            Builtin::Suppress => "suppress",
+        }
+    }
+
+    /// Levels including level 0, when fixed (postal codes: one per digit, plus `*`).
+    pub fn height(&self) -> Option<usize> {
+        match self {
+            Builtin::AgeBands | Builtin::Dates | Builtin::DivisionCodes => Some(4),
+            Builtin::AgeDecades => Some(3),
+            Builtin::Icd10 => Some(5),
+            Builtin::Suppress => Some(2),
+            Builtin::PostalCodes => None,
+        }
+    }
+
+    /// Materialises the hierarchy over `values` (normally a column's distinct values).
+    pub fn materialize<I>(&self, name: &str, values: I) -> Result<Hierarchy, HierarchyError>
+    where
+        I: IntoIterator,
+        I::Item: AsRef<str>,
+    {
+        match self {
+            Builtin::AgeBands => Hierarchy::age_bands(name, values),
+            Builtin::AgeDecades => Hierarchy::age_decades(name, values),
+            Builtin::Dates => Hierarchy::dates(name, values),
+            Builtin::DivisionCodes => Hierarchy::division_codes(name, values),
+            Builtin::PostalCodes => Hierarchy::postal_codes(name, values),
+            Builtin::Icd10 => Hierarchy::icd10(name, values),
+            Builtin::Suppress => Hierarchy::suppress(name, values),
+        }
+    }
+
+    /// The generalisation of one value at `level`, or the reason it has none.
+    pub fn generalize(&self, value: &str, level: usize) -> Result<String, HierarchyError> {
+        let h = self.materialize(self.name(), [value])?;
+        h.rows()
+            .first()
+            .and_then(|r| r.get(level).or_else(|| r.last()))
+            .cloned()
+            .ok_or(HierarchyError::Empty {
+                source_name: self.name().to_string(),
+            })
+    }
+}
 
 /// Why a hierarchy could not be loaded or built.
 #[derive(Debug, thiserror::Error)]
@@ -337,6 +426,25 @@ impl Hierarchy {
         })
     }
 
+    /// Ages in whole years → decade (`0-9` … `80-89`, `>89`) → `*`.
+    pub fn age_decades<I>(name: &str, values: I) -> Result<Self, HierarchyError>
+    where
+        I: IntoIterator,
+        I::Item: AsRef<str>,
+    {
+        Self::build(name, "age_decades", values, |v| {
+            let age: u32 = v.trim().parse().ok()?;
+            let ten = match age {
+                90.. => ">89".to_string(),
+                a => {
+                    let lo = a / 10 * 10;
+                    format!("{lo}-{}", lo + 9)
+                }
+            };
+            Some(vec![v.to_string(), ten, "*".to_string()])
+        })
+    }
+
     /// ISO dates `YYYY-MM-DD` → `YYYY-MM` → `YYYY` → `*`.
     pub fn dates<I>(name: &str, values: I) -> Result<Self, HierarchyError>
     where
@@ -420,7 +528,7 @@ impl Hierarchy {
 
 fn builtin_expectation(builtin: &str) -> &'static str {
     match builtin {
-        "age_bands" => "an age in whole years",
+        "age_bands" | "age_decades" => "an age in whole years",
         "dates" => "a date YYYY-MM-DD",
         "division_codes" => "a 6-digit division code",
         "postal_codes" => "a postal code of digits, as long as the first value",
@@ -539,6 +647,49 @@ mod tests {
         assert_eq!(h.rows()[1], ["27", "25-29", "<30", "*"]);
         assert_eq!(h.rows()[2], ["33", "30-34", "30-39", "*"]);
         assert_eq!(h.rows()[3], ["95", ">89", ">89", "*"]);
+        let h = Hierarchy::age_decades("age", ["7", "33", "90"]).unwrap();
+        assert_eq!(h.rows()[0], ["7", "0-9", "*"]);
+        assert_eq!(h.rows()[1], ["33", "30-39", "*"]);
+        assert_eq!(h.rows()[2], ["90", ">89", "*"]);
+        for b in [
+            Builtin::AgeBands,
+            Builtin::AgeDecades,
+            Builtin::Dates,
+            Builtin::DivisionCodes,
+            Builtin::Icd10,
+            Builtin::Suppress,
+        ] {
+            assert_eq!(Builtin::from_name(b.name()), Some(b));
+            let v = match b {
+                Builtin::AgeBands | Builtin::AgeDecades => "47",
+                Builtin::Dates => "2024-02-29",
+                Builtin::DivisionCodes => "330106",
+                Builtin::Icd10 => "K35.8",
+                _ => "x",
+            };
+            let h = b.materialize("c", [v]).unwrap();
+            assert_eq!(Some(h.height()), b.height(), "{b:?}");
+        }
+        assert_eq!(
+            Builtin::PostalCodes.generalize("100080", 2).unwrap(),
+            "1000**"
+        );
+        assert_eq!(
+            Builtin::PostalCodes.generalize("100080", 3).unwrap(),
+            "100***"
+        );
+        assert_eq!(
+            Builtin::DivisionCodes.generalize("330106", 1).unwrap(),
+            "330100"
+        );
+        assert_eq!(
+            Builtin::DivisionCodes.generalize("330106", 2).unwrap(),
+            "330000"
+        );
+        assert_eq!(Builtin::Icd10.generalize("K35.8", 2).unwrap(), "K35-K38");
+        assert_eq!(Builtin::AgeBands.generalize("95", 1).unwrap(), ">89");
+        assert!(Builtin::AgeBands.generalize("x", 1).is_err());
+        assert_eq!(Builtin::from_name("zip"), None);
         let h = Hierarchy::dates("d", ["2024-02-29"]).unwrap();
         assert_eq!(h.rows()[0], ["2024-02-29", "2024-02", "2024", "*"]);
         assert!(Hierarchy::dates("d", ["2023-02-29"]).is_err());

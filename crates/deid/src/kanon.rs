@@ -63,6 +63,14 @@ impl KAnonymityCounter {
         *self.classes.entry(key).or_insert(0) += 1;
     }
 
+    /// Records per class (no values), for the risk figures.
+    pub fn class_sizes(&self) -> Vec<usize> {
+        self.classes
+            .values()
+            .map(|&n| usize::try_from(n).unwrap_or(usize::MAX))
+            .collect()
+    }
+
     /// The check's result so far.
     pub fn report(&self) -> KAnonymityReport {
         let k = self.k as u64;

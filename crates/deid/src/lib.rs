@@ -37,6 +37,20 @@
 //! action = "keep"
 //! ```
 //!
+//! Dataset-level keys (all optional): `suppression_limit = 0.05` (share of records the search
+//! may suppress), `sensitive = ["diagnosis"]`, `project = "p1"` (the key derivation's project
+//! when the CLI is given none), `recoding = "global" | "local"`, `[l_diversity]` with
+//! `kind = "distinct" | "entropy" | "recursive"`, `l` and (recursive) `c`, and `[t_closeness]`
+//! with `t` and `distance = "equal" | "hierarchical"` (+ `hierarchy`). More actions: `null`
+//! (alias of `blank`), `generalize` with `hierarchy = "<built-in or path to an ARX CSV>"`
+//! (built-ins: `age_bands`, `age_decades`, `dates`, `division_codes`, `postal_codes`, `icd10`,
+//! `suppress`) and an optional fixed `level` (without one, `medspace deid --optimize` chooses
+//! it), `top_bottom_code` (`top`, `bottom`), `to_age` (`reference_column` or
+//! `reference_date`), `to_duration` (`end_column`), `noise` (`scale`, `distribution`,
+//! `decimals`; keyed, reproducible) and `redact_spans` (`types = ["id_number", "phone",
+//! "email", "date"]`). [`deidentify_with`] runs the search (two passes over the input) and
+//! fills the report's levels, utility and risk before and after.
+//!
 //! [`deidentify`] streams CSV to CSV; [`transform`] holds the per-cell functions for reuse by
 //! other engines.
 //!
@@ -61,16 +75,21 @@ pub mod transform;
 pub use anon::{
     Aggregate, AnonConfig, AnonData, AnonError, Classes, Criterion, NodeEval, QuasiIdentifier,
 };
-pub use engine::{deidentify, CellProblem, ColumnAction, ColumnRole, DeidError, DeidReport};
-pub use hierarchy::{Hierarchy, HierarchyError};
+pub use engine::{
+    deidentify, deidentify_with, detect_delimiter, file_risk, CellProblem, ColumnAction,
+    ColumnRole, DeidError, DeidReport, FileRisk, Hierarchies, NoProgress, Progress, RunOptions,
+    SearchSummary, SensitiveDiversity, Utility, DEFAULT_RISK_THRESHOLD,
+};
+pub use hierarchy::{Builtin, Hierarchy, HierarchyError};
 pub use kanon::{KAnonymityCounter, KAnonymityReport};
 pub use keys::DeidKeys;
 pub use lattice::{evaluate_all, search_exhaustive, search_optimal, Lattice, SearchResult};
 pub use local::{local_recoding, LocalResult};
 pub use metrics::{quality, QualityReport, Recoding};
 pub use policy::{
-    Action, AgeReference, ColumnRule, DefaultAction, DeidPolicy, Location, PolicyError,
-    ACTION_NAMES, NODE_MIN_K,
+    Action, AgeReference, ColumnRule, DefaultAction, DeidPolicy, HierarchySpec, LDiversity,
+    Location, NoiseKind, PolicyError, RecodingModel, SpanKind, TCloseness, ACTION_NAMES,
+    BUILTIN_HIERARCHIES, NODE_MIN_K,
 };
 pub use risk::{risk_from_class_sizes, RiskReport};
 pub use transform::{MaskSpec, TransformError};

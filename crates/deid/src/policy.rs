@@ -9,6 +9,7 @@
 //! then checked into a [`DeidPolicy`] whose invariants hold by construction. Every error names
 //! the TOML line and column, the field path and what was expected.
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::num::NonZeroU32;
@@ -19,6 +20,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use toml::Spanned;
 
+use crate::hierarchy::Builtin;
 use crate::transform::MaskSpec;
 
 /// Smallest k a policy may state.
@@ -32,9 +34,10 @@ pub const DEFAULT_DATE_SHIFT_MAX_DAYS: u32 = 30;
 /// Largest date-shift range a policy may state (ten years).
 pub const MAX_DATE_SHIFT_DAYS: u32 = 3650;
 /// The action names a column rule may use.
-pub const ACTION_NAMES: [&str; 9] = [
+pub const ACTION_NAMES: &[&str] = &[
     "drop",
     "blank",
+    "null",
     "keep",
     "pseudonymize",
     "mask",
@@ -42,17 +45,43 @@ pub const ACTION_NAMES: [&str; 9] = [
     "date_shift",
     "year",
     "truncate",
+    "generalize",
+    "top_bottom_code",
+    "to_age",
+    "to_duration",
+    "noise",
+    "redact_spans",
 ];
 
-const TOP_LEVEL_KEYS: [&str; 7] = [
+/// Built-in hierarchy names accepted by `generalize` (aliases in parentheses in the docs).
+pub const BUILTIN_HIERARCHIES: &[&str] = &[
+    "age_bands",
+    "age_decades",
+    "dates",
+    "division_codes",
+    "postal_codes",
+    "icd10",
+    "suppress",
+];
+
+const TOP_LEVEL_KEYS: &[&str] = &[
     "name",
     "k",
     "quasi_identifiers",
     "subject_column",
     "date_shift_max_days",
     "default_action",
+    "suppression_limit",
+    "sensitive",
+    "project",
+    "recoding",
+    "l_diversity",
+    "t_closeness",
     "columns",
 ];
+
+/// Top-level keys whose value is a table (not `columns`).
+const TABLE_KEYS: &[&str] = &["l_diversity", "t_closeness"];
 
 const MAX_NAME_CHARS: usize = 200;
 const MAX_PREFIX_CHARS: usize = 32;
@@ -154,8 +183,111 @@ pub enum AgeReference {
     Date(NaiveDate),
 }
 
-/// The transform applied to one column.
+/// Where a `generalize` column's hierarchy comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HierarchySpec {
+    /// A built-in hierarchy, materialised over the column's values.
+    Builtin(Builtin),
+    /// An ARX-format hierarchy CSV, as written in the policy (relative paths are resolved
+    /// against the policy file's directory by the caller).
+    File(String),
+}
+
+/// Which free-text spans `redact_spans` replaces with type tags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SpanKind {
+    /// 18-digit resident ID numbers (GB 11643; last character may be `X`) and 15-digit ones.
+    IdNumber,
+    /// Mainland mobile numbers (11 digits starting `1`) and landlines `0AA(A)-NNNNNNN(N)`.
+    Phone,
+    /// E-mail addresses.
+    Email,
+    /// Dates `YYYY-MM-DD`, `YYYY/MM/DD` and `YYYY年M月D日`.
+    Date,
+}
+
+impl SpanKind {
+    /// All kinds, the default of `redact_spans`.
+    pub const ALL: [SpanKind; 4] = [
+        SpanKind::IdNumber,
+        SpanKind::Phone,
+        SpanKind::Email,
+        SpanKind::Date,
+    ];
+
+    /// The policy name of the kind.
+    pub fn name(&self) -> &'static str {
+        match self {
+            SpanKind::IdNumber => "id_number",
+            SpanKind::Phone => "phone",
+            SpanKind::Email => "email",
+            SpanKind::Date => "date",
+        }
+    }
+
+    /// The tag written in place of a span.
+    pub fn tag(&self) -> &'static str {
+        match self {
+            SpanKind::IdNumber => "[ID_NUMBER]",
+            SpanKind::Phone => "[PHONE]",
+            SpanKind::Email => "[EMAIL]",
+            SpanKind::Date => "[DATE]",
+        }
+    }
+}
+
+/// The distribution `noise` draws from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoiseKind {
+    /// Laplace with scale `b` (the differential-privacy mechanism's shape).
+    Laplace,
+    /// Uniform in `[-scale, scale]`.
+    Uniform,
+}
+
+/// Which l-diversity variant a policy asks for.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum LDiversity {
+    /// At least `l` distinct sensitive values per class.
+    Distinct {
+        /// l.
+        l: usize,
+    },
+    /// Entropy of the sensitive values at least `ln l`.
+    Entropy {
+        /// l.
+        l: f64,
+    },
+    /// Recursive (c,l)-diversity.
+    Recursive {
+        /// c.
+        c: f64,
+        /// l.
+        l: usize,
+    },
+}
+
+/// The t-closeness a policy asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TCloseness {
+    /// Largest earth mover's distance allowed.
+    pub t: f64,
+    /// `None`: equal ground distance; `Some`: hierarchical distance over this hierarchy.
+    pub hierarchy: Option<HierarchySpec>,
+}
+
+/// Global (one generalisation for all records) or local recoding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RecodingModel {
+    /// Optimal global recoding (default).
+    #[default]
+    Global,
+    /// Local recoding (iterated global recoding, higher utility).
+    Local,
+}
+
+/// The transform applied to one column.
+#[derive(Debug, Clone, PartialEq)]
 pub enum Action {
     /// Leave the column out (Table 6, Table G.1: 删除).
     Drop,
@@ -186,6 +318,46 @@ pub enum Action {
         /// Pads back to the original length with this character.
         pad: Option<char>,
     },
+    /// Generalise along a hierarchy (§10.2 c), Appendix G); the level is fixed by `level` or
+    /// chosen by the k-anonymity search (`medspace deid --optimize`).
+    Generalize {
+        /// The hierarchy.
+        hierarchy: HierarchySpec,
+        /// A fixed level, or `None` to let the search choose.
+        level: Option<usize>,
+    },
+    /// Numeric top and bottom coding: values above `top` become `>top`, below `bottom`
+    /// become `<bottom` (§10.2 c) 2): e.g. ages over 89).
+    TopBottomCode {
+        /// Values below become `<bottom`.
+        bottom: Option<f64>,
+        /// Values above become `>top`.
+        top: Option<f64>,
+    },
+    /// Birth date → age in completed years at a reference date.
+    ToAge {
+        /// Date at which the age is computed.
+        reference: AgeReference,
+    },
+    /// Start date → whole days until the row's `end_column` date (length of stay).
+    ToDuration {
+        /// The end date's column.
+        end_column: String,
+    },
+    /// Adds keyed random noise to a number.
+    Noise {
+        /// Distribution.
+        kind: NoiseKind,
+        /// Laplace `b`, or the half-width of the uniform interval.
+        scale: f64,
+        /// Decimals kept in the output.
+        decimals: u32,
+    },
+    /// Replaces identifier spans in free text by type tags.
+    RedactSpans {
+        /// Kinds of span replaced.
+        kinds: Vec<SpanKind>,
+    },
 }
 
 impl Action {
@@ -201,6 +373,12 @@ impl Action {
             Action::DateShift => "date_shift",
             Action::Year => "year",
             Action::Truncate { .. } => "truncate",
+            Action::Generalize { .. } => "generalize",
+            Action::TopBottomCode { .. } => "top_bottom_code",
+            Action::ToAge { .. } => "to_age",
+            Action::ToDuration { .. } => "to_duration",
+            Action::Noise { .. } => "noise",
+            Action::RedactSpans { .. } => "redact_spans",
         }
     }
 
@@ -211,7 +389,7 @@ impl Action {
 }
 
 /// One `[columns.NAME]` rule.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ColumnRule {
     /// Input column name.
     pub column: String,
@@ -220,8 +398,16 @@ pub struct ColumnRule {
 }
 
 /// A checked de-identification policy. Built only by [`DeidPolicy::parse`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct DeidPolicy {
+    suppression_limit: f64,
+    sensitive: Vec<String>,
+    project: Option<String>,
+    recoding: RecodingModel,
+    l_diversity: Option<LDiversity>,
+    t_closeness: Option<TCloseness>,
+    /// Where some values are written (`columns.age.hierarchy`), for errors found later.
+    locations: BTreeMap<String, Location>,
     name: String,
     sha256: String,
     k: usize,
@@ -237,7 +423,11 @@ impl DeidPolicy {
     /// Parses and checks a policy (see the crate docs for the format).
     pub fn parse(toml_text: &str) -> Result<Self, PolicyError> {
         let raw: RawPolicy = toml::from_str(toml_text).map_err(|e| serde_error(toml_text, &e))?;
-        Checker { text: toml_text }.policy(raw)
+        Checker {
+            text: toml_text,
+            locations: RefCell::new(BTreeMap::new()),
+        }
+        .policy(raw)
     }
 
     /// SHA-256 (lowercase hex) of the policy text exactly as given, for lineage and audit.
@@ -292,6 +482,61 @@ impl DeidPolicy {
             .map_or(&self.default, |r| &r.action)
     }
 
+    /// Share of records the k-anonymity search may suppress, in `[0, 1]` (default 0).
+    pub fn suppression_limit(&self) -> f64 {
+        self.suppression_limit
+    }
+
+    /// Sensitive columns (l-diversity and t-closeness are checked on the first).
+    pub fn sensitive(&self) -> &[String] {
+        &self.sensitive
+    }
+
+    /// The project named in the policy (pseudonyms and date shifts are per project).
+    pub fn project(&self) -> Option<&str> {
+        self.project.as_deref()
+    }
+
+    /// Global or local recoding for the search.
+    pub fn recoding(&self) -> RecodingModel {
+        self.recoding
+    }
+
+    /// The l-diversity asked for, if any.
+    pub fn l_diversity(&self) -> Option<LDiversity> {
+        self.l_diversity
+    }
+
+    /// The t-closeness asked for, if any.
+    pub fn t_closeness(&self) -> Option<&TCloseness> {
+        self.t_closeness.as_ref()
+    }
+
+    /// Where a value is written in the policy text, by field path (recorded for
+    /// `columns.NAME.hierarchy`, `columns.NAME.level` and `t_closeness.hierarchy`).
+    pub fn location_of(&self, path: &str) -> Option<Location> {
+        self.locations.get(path).copied()
+    }
+
+    /// An error pinned to a field of this policy (for checks made after parsing, such as
+    /// loading a hierarchy file, still before any data is read).
+    pub fn error_at(&self, path: &str, message: impl Into<String>) -> PolicyError {
+        PolicyError::new(self.location_of(path), path, message)
+    }
+
+    /// The `generalize` rules: column, hierarchy and fixed level.
+    pub fn generalized_columns(&self) -> Vec<(&str, &HierarchySpec, Option<usize>)> {
+        self.columns
+            .iter()
+            .filter_map(|r| match &r.action {
+                Action::Generalize { hierarchy, level } => {
+                    Some((r.column.as_str(), hierarchy, *level))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Refuses a policy whose k is below `min_k`; a node calls this with [`NODE_MIN_K`]
     /// (GB/T 39725-2020 §11.4.2.4: at least 5 people share every description).
     pub fn check_min_k(&self, min_k: usize) -> Result<(), PolicyError> {
@@ -324,6 +569,12 @@ struct RawPolicy {
     subject_column: RawValue,
     date_shift_max_days: RawValue,
     default_action: RawValue,
+    suppression_limit: RawValue,
+    sensitive: RawValue,
+    project: RawValue,
+    recoding: RawValue,
+    l_diversity: Option<RawColumn>,
+    t_closeness: Option<RawColumn>,
     columns: Option<BTreeMap<String, RawColumn>>,
 }
 
@@ -403,6 +654,16 @@ fn shape_problems(table: &toml::Table) -> Vec<(String, String)> {
                     }
                 }
             }
+        } else if TABLE_KEYS.contains(&key.as_str()) {
+            if !value.is_table() {
+                out.push((
+                    key.clone(),
+                    format!(
+                        "expected a table such as `[{key}]`, found {}",
+                        value.type_str()
+                    ),
+                ));
+            }
         } else if holds_table(value) {
             out.push((
                 key.clone(),
@@ -416,8 +677,12 @@ fn shape_problems(table: &toml::Table) -> Vec<(String, String)> {
 // ---------------------------------------------------------------------------------------------
 // Checked layer.
 
+/// Checks that a criterion has exactly one sensitive column to work on.
+type SensitiveCheck<'a> = dyn Fn(&str, &Spanned<toml::Value>) -> Result<(), PolicyError> + 'a;
+
 struct Checker<'a> {
     text: &'a str,
+    locations: RefCell<BTreeMap<String, Location>>,
 }
 
 fn describe(v: &toml::Value) -> &'static str {
@@ -491,6 +756,245 @@ impl Checker<'_> {
                 path,
                 format!("expected {expected}, found {}", describe(other)),
             )),
+        }
+    }
+
+    fn remember(&self, v: &Spanned<toml::Value>, path: &str) {
+        if let Some(l) = self.loc(v.span()) {
+            self.locations.borrow_mut().insert(path.to_string(), l);
+        }
+    }
+
+    /// A finite number (integer or float) within `[lo, hi]`.
+    fn number(
+        &self,
+        v: &Spanned<toml::Value>,
+        path: &str,
+        lo: f64,
+        hi: f64,
+        what: &str,
+    ) -> Result<f64, PolicyError> {
+        let x = match v.get_ref() {
+            toml::Value::Float(f) => *f,
+            toml::Value::Integer(n) => *n as f64,
+            other => {
+                return Err(self.err(
+                    v,
+                    path,
+                    format!("expected {what}, found {}", describe(other)),
+                ))
+            }
+        };
+        if !x.is_finite() || x < lo || x > hi {
+            return Err(self.err(v, path, format!("expected {what}, found {x}")));
+        }
+        Ok(x)
+    }
+
+    /// A `hierarchy = "…"` value: a built-in name or a path to an ARX CSV.
+    fn hierarchy(
+        &self,
+        v: &Spanned<toml::Value>,
+        path: &str,
+    ) -> Result<HierarchySpec, PolicyError> {
+        let builtins = BUILTIN_HIERARCHIES.join(", ");
+        let expected = format!(
+            "a built-in hierarchy ({builtins}) or a path to an ARX hierarchy CSV ending in .csv"
+        );
+        let text = self.nonempty_string(v, path, &expected)?;
+        self.remember(v, path);
+        if let Some(b) = Builtin::from_name(&text) {
+            return Ok(HierarchySpec::Builtin(b));
+        }
+        let lower = text.to_ascii_lowercase();
+        if lower.ends_with(".csv") || text.contains('/') || text.contains('\\') {
+            return Ok(HierarchySpec::File(text));
+        }
+        Err(self.err(
+            v,
+            path,
+            format!("unknown hierarchy `{text}`; expected {expected}"),
+        ))
+    }
+
+    fn age_reference(
+        &self,
+        column: &str,
+        table: &RawColumn,
+        action_value: &Spanned<toml::Value>,
+        path: &str,
+        action_name: &str,
+    ) -> Result<AgeReference, PolicyError> {
+        let opt_path = |key: &str| format!("{path}.{key}");
+        match (table.get("reference_column"), table.get("reference_date")) {
+            (Some(c), None) => {
+                let r = self.nonempty_string(c, &opt_path("reference_column"), "a column name")?;
+                if r == column {
+                    return Err(self.err(
+                        c,
+                        &opt_path("reference_column"),
+                        "expected another column (the date at which the age is computed, e.g. the admission date), not the birth date itself",
+                    ));
+                }
+                Ok(AgeReference::Column(r))
+            }
+            (None, Some(d)) => Ok(AgeReference::Date(self.date(d, &opt_path("reference_date"))?)),
+            (Some(c), Some(_)) => Err(self.err(
+                c,
+                path,
+                "expected either `reference_column` or `reference_date`, not both",
+            )),
+            (None, None) => Err(self.err(
+                action_value,
+                path,
+                format!("{action_name} needs the date at which the age is computed; expected `reference_column = \"admission_time\"` or `reference_date = \"2025-01-01\"`"),
+            )),
+        }
+    }
+
+    fn unknown_keys(
+        &self,
+        table: &RawColumn,
+        key: &str,
+        allowed: &[&str],
+    ) -> Result<(), PolicyError> {
+        for (k, v) in table {
+            if !allowed.contains(&k.as_str()) {
+                return Err(self.err(
+                    v,
+                    &format!("{key}.{k}"),
+                    format!("unknown option `{k}`; {key} takes {}", allowed.join(", ")),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn table_location(&self, table: &RawColumn) -> Option<Location> {
+        table
+            .values()
+            .map(|v| v.span().start)
+            .min()
+            .map(|s| Location::of(self.text, s))
+    }
+
+    fn l_diversity(
+        &self,
+        table: &RawColumn,
+        one_sensitive: &SensitiveCheck<'_>,
+    ) -> Result<LDiversity, PolicyError> {
+        self.unknown_keys(table, "l_diversity", &["kind", "l", "c"])?;
+        let Some(l_value) = table.get("l") else {
+            return Err(PolicyError::new(
+                self.table_location(table),
+                "l_diversity.l",
+                "missing; expected l = 2 or more",
+            ));
+        };
+        one_sensitive("l_diversity", l_value)?;
+        let kind = match table.get("kind") {
+            Some(v) => self.string(
+                v,
+                "l_diversity.kind",
+                "\"distinct\", \"entropy\" or \"recursive\"",
+            )?,
+            None => "distinct".to_string(),
+        };
+        let l = self.number(l_value, "l_diversity.l", 1.0, 1e6, "a number of at least 1")?;
+        let whole = |x: f64| -> Result<usize, PolicyError> {
+            if x.fract() != 0.0 {
+                return Err(self.err(
+                    l_value,
+                    "l_diversity.l",
+                    format!("expected a whole number for {kind} l-diversity, found {x}"),
+                ));
+            }
+            Ok(x as usize)
+        };
+        match kind.as_str() {
+            "distinct" | "recursive" if table.contains_key("c") != (kind == "recursive") => {
+                let v = table.get("c").unwrap_or(l_value);
+                Err(self.err(
+                    v,
+                    "l_diversity.c",
+                    "`c` is given for, and only for, recursive (c,l)-diversity",
+                ))
+            }
+            "distinct" => Ok(LDiversity::Distinct { l: whole(l)? }),
+            "entropy" => {
+                if let Some(v) = table.get("c") {
+                    return Err(self.err(
+                        v,
+                        "l_diversity.c",
+                        "`c` is given for, and only for, recursive (c,l)-diversity",
+                    ));
+                }
+                Ok(LDiversity::Entropy { l })
+            }
+            "recursive" => {
+                let c = match table.get("c") {
+                    Some(v) => self.number(
+                        v,
+                        "l_diversity.c",
+                        f64::MIN_POSITIVE,
+                        1e6,
+                        "a positive number",
+                    )?,
+                    None => 1.0,
+                };
+                Ok(LDiversity::Recursive { c, l: whole(l)? })
+            }
+            other => {
+                let v = table.get("kind").unwrap_or(l_value);
+                Err(self.err(v, "l_diversity.kind", format!("unknown kind `{other}`; expected \"distinct\", \"entropy\" or \"recursive\"")))
+            }
+        }
+    }
+
+    fn t_closeness(
+        &self,
+        table: &RawColumn,
+        one_sensitive: &SensitiveCheck<'_>,
+    ) -> Result<TCloseness, PolicyError> {
+        self.unknown_keys(table, "t_closeness", &["t", "distance", "hierarchy"])?;
+        let Some(t_value) = table.get("t") else {
+            return Err(PolicyError::new(
+                self.table_location(table),
+                "t_closeness.t",
+                "missing; expected t between 0 and 1, e.g. t = 0.2",
+            ));
+        };
+        one_sensitive("t_closeness", t_value)?;
+        let t = self.number(t_value, "t_closeness.t", 0.0, 1.0, "a distance from 0 to 1")?;
+        let distance = match table.get("distance") {
+            Some(v) => self.string(v, "t_closeness.distance", "\"equal\" or \"hierarchical\"")?,
+            None if table.contains_key("hierarchy") => "hierarchical".to_string(),
+            None => "equal".to_string(),
+        };
+        match (distance.as_str(), table.get("hierarchy")) {
+            ("equal", None) => Ok(TCloseness { t, hierarchy: None }),
+            ("equal", Some(h)) => Err(self.err(
+                h,
+                "t_closeness.hierarchy",
+                "a hierarchy is only used with distance = \"hierarchical\"",
+            )),
+            ("hierarchical", Some(h)) => Ok(TCloseness {
+                t,
+                hierarchy: Some(self.hierarchy(h, "t_closeness.hierarchy")?),
+            }),
+            ("hierarchical", None) => Err(self.err(
+                t_value,
+                "t_closeness.hierarchy",
+                "missing; the hierarchical distance needs the sensitive column's hierarchy",
+            )),
+            (other, _) => {
+                let v = table.get("distance").unwrap_or(t_value);
+                Err(self.err(
+                    v,
+                    "t_closeness.distance",
+                    format!("unknown distance `{other}`; expected \"equal\" or \"hierarchical\""),
+                ))
+            }
         }
     }
 
@@ -693,9 +1197,120 @@ impl Checker<'_> {
             }
         }
 
+        let suppression_limit = match &raw.suppression_limit {
+            Some(v) => self.number(
+                v,
+                "suppression_limit",
+                0.0,
+                1.0,
+                "a share of records from 0 to 1, e.g. 0.05 for 5%",
+            )?,
+            None => 0.0,
+        };
+        let project = match &raw.project {
+            Some(v) => {
+                let p = self.nonempty_string(v, "project", "a project name")?;
+                if p.chars().count() > MAX_NAME_CHARS || p.chars().any(char::is_control) {
+                    return Err(self.err(
+                        v,
+                        "project",
+                        format!("expected at most {MAX_NAME_CHARS} characters without control characters"),
+                    ));
+                }
+                Some(p)
+            }
+            None => None,
+        };
+        let recoding = match &raw.recoding {
+            Some(v) => match self
+                .string(v, "recoding", "\"global\" or \"local\"")?
+                .as_str()
+            {
+                "global" => RecodingModel::Global,
+                "local" => RecodingModel::Local,
+                other => {
+                    return Err(self.err(
+                        v,
+                        "recoding",
+                        format!("unknown recoding `{other}`; expected \"global\" or \"local\""),
+                    ))
+                }
+            },
+            None => RecodingModel::Global,
+        };
+        let (sensitive, sensitive_span) = match &raw.sensitive {
+            Some(v) => (self.string_list(v, "sensitive")?, Some(v.span())),
+            None => (Vec::new(), None),
+        };
+        for (i, c) in sensitive.iter().enumerate() {
+            let at = sensitive_span.clone().and_then(|s| self.loc(s));
+            if quasi_identifiers.contains(c) {
+                return Err(PolicyError::new(
+                    at,
+                    format!("sensitive[{i}]"),
+                    format!("column `{c}` is also a quasi-identifier; expected a column that is either sensitive (its values are protected by l-diversity / t-closeness) or quasi-identifying, not both"),
+                ));
+            }
+            if sensitive[..i].contains(c) {
+                return Err(PolicyError::new(
+                    at,
+                    "sensitive",
+                    format!("column `{c}` is listed twice; expected each column once"),
+                ));
+            }
+            let dropped = match rules.iter().find(|(_, r, _)| &r.column == c) {
+                Some((_, r, _)) => r.action.drops(),
+                None => default.drops(),
+            };
+            if dropped {
+                return Err(PolicyError::new(
+                    at,
+                    format!("sensitive[{i}]"),
+                    format!("sensitive column `{c}` is not in the output (dropped or no rule with default_action \"drop\"); expected a rule that keeps it"),
+                ));
+            }
+        }
+        let one_sensitive = |key: &str, v: &Spanned<toml::Value>| -> Result<(), PolicyError> {
+            if sensitive.len() == 1 {
+                Ok(())
+            } else {
+                Err(self.err(
+                    v,
+                    key,
+                    format!("{key} is checked on one sensitive column; expected `sensitive = [\"…\"]` naming exactly one column, found {}", sensitive.len()),
+                ))
+            }
+        };
+        let l_diversity = match &raw.l_diversity {
+            Some(t) => Some(self.l_diversity(t, &one_sensitive)?),
+            None => None,
+        };
+        let t_closeness = match &raw.t_closeness {
+            Some(t) => Some(self.t_closeness(t, &one_sensitive)?),
+            None => None,
+        };
+        for (_, r, span) in &rules {
+            if let Action::Generalize { level: None, .. } = r.action {
+                if !quasi_identifiers.contains(&r.column) {
+                    return Err(PolicyError::new(
+                        self.loc(span.clone()),
+                        format!("columns.{}.level", r.column),
+                        format!("generalize column `{}` has no `level` and is not a quasi-identifier, so nothing would choose its level; expected `level = N` or the column in quasi_identifiers", r.column),
+                    ));
+                }
+            }
+        }
+
         let mut sha = Sha256::new();
         sha.update(self.text.as_bytes());
         Ok(DeidPolicy {
+            suppression_limit,
+            sensitive,
+            project,
+            recoding,
+            l_diversity,
+            t_closeness,
+            locations: self.locations.borrow().clone(),
             name,
             sha256: hex::encode(sha.finalize()),
             k,
@@ -739,11 +1354,16 @@ impl Checker<'_> {
         let action_path = format!("{path}.action");
         let action_name = self.string(&action_value, &action_path, &format!("one of {valid}"))?;
         let allowed: &[&str] = match action_name.as_str() {
-            "drop" | "blank" | "keep" | "date_shift" | "year" => &[],
+            "drop" | "blank" | "null" | "keep" | "date_shift" | "year" => &[],
             "pseudonymize" => &["prefix"],
             "mask" => &["keep_first", "keep_last", "mask_char"],
-            "age_band" => &["reference_column", "reference_date"],
+            "age_band" | "to_age" => &["reference_column", "reference_date"],
             "truncate" => &["length", "pad"],
+            "generalize" => &["hierarchy", "level"],
+            "top_bottom_code" => &["bottom", "top"],
+            "to_duration" => &["end_column"],
+            "noise" => &["scale", "distribution", "decimals"],
+            "redact_spans" => &["types"],
             other => {
                 return Err(self.err(
                     &action_value,
@@ -769,8 +1389,168 @@ impl Checker<'_> {
         let opt_path = |key: &str| format!("{path}.{key}");
         let action = match action_name.as_str() {
             "drop" => Action::Drop,
-            "blank" => Action::Blank,
+            "blank" | "null" => Action::Blank,
             "keep" => Action::Keep,
+            "to_age" => Action::ToAge {
+                reference: self.age_reference(column, &table, &action_value, &path, "to_age")?,
+            },
+            "to_duration" => {
+                let Some(v) = table.get("end_column") else {
+                    return Err(self.err(
+                        &action_value,
+                        &path,
+                        "to_duration needs `end_column`; expected the column holding the end date, e.g. end_column = \"discharge_time\"",
+                    ));
+                };
+                let end_column =
+                    self.nonempty_string(v, &opt_path("end_column"), "a column name")?;
+                if end_column == column {
+                    return Err(self.err(
+                        v,
+                        &opt_path("end_column"),
+                        "expected another column than the start date itself",
+                    ));
+                }
+                Action::ToDuration { end_column }
+            }
+            "generalize" => {
+                let Some(h) = table.get("hierarchy") else {
+                    return Err(self.err(
+                        &action_value,
+                        &path,
+                        format!("generalize needs `hierarchy`; expected a built-in ({}) or a path to an ARX hierarchy CSV", BUILTIN_HIERARCHIES.join(", ")),
+                    ));
+                };
+                let hierarchy = self.hierarchy(h, &opt_path("hierarchy"))?;
+                let level = match table.get("level") {
+                    Some(v) => {
+                        self.remember(v, &opt_path("level"));
+                        let n = self.integer(v, &opt_path("level"), 0..=64)?;
+                        let n = usize::try_from(n).unwrap_or_default();
+                        if let HierarchySpec::Builtin(b) = &hierarchy {
+                            if let Some(height) = b.height() {
+                                if n >= height {
+                                    return Err(self.err(
+                                        v,
+                                        &opt_path("level"),
+                                        format!(
+                                            "hierarchy `{}` has levels 0 to {}; found {n}",
+                                            b.name(),
+                                            height - 1
+                                        ),
+                                    ));
+                                }
+                            }
+                        }
+                        Some(n)
+                    }
+                    None => None,
+                };
+                Action::Generalize { hierarchy, level }
+            }
+            "top_bottom_code" => {
+                let bottom = match table.get("bottom") {
+                    Some(v) => {
+                        Some(self.number(v, &opt_path("bottom"), f64::MIN, f64::MAX, "a number")?)
+                    }
+                    None => None,
+                };
+                let top = match table.get("top") {
+                    Some(v) => {
+                        Some(self.number(v, &opt_path("top"), f64::MIN, f64::MAX, "a number")?)
+                    }
+                    None => None,
+                };
+                match (bottom, top) {
+                    (None, None) => {
+                        return Err(self.err(
+                            &action_value,
+                            &path,
+                            "top_bottom_code needs `top`, `bottom` or both; expected e.g. top = 89",
+                        ))
+                    }
+                    (Some(b), Some(t)) if b > t => {
+                        let v = table.get("bottom").unwrap_or(&action_value);
+                        return Err(self.err(
+                            v,
+                            &opt_path("bottom"),
+                            format!("expected bottom <= top, found bottom {b} > top {t}"),
+                        ));
+                    }
+                    _ => {}
+                }
+                Action::TopBottomCode { bottom, top }
+            }
+            "noise" => {
+                let Some(v) = table.get("scale") else {
+                    return Err(self.err(
+                        &action_value,
+                        &path,
+                        "noise needs `scale`; expected a positive number (Laplace b, or the uniform half-width)",
+                    ));
+                };
+                let scale = self.number(
+                    v,
+                    &opt_path("scale"),
+                    f64::MIN_POSITIVE,
+                    1e15,
+                    "a positive number",
+                )?;
+                let kind = match table.get("distribution") {
+                    Some(d) => match self.string(d, &opt_path("distribution"), "\"laplace\" or \"uniform\"")?.as_str() {
+                        "laplace" => NoiseKind::Laplace,
+                        "uniform" => NoiseKind::Uniform,
+                        other => {
+                            return Err(self.err(d, &opt_path("distribution"), format!("unknown distribution `{other}`; expected \"laplace\" or \"uniform\"")))
+                        }
+                    },
+                    None => NoiseKind::Laplace,
+                };
+                let decimals = match table.get("decimals") {
+                    Some(d) => u32::try_from(self.integer(d, &opt_path("decimals"), 0..=9)?)
+                        .unwrap_or_default(),
+                    None => 0,
+                };
+                Action::Noise {
+                    kind,
+                    scale,
+                    decimals,
+                }
+            }
+            "redact_spans" => {
+                let kinds = match table.get("types") {
+                    Some(v) => {
+                        let names: Vec<&str> = SpanKind::ALL.iter().map(SpanKind::name).collect();
+                        let list = self.string_list(v, &opt_path("types"))?;
+                        let mut kinds = Vec::new();
+                        for (i, t) in list.iter().enumerate() {
+                            let Some(k) = SpanKind::ALL.iter().find(|k| k.name() == t) else {
+                                return Err(self.err(
+                                    v,
+                                    &format!("{}[{i}]", opt_path("types")),
+                                    format!(
+                                        "unknown span type `{t}`; expected one of {}",
+                                        names.join(", ")
+                                    ),
+                                ));
+                            };
+                            if !kinds.contains(k) {
+                                kinds.push(*k);
+                            }
+                        }
+                        if kinds.is_empty() {
+                            return Err(self.err(
+                                v,
+                                &opt_path("types"),
+                                format!("expected at least one of {}", names.join(", ")),
+                            ));
+                        }
+                        kinds
+                    }
+                    None => SpanKind::ALL.to_vec(),
+                };
+                Action::RedactSpans { kinds }
+            }
             "year" => Action::Year,
             "date_shift" => {
                 if !has_subject {
@@ -823,34 +1603,8 @@ impl Checker<'_> {
                 Action::Mask(spec)
             }
             "age_band" => {
-                let reference = match (table.get("reference_column"), table.get("reference_date")) {
-                    (Some(c), None) => {
-                        let r = self.nonempty_string(c, &opt_path("reference_column"), "a column name")?;
-                        if r == column {
-                            return Err(self.err(
-                                c,
-                                &opt_path("reference_column"),
-                                "expected another column (the date at which the age is computed, e.g. the admission date), not the birth date itself",
-                            ));
-                        }
-                        AgeReference::Column(r)
-                    }
-                    (None, Some(d)) => AgeReference::Date(self.date(d, &opt_path("reference_date"))?),
-                    (Some(c), Some(_)) => {
-                        return Err(self.err(
-                            c,
-                            &path,
-                            "expected either `reference_column` or `reference_date`, not both",
-                        ))
-                    }
-                    (None, None) => {
-                        return Err(self.err(
-                            &action_value,
-                            &path,
-                            "age_band needs the date at which the age is computed; expected `reference_column = \"admission_time\"` or `reference_date = \"2025-01-01\"`",
-                        ))
-                    }
-                };
+                let reference =
+                    self.age_reference(column, &table, &action_value, &path, "age_band")?;
                 Action::AgeBand { reference }
             }
             "truncate" => {

@@ -22,7 +22,7 @@
 //! decision rule (Dankar et al. 2012), which picks among Pitman, Zayatz and SNB.
 
 /// Risk figures.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RiskReport {
     /// Records.
     pub records: usize,

@@ -257,6 +257,180 @@ pub fn age_band_of(birth_value: &str, reference: NaiveDate) -> Result<String, Tr
     Ok(age_band(age_in_years(birth, reference)?))
 }
 
+/// A number cell, parsed leniently (surrounding spaces allowed).
+pub fn parse_number(value: &str) -> Option<f64> {
+    let x: f64 = value.trim().parse().ok()?;
+    x.is_finite().then_some(x)
+}
+
+/// Top and bottom coding (§10.2 c) 2): extreme values hidden in an open interval): a number
+/// above `top` becomes `>top`, below `bottom` becomes `<bottom`, others are unchanged.
+/// `None` when the value is not a number.
+pub fn top_bottom_code(value: &str, bottom: Option<f64>, top: Option<f64>) -> Option<String> {
+    let x = parse_number(value)?;
+    if let Some(t) = top {
+        if x > t {
+            return Some(format!(">{t}"));
+        }
+    }
+    if let Some(b) = bottom {
+        if x < b {
+            return Some(format!("<{b}"));
+        }
+    }
+    Some(value.to_string())
+}
+
+/// Birth date cell → age in completed years at `reference`.
+pub fn age_of(birth_value: &str, reference: NaiveDate) -> Result<u32, TransformError> {
+    let birth = parse_date_cell(birth_value)?.date;
+    age_in_years(birth, reference)
+}
+
+/// Whole days from the start cell's date to the end cell's date (length of stay; negative when
+/// the end lies before the start). Times of day are ignored.
+pub fn days_between(start: &str, end: &str) -> Result<i64, TransformError> {
+    let a = parse_date_cell(start)?.date;
+    let b = parse_date_cell(end)?.date;
+    Ok(b.signed_duration_since(a).num_days())
+}
+
+/// Keyed noise: a uniform number in `(0, 1)` from HMAC-SHA-256 of `context` under `key`, so a
+/// run is reproducible with its key and unpredictable without it.
+pub fn keyed_uniform(key: &[u8; 32], context: &[u8]) -> f64 {
+    let mac = hmac_sha256(key, context);
+    let mut word = [0u8; 8];
+    word.copy_from_slice(mac.get(..8).unwrap_or(&[0u8; 8]));
+    // 53 random bits, shifted into (0, 1).
+    ((u64::from_be_bytes(word) >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+}
+
+/// Adds noise to a number: Laplace(0, `scale`) or uniform in `[-scale, scale]`, drawn from the
+/// uniform `u` in `(0, 1)`, rounded to `decimals`. `None` when the value is not a number.
+pub fn add_noise(value: &str, u: f64, laplace: bool, scale: f64, decimals: u32) -> Option<String> {
+    let x = parse_number(value)?;
+    let noise = if laplace {
+        let c = u - 0.5;
+        -scale * c.signum() * (1.0 - 2.0 * c.abs()).max(f64::MIN_POSITIVE).ln()
+    } else {
+        (2.0 * u - 1.0) * scale
+    };
+    let y = x + noise;
+    Some(format!("{:.*}", decimals as usize, y))
+}
+
+fn digit_run(chars: &[char], i: usize) -> usize {
+    chars[i..].iter().take_while(|c| c.is_ascii_digit()).count()
+}
+
+/// Replaces identifier spans in free text by type tags (§10.2 a), Table G.1: identifiers in
+/// free text are deleted): resident ID numbers, phone numbers, e-mail addresses and dates.
+/// Digit runs are matched whole (a 19-digit run is not an ID number).
+pub fn redact_spans(text: &str, kinds: &[crate::policy::SpanKind]) -> String {
+    use crate::policy::SpanKind;
+    let want = |k: SpanKind| kinds.contains(&k);
+    let chars: Vec<char> = text.chars().collect();
+    let n = chars.len();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    let word = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '%' | '+' | '-');
+    while i < n {
+        let c = chars[i];
+        let prev_digit = i > 0 && chars[i - 1].is_ascii_digit();
+        if c.is_ascii_digit() && !prev_digit {
+            let run = digit_run(&chars, i);
+            let next = chars.get(i + run).copied();
+            // Dates: YYYY-MM-DD, YYYY/MM/DD, YYYY年M月D日.
+            if want(SpanKind::Date) && run == 4 {
+                if let Some(len) = date_span(&chars, i) {
+                    out.push_str(SpanKind::Date.tag());
+                    i += len;
+                    continue;
+                }
+            }
+            if want(SpanKind::IdNumber) {
+                if run == 17 && matches!(next, Some('X' | 'x')) {
+                    out.push_str(SpanKind::IdNumber.tag());
+                    i += 18;
+                    continue;
+                }
+                if (run == 18 || run == 15) && !next.is_some_and(|c| c.is_ascii_alphanumeric()) {
+                    out.push_str(SpanKind::IdNumber.tag());
+                    i += run;
+                    continue;
+                }
+            }
+            if want(SpanKind::Phone) {
+                if run == 11 && c == '1' {
+                    out.push_str(SpanKind::Phone.tag());
+                    i += run;
+                    continue;
+                }
+                if (3..=4).contains(&run) && c == '0' && next == Some('-') {
+                    let tail = digit_run(&chars, i + run + 1);
+                    if (7..=8).contains(&tail) {
+                        out.push_str(SpanKind::Phone.tag());
+                        i += run + 1 + tail;
+                        continue;
+                    }
+                }
+            }
+            out.extend(&chars[i..i + run]);
+            i += run;
+            continue;
+        }
+        if c == '@' && want(SpanKind::Email) {
+            // local part already emitted: take it back
+            let local = out.chars().rev().take_while(|c| word(*c)).count();
+            let domain = chars[i + 1..].iter().take_while(|c| word(**c)).count();
+            let dom: String = chars[i + 1..i + 1 + domain].iter().collect();
+            if local > 0 && dom.contains('.') && !dom.starts_with('.') {
+                for _ in 0..local {
+                    out.pop();
+                }
+                out.push_str(SpanKind::Email.tag());
+                i += 1 + domain;
+                continue;
+            }
+        }
+        out.push(c);
+        i += 1;
+    }
+    out
+}
+
+/// Length of a date span starting at a 4-digit run, if any.
+fn date_span(chars: &[char], i: usize) -> Option<usize> {
+    let sep = *chars.get(i + 4)?;
+    match sep {
+        '-' | '/' => {
+            let m = digit_run(chars, i + 5);
+            if !(1..=2).contains(&m) || chars.get(i + 5 + m) != Some(&sep) {
+                return None;
+            }
+            let d = digit_run(chars, i + 6 + m);
+            (1..=2).contains(&d).then_some(6 + m + d)
+        }
+        '年' => {
+            let m = digit_run(chars, i + 5);
+            if !(1..=2).contains(&m) || chars.get(i + 5 + m) != Some(&'月') {
+                return None;
+            }
+            let d = digit_run(chars, i + 6 + m);
+            if !(1..=2).contains(&d) {
+                return None;
+            }
+            let len = 6 + m + d;
+            Some(if chars.get(i + len) == Some(&'日') {
+                len + 1
+            } else {
+                len
+            })
+        }
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -295,6 +469,75 @@ mod tests {
             a,
             hex::encode(&hmac_sha256(&K1, "110101199003071234".as_bytes())[..16])
         );
+    }
+
+    #[test]
+    fn top_bottom_coding() {
+        assert_eq!(
+            top_bottom_code("95", Some(25.0), Some(89.0)).unwrap(),
+            ">89"
+        );
+        assert_eq!(
+            top_bottom_code("17", Some(25.0), Some(89.0)).unwrap(),
+            "<25"
+        );
+        assert_eq!(top_bottom_code("40", Some(25.0), Some(89.0)).unwrap(), "40");
+        assert_eq!(top_bottom_code("89", None, Some(89.0)).unwrap(), "89");
+        assert_eq!(top_bottom_code("1e9", None, Some(1e6)).unwrap(), ">1000000");
+        assert!(top_bottom_code("abc", None, Some(1.0)).is_none());
+    }
+
+    #[test]
+    fn ages_and_durations() {
+        assert_eq!(age_of("1990-03-07", d("2024-03-06")).unwrap(), 33);
+        assert_eq!(age_of("1990-03-07", d("2024-03-07")).unwrap(), 34);
+        assert_eq!(
+            days_between("2018-01-01 08:00:00", "2018-04-01").unwrap(),
+            90
+        );
+        assert_eq!(days_between("2018-01-02", "2018-01-01").unwrap(), -1);
+        assert!(days_between("x", "2018-01-01").is_err());
+    }
+
+    #[test]
+    fn noise_is_keyed_and_bounded() {
+        let u1 = keyed_uniform(&K1, b"fee\x001");
+        let u2 = keyed_uniform(&K1, b"fee\x002");
+        assert_eq!(u1, keyed_uniform(&K1, b"fee\x001"));
+        assert_ne!(u1, u2);
+        assert_ne!(u1, keyed_uniform(&K2, b"fee\x001"));
+        for i in 0..200u32 {
+            let u = keyed_uniform(&K1, &i.to_be_bytes());
+            assert!(u > 0.0 && u < 1.0);
+            let y: f64 = add_noise("100", u, false, 5.0, 2).unwrap().parse().unwrap();
+            assert!((95.0..=105.0).contains(&y), "{y}");
+            let l: f64 = add_noise("100", u, true, 5.0, 0).unwrap().parse().unwrap();
+            assert!(l.is_finite() && l.fract() == 0.0);
+        }
+        assert!(add_noise("x", 0.5, true, 1.0, 0).is_none());
+        assert_eq!(add_noise("10", 0.5, true, 3.0, 1).unwrap(), "10.0");
+    }
+
+    #[test]
+    fn redacts_identifier_spans() {
+        use crate::policy::SpanKind;
+        let all = SpanKind::ALL;
+        let t = "患者身份证11010119900307123X，电话13812345678，座机0571-88886666，邮箱zhang.san@example.com，2024-03-01入院，2024年3月5日出院，住院号1234567。";
+        let r = redact_spans(t, &all);
+        assert_eq!(
+            r,
+            "患者身份证[ID_NUMBER]，电话[PHONE]，座机[PHONE]，邮箱[EMAIL]，[DATE]入院，[DATE]出院，住院号1234567。"
+        );
+        assert_eq!(redact_spans("110101199003071234", &all), "[ID_NUMBER]");
+        // a 19-digit run is left alone, as is a digit run inside a longer number
+        assert_eq!(
+            redact_spans("1101011990030712345", &all),
+            "1101011990030712345"
+        );
+        let only_phone = redact_spans(t, &[SpanKind::Phone]);
+        assert!(only_phone.contains("11010119900307123X") && only_phone.contains("[PHONE]"));
+        assert_eq!(redact_spans("a@b", &all), "a@b");
+        assert_eq!(redact_spans("", &all), "");
     }
 
     #[test]

@@ -99,6 +99,22 @@ pub fn router_with(node: Arc<Node>, options: RouterOptions) -> Router {
         .route("/api/v1/exports/{id}/download", get(download_export))
         .route("/api/v1/audit/entries", get(audit_entries))
         .route("/api/v1/audit/verify", get(audit_verify))
+        .route(
+            "/api/v1/audit/checkpoint",
+            get(crate::audit_api::checkpoint),
+        )
+        .route(
+            "/api/v1/audit/proof/inclusion",
+            get(crate::audit_api::inclusion_proof),
+        )
+        .route(
+            "/api/v1/audit/proof/consistency",
+            get(crate::audit_api::consistency_proof),
+        )
+        .route(
+            crate::witness_api::ADD_CHECKPOINT_PATH,
+            post(crate::witness_api::add_checkpoint),
+        )
         .route("/api/v1/peer/identity", get(peer_identity))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -112,6 +128,10 @@ pub fn router_with(node: Arc<Node>, options: RouterOptions) -> Router {
 pub fn peer_router(node: Arc<Node>) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
+        .route(
+            crate::witness_api::ADD_CHECKPOINT_PATH,
+            post(crate::witness_api::add_checkpoint),
+        )
         .route("/api/v1/peer/identity", get(peer_identity))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -193,6 +213,9 @@ pub struct HealthResponse {
     pub status: &'static str,
     /// Entries in the audit chain (the metadata store answered).
     pub audit_entries: i64,
+    /// Whether the latest audit checkpoint carries the configured quorum of witness cosignatures
+    /// (true when no witness is configured). The node stays healthy (200) when it does not.
+    pub audit_witness_quorum: bool,
 }
 
 /// Liveness: the node runs and its metadata store answers.
@@ -208,6 +231,13 @@ pub(crate) async fn healthz(
         Ok(head) => Ok(Json(HealthResponse {
             status: "ok",
             audit_entries: head.map(|h| h.seq).unwrap_or(0),
+            audit_witness_quorum: match node.witness_status(false).await {
+                Ok(w) => w.audit_witness_quorum,
+                Err(e) => {
+                    tracing::error!(error = %e, "health check: witness status unknown");
+                    false
+                }
+            },
         })),
         Err(e) => {
             tracing::error!(error = %e, "health check: metadata store failed");

@@ -14,6 +14,7 @@
 #![deny(missing_docs)]
 
 mod api;
+mod audit_api;
 mod certinfo;
 mod error;
 mod extract;
@@ -23,6 +24,7 @@ mod openapi;
 mod peer;
 mod tls;
 mod upload;
+mod witness_api;
 
 use std::future::Future;
 use std::net::{SocketAddr, TcpListener};
@@ -41,6 +43,7 @@ pub use tls::{
     peer_client_config_from_files, peer_server_config, CertReload, LoadedCert, NodeTls,
     ReloadOutcome, ReloadTrigger, ReloadableCert, TlsError, PROTOCOL_VERSIONS,
 };
+pub use witness_api::{install_witness_transport, PeerWitnessTransport, ADD_CHECKPOINT_PATH};
 
 /// Server start-up failures.
 #[derive(Debug, thiserror::Error)]
@@ -153,6 +156,8 @@ pub async fn serve_with(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     let Listeners { api, peer, gm } = listeners;
+    // Checkpoints signed while serving ask the configured witnesses over this transport.
+    install_witness_transport();
     let mut handles = Vec::new();
 
     api.set_nonblocking(true)?;

@@ -76,6 +76,10 @@ impl Modify for BearerScheme {
         api::download_export,
         api::audit_entries,
         api::audit_verify,
+        crate::audit_api::checkpoint,
+        crate::audit_api::inclusion_proof,
+        crate::audit_api::consistency_proof,
+        crate::witness_api::add_checkpoint,
         api::peer_identity,
     ),
     components(schemas(
@@ -126,6 +130,8 @@ mod tests {
             ("/healthz", "get"),
             ("/api/v1/openapi.json", "get"),
             ("/api/v1/auth/login", "post"),
+            ("/api/v1/audit/checkpoint", "get"),
+            ("/api/v1/witness/add-checkpoint", "post"),
         ] {
             assert_eq!(
                 doc["paths"][path][method]["security"],

@@ -944,10 +944,22 @@ const OPERATIONS: &[(&str, &str)] = &[
     ("get", "/api/v1/exports/{id}/download"),
     ("get", "/api/v1/audit/entries"),
     ("get", "/api/v1/audit/verify"),
+    ("get", "/api/v1/audit/checkpoint"),
+    ("get", "/api/v1/audit/proof/inclusion"),
+    ("get", "/api/v1/audit/proof/consistency"),
     ("get", "/api/v1/peer/identity"),
+    ("post", "/api/v1/witness/add-checkpoint"),
 ];
 
-const PUBLIC: &[&str] = &["/healthz", "/api/v1/openapi.json", "/api/v1/auth/login"];
+const PUBLIC: &[&str] = &[
+    "/healthz",
+    "/api/v1/openapi.json",
+    "/api/v1/auth/login",
+    // The signed checkpoint: origin, size and root hash, for clients and witnesses to keep.
+    "/api/v1/audit/checkpoint",
+    // C2SP tlog-witness: the log's signature on the checkpoint authenticates the request.
+    "/api/v1/witness/add-checkpoint",
+];
 
 #[tokio::test]
 async fn openapi_documents_exactly_the_operations() {

@@ -55,6 +55,49 @@ pub struct NodeConfig {
     /// Scheduled backups and the key vault that backups rely on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backup: Option<BackupSettings>,
+    /// Signed checkpoints of the audit log.
+    #[serde(default, skip_serializing_if = "AuditSettings::is_default")]
+    pub audit: AuditSettings,
+}
+
+/// `[audit]` in medspace.toml — T/CI 857-2024 7.2.6, 7.2.9 e) (checkpoints others can check).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditSettings {
+    /// Seconds between signed checkpoints while serving (a checkpoint is only signed when the log
+    /// grew); 0 turns the timer off (checkpoints then come on demand only).
+    #[serde(default = "default_checkpoint_seconds")]
+    pub checkpoint_interval_seconds: u64,
+    /// Witness cosignatures each checkpoint needs (default: every witness in `witnesses`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub witness_quorum: Option<usize>,
+    /// `[[audit.witnesses]]`: witnesses asked to cosign this node's checkpoints.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub witnesses: Vec<crate::witness::WitnessSettings>,
+    /// `[[audit.witness_logs]]`: other nodes' logs this node witnesses.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub witness_logs: Vec<crate::witness::WitnessLogSettings>,
+}
+
+fn default_checkpoint_seconds() -> u64 {
+    60
+}
+
+impl Default for AuditSettings {
+    fn default() -> Self {
+        AuditSettings {
+            checkpoint_interval_seconds: default_checkpoint_seconds(),
+            witness_quorum: None,
+            witnesses: Vec::new(),
+            witness_logs: Vec::new(),
+        }
+    }
+}
+
+impl AuditSettings {
+    fn is_default(&self) -> bool {
+        *self == AuditSettings::default()
+    }
 }
 
 /// `[tls]` in medspace.toml — DMS 6.2.2 and 7.2.4 (TLS 1.2+, SM2/SM4 in transit); T/CI 857-2024 7.2
@@ -227,6 +270,7 @@ impl NodeConfig {
             hsm: None,
             tls: TlsSettings::default(),
             backup: None,
+            audit: AuditSettings::default(),
         }
     }
 
@@ -304,6 +348,7 @@ impl NodeConfig {
             ));
         }
         self.tls.validate()?;
+        self.audit.validate_witnesses()?;
         if let Some(b) = &self.backup {
             if !(1..=15).contains(&b.interval_minutes) {
                 return Err(ServiceError::Config(

@@ -17,6 +17,8 @@ pub mod error;
 pub mod keys;
 pub mod node;
 pub mod sandbox;
+pub mod transparency;
+pub mod witness;
 pub mod workflow;
 
 pub use access::{Action, Caller};

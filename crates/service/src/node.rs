@@ -17,7 +17,7 @@ use chrono::Utc;
 use medspace_core::{new_id, AuditEvent, Outcome, Role, User};
 use medspace_crypto::{CryptoProfile, KeyProvider, Keyring, SecretKey};
 use medspace_objects::ObjectStore;
-use medspace_store::{PgStore, SqliteStore, Store};
+use medspace_store::{AuditCommitter, PgStore, SqliteStore, Store};
 use serde_json::json;
 
 use crate::accounts::{generate_one_time_password, hash_password};
@@ -35,6 +35,8 @@ pub struct Node {
     pub(crate) keys: Arc<dyn KeyProvider>,
     pub(crate) objects: Arc<dyn ObjectStore>,
     pub(crate) profile: CryptoProfile,
+    /// Group commit of standalone audit events (reads, denials, logins).
+    pub(crate) committer: AuditCommitter,
 }
 
 /// Options of `medspace init`.
@@ -239,6 +241,7 @@ impl Node {
         let node = Node {
             dir,
             config,
+            committer: AuditCommitter::start(store.clone()),
             store,
             keys,
             objects,
@@ -317,6 +320,7 @@ impl Node {
         Ok(Node {
             dir: dir.to_path_buf(),
             config,
+            committer: AuditCommitter::start(store.clone()),
             store,
             keys,
             objects,
@@ -359,8 +363,17 @@ impl Node {
 
     /// Appends an audit event on its own; the caller's operation must fail if this fails.
     pub(crate) async fn audit(&self, event: AuditEvent) -> Result<()> {
-        self.store.append_audit(&event).await?;
+        self.committer.append(event).await?;
         Ok(())
+    }
+
+    /// Appends a standalone audit event through the group committer and returns its receipt once
+    /// it is durable (for callers outside this crate: the server's TLS reload, load tests).
+    pub async fn append_audit_event(
+        &self,
+        event: AuditEvent,
+    ) -> Result<medspace_store::AuditReceipt> {
+        Ok(self.committer.append(event).await?)
     }
 }
 

@@ -13,11 +13,15 @@
 //! failure aborts the change.
 #![deny(missing_docs)]
 
+pub mod group;
 mod postgres;
 mod sql;
 mod sqlite;
+mod tree;
 mod url;
+mod witness;
 
+pub use group::AuditCommitter;
 pub use postgres::PgStore;
 pub use sqlite::{detach_snapshot, SnapshotInfo, SqliteStore};
 pub use url::{open_store, redact_url};
@@ -54,6 +58,67 @@ pub struct AuditHead {
     pub seq: i64,
     /// Last entry hash (hex).
     pub hash: String,
+}
+
+/// How far the audit log has been integrated into its Merkle tree.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AuditTreeState {
+    /// Leaves integrated: entries `1..=size` are in the tree.
+    pub size: i64,
+    /// Tree hash algorithm (`sha256`, `sm3`), fixed by the first integration.
+    pub alg: Option<String>,
+    /// The right border: hashes of the complete subtrees, largest first (one per set bit of `size`).
+    pub border: Vec<Vec<u8>>,
+}
+
+/// One complete-subtree hash of the audit tree: leaves `[index << level, (index + 1) << level)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditTreeNode {
+    /// Height (0 = leaf).
+    pub level: u32,
+    /// Position at that height.
+    pub index: u64,
+    /// The hash.
+    pub hash: Vec<u8>,
+}
+
+/// A signed checkpoint of the audit tree as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCheckpoint {
+    /// Tree size it commits to.
+    pub size: i64,
+    /// Root hash at that size.
+    pub root: Vec<u8>,
+    /// The signed note (C2SP tlog-checkpoint body and signature lines).
+    pub note: String,
+    /// When it was signed.
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// The last checkpoint this node, as a witness, cosigned for a log (C2SP tlog-witness state).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WitnessHead {
+    /// The log's checkpoint origin.
+    pub origin: String,
+    /// Tree size of the checkpoint.
+    pub size: i64,
+    /// Its root hash.
+    pub root: Vec<u8>,
+    /// When it was cosigned.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A witness's cosignature of one of this node's checkpoints, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCosignature {
+    /// Tree size of the cosigned checkpoint.
+    pub size: i64,
+    /// The witness's key name.
+    pub witness: String,
+    /// The signed-note signature line the witness returned (`— name base64`).
+    pub signature: String,
+    /// When it was received.
+    pub received_at: DateTime<Utc>,
 }
 
 /// Store failures. Messages name tables and ids, never personal data.
@@ -195,6 +260,58 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn audit_entries(&self, from_seq: i64, limit: i64) -> Result<Vec<StoredEntry>>;
     /// The recorded head, if any entry exists.
     async fn audit_head(&self) -> Result<Option<AuditHead>>;
+    /// Appends several events in one transaction (group commit): all are durable when it returns
+    /// `Ok`, none when it fails. Receipts are in the order of `events`.
+    async fn append_audit_batch(&self, events: &[AuditEvent]) -> Result<Vec<AuditReceipt>>;
+
+    // ---- audit Merkle tree (T/CI 857-2024 7.2.6) ----
+    /// The integrated size, algorithm and border of the audit tree.
+    async fn audit_tree_state(&self) -> Result<AuditTreeState>;
+    /// Adds the complete-subtree hashes of newly integrated leaves and moves the state from
+    /// `from_size` to `to`, in one transaction. `Conflict` if the state is no longer at `from_size`
+    /// (another integrator got there first) or the algorithm differs; nothing is written then.
+    async fn extend_audit_tree(
+        &self,
+        from_size: i64,
+        nodes: &[AuditTreeNode],
+        to: &AuditTreeState,
+    ) -> Result<()>;
+    /// The stored hashes at `coords` (`(level, index)`), in that order; `NotFound` names the first
+    /// one missing.
+    async fn audit_tree_nodes(&self, coords: &[(u32, u64)]) -> Result<Vec<Vec<u8>>>;
+    /// Stores a signed checkpoint; `false` when one of that size already exists (kept unchanged).
+    async fn put_audit_checkpoint(&self, checkpoint: &StoredCheckpoint) -> Result<bool>;
+    /// Checkpoints with `size >= from_size`, by size, at most `limit`.
+    async fn audit_checkpoints(&self, from_size: i64, limit: i64) -> Result<Vec<StoredCheckpoint>>;
+    /// The checkpoint of the largest tree size.
+    async fn latest_audit_checkpoint(&self) -> Result<Option<StoredCheckpoint>>;
+
+    // ---- witnessing (C2SP tlog-witness; T/CI 857-2024 7.2.1 a), 7.2.9 e)) ----
+    /// The last head this node cosigned for `origin`, as a witness.
+    async fn witness_head(&self, origin: &str) -> Result<Option<WitnessHead>>;
+    /// Moves the head of `head.origin` from `expected` (`None`: never cosigned) to `head`, appends
+    /// it to the history and appends `audit`, in one transaction. `Conflict` (nothing written) if
+    /// the stored head is not `expected` or `head` is smaller; the schema refuses a head that moves
+    /// back or changes its root at the same size.
+    async fn advance_witness_head(
+        &self,
+        expected: Option<(i64, &[u8])>,
+        head: &WitnessHead,
+        audit: &AuditEvent,
+    ) -> Result<AuditReceipt>;
+    /// Every head this node cosigned for `origin`, by size.
+    async fn witness_history(&self, origin: &str) -> Result<Vec<WitnessHead>>;
+    /// Stores a witness's cosignature of a checkpoint of this node; `false` when that witness's
+    /// cosignature of that size is already stored (kept unchanged).
+    async fn put_audit_cosignature(&self, cosignature: &StoredCosignature) -> Result<bool>;
+    /// Stored cosignatures with `size >= from_size`, by size then witness, at most `limit`.
+    async fn audit_cosignatures(
+        &self,
+        from_size: i64,
+        limit: i64,
+    ) -> Result<Vec<StoredCosignature>>;
+    /// The largest checkpoint size `witness` cosigned, if any.
+    async fn latest_cosigned_size(&self, witness: &str) -> Result<Option<i64>>;
 
     // ---- accounts ----
     /// Creates an account; the username must be unique.

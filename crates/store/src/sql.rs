@@ -719,6 +719,9 @@ macro_rules! sql_store {
             }
         }
 
+        $crate::tree::audit_tree_methods!($store, $db);
+        $crate::witness::witness_methods!($store, $db);
+
         #[async_trait::async_trait]
         impl $crate::Store for $store {
             fn backend(&self) -> $crate::Backend {
@@ -936,6 +939,96 @@ macro_rules! sql_store {
                     .await
                     .map_err($crate::sql::db_err)?;
                 rows.iter().map($crate::sql::audit_entry).collect()
+            }
+
+            async fn append_audit_batch(
+                &self,
+                events: &[medspace_core::AuditEvent],
+            ) -> $crate::Result<Vec<$crate::AuditReceipt>> {
+                self.tree_append_audit_batch(events).await
+            }
+
+            async fn audit_tree_state(&self) -> $crate::Result<$crate::AuditTreeState> {
+                self.tree_audit_tree_state().await
+            }
+
+            async fn extend_audit_tree(
+                &self,
+                from_size: i64,
+                nodes: &[$crate::AuditTreeNode],
+                to: &$crate::AuditTreeState,
+            ) -> $crate::Result<()> {
+                self.tree_extend_audit_tree(from_size, nodes, to).await
+            }
+
+            async fn audit_tree_nodes(
+                &self,
+                coords: &[(u32, u64)],
+            ) -> $crate::Result<Vec<Vec<u8>>> {
+                self.tree_audit_tree_nodes(coords).await
+            }
+
+            async fn put_audit_checkpoint(
+                &self,
+                checkpoint: &$crate::StoredCheckpoint,
+            ) -> $crate::Result<bool> {
+                self.tree_put_audit_checkpoint(checkpoint).await
+            }
+
+            async fn audit_checkpoints(
+                &self,
+                from_size: i64,
+                limit: i64,
+            ) -> $crate::Result<Vec<$crate::StoredCheckpoint>> {
+                self.tree_audit_checkpoints(from_size, limit).await
+            }
+
+            async fn latest_audit_checkpoint(
+                &self,
+            ) -> $crate::Result<Option<$crate::StoredCheckpoint>> {
+                self.tree_latest_audit_checkpoint().await
+            }
+
+            async fn witness_head(
+                &self,
+                origin: &str,
+            ) -> $crate::Result<Option<$crate::WitnessHead>> {
+                self.witness_head_of(origin).await
+            }
+
+            async fn advance_witness_head(
+                &self,
+                expected: Option<(i64, &[u8])>,
+                head: &$crate::WitnessHead,
+                audit: &medspace_core::AuditEvent,
+            ) -> $crate::Result<$crate::AuditReceipt> {
+                self.witness_advance_head(expected, head, audit).await
+            }
+
+            async fn witness_history(
+                &self,
+                origin: &str,
+            ) -> $crate::Result<Vec<$crate::WitnessHead>> {
+                self.witness_history_of(origin).await
+            }
+
+            async fn put_audit_cosignature(
+                &self,
+                cosignature: &$crate::StoredCosignature,
+            ) -> $crate::Result<bool> {
+                self.witness_put_cosignature(cosignature).await
+            }
+
+            async fn audit_cosignatures(
+                &self,
+                from_size: i64,
+                limit: i64,
+            ) -> $crate::Result<Vec<$crate::StoredCosignature>> {
+                self.witness_cosignatures(from_size, limit).await
+            }
+
+            async fn latest_cosigned_size(&self, witness: &str) -> $crate::Result<Option<i64>> {
+                self.witness_latest_cosigned(witness).await
             }
 
             async fn audit_head(&self) -> $crate::Result<Option<$crate::AuditHead>> {

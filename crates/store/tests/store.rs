@@ -15,7 +15,11 @@ use chrono::{DateTime, TimeZone, Utc};
 use medspace_audit::{AuditEntry, ChainBreak, ChainVerifier, VerifyReport};
 use medspace_core::classification::DmsClass;
 use medspace_core::*;
-use medspace_store::{Backend, PgStore, SqliteStore, Store, StoreError};
+use medspace_store::{
+    AuditCommitter, AuditTreeNode, AuditTreeState, Backend, PgStore, SqliteStore, Store,
+    StoreError, StoredCheckpoint,
+};
+use medspace_store::{StoredCosignature, WitnessHead};
 
 // ---------------------------------------------------------------- fixtures
 
@@ -202,8 +206,11 @@ both_backends!(
         audit_chain_verifies_against_head,
         concurrent_appends_form_a_gapless_chain,
         wrapped_keys_are_listed_and_replaced_all_or_nothing,
+        group_commit_acknowledges_only_committed_entries,
     ],
     fixture: [
+        audit_tree_moves_forward_once_and_stays_append_only,
+        witness_heads_move_forward_compare_and_set_and_cosignatures_are_append_only,
         two_handles_writing_concurrently_keep_one_chain,
         audit_log_refuses_edits_and_tampering_is_located,
         failed_audit_append_aborts_the_change,
@@ -1246,4 +1253,245 @@ async fn wrapped_keys_are_listed_and_replaced_all_or_nothing(store: Arc<dyn Stor
         Some("0707070707")
     );
     verify(&*store).await.unwrap();
+}
+
+async fn group_commit_acknowledges_only_committed_entries(store: Arc<dyn Store>) {
+    let committer = AuditCommitter::start(store.clone());
+    let mut tasks = Vec::new();
+    for t in 0..16 {
+        let c = committer.clone();
+        let s = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut receipts = Vec::new();
+            for i in 0..40 {
+                if t == 0 && i % 10 == 0 {
+                    // Audited changes queue on the same writer as the batches.
+                    s.put_setting("k", &i.to_string(), &ev("setting.put", "k"))
+                        .await
+                        .unwrap();
+                    continue;
+                }
+                let target = format!("t{t}-{i}");
+                let r = c.append(ev("test.group", &target)).await.unwrap();
+                receipts.push((target, r));
+            }
+            receipts
+        }));
+    }
+    let mut receipts = Vec::new();
+    for t in tasks {
+        receipts.extend(t.await.unwrap());
+    }
+    assert_eq!(receipts.len(), 16 * 40 - 4);
+    // Every acknowledged receipt names a stored entry with that content.
+    for (target, r) in &receipts {
+        let stored = store.audit_entries(r.seq, 1).await.unwrap();
+        assert_eq!(stored[0].hash, r.hash);
+        let entry: AuditEntry = serde_json::from_str(&stored[0].entry).unwrap();
+        assert_eq!(&entry.target, target);
+    }
+    let mut seqs: Vec<i64> = receipts.iter().map(|(_, r)| r.seq).collect();
+    seqs.sort_unstable();
+    seqs.dedup();
+    assert_eq!(seqs.len(), receipts.len(), "one seq per append");
+    assert_eq!(verify(&*store).await.unwrap().entries, 16 * 40);
+    assert!(store.append_audit_batch(&[]).await.unwrap().is_empty());
+}
+
+async fn audit_tree_moves_forward_once_and_stays_append_only(f: &Fixture) {
+    let store = &f.store;
+    assert_eq!(
+        store.audit_tree_state().await.unwrap(),
+        AuditTreeState::default()
+    );
+    let node = |level: u32, index: u64, b: u8| AuditTreeNode {
+        level,
+        index,
+        hash: vec![b; 32],
+    };
+    let three = AuditTreeState {
+        size: 3,
+        alg: Some("sha256".into()),
+        border: vec![vec![4; 32], vec![3; 32]],
+    };
+    let nodes = [node(0, 0, 1), node(0, 1, 2), node(1, 0, 4), node(0, 2, 3)];
+    store.extend_audit_tree(0, &nodes, &three).await.unwrap();
+    assert_eq!(store.audit_tree_state().await.unwrap(), three);
+    // A second integrator that also started from size 0 loses and writes nothing.
+    let lost = store.extend_audit_tree(0, &nodes[..1], &three).await;
+    assert!(matches!(lost, Err(StoreError::Conflict(_))), "{lost:?}");
+    // The algorithm cannot change.
+    let sm3 = AuditTreeState {
+        size: 4,
+        alg: Some("sm3".into()),
+        border: vec![vec![9; 32]],
+    };
+    assert!(matches!(
+        store.extend_audit_tree(3, &[node(0, 3, 5)], &sm3).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(store.audit_tree_state().await.unwrap(), three);
+    assert_eq!(
+        store
+            .audit_tree_nodes(&[(1, 0), (0, 2), (0, 0)])
+            .await
+            .unwrap(),
+        vec![vec![4; 32], vec![3; 32], vec![1; 32]]
+    );
+    let missing = store.audit_tree_nodes(&[(0, 3)]).await.unwrap_err();
+    assert!(matches!(missing, StoreError::NotFound { .. }), "{missing}");
+
+    let cp = |size: i64, b: u8| StoredCheckpoint {
+        size,
+        root: vec![b; 32],
+        note: format!("origin\n{size}\nroot\n\n— origin sig\n"),
+        created_at: at(1_700_000_000 + size, 5),
+    };
+    assert!(store.put_audit_checkpoint(&cp(2, 7)).await.unwrap());
+    assert!(store.put_audit_checkpoint(&cp(3, 8)).await.unwrap());
+    assert!(!store.put_audit_checkpoint(&cp(3, 9)).await.unwrap());
+    assert_eq!(
+        store.latest_audit_checkpoint().await.unwrap(),
+        Some(cp(3, 8))
+    );
+    assert_eq!(
+        store.audit_checkpoints(0, 10).await.unwrap(),
+        vec![cp(2, 7), cp(3, 8)]
+    );
+
+    // The schema refuses edits of stored nodes and checkpoints.
+    assert!(f
+        .raw("UPDATE audit_tree_nodes SET hash = hash WHERE level = 0")
+        .await
+        .is_err());
+    assert!(f.raw("DELETE FROM audit_tree_nodes").await.is_err());
+    assert!(f.raw("DELETE FROM audit_checkpoints").await.is_err());
+    assert!(f
+        .raw("UPDATE audit_checkpoints SET note = 'x'")
+        .await
+        .is_err());
+}
+
+/// Witness state (C2SP tlog-witness): the head per origin moves forward compare-and-set together
+/// with its audit entry, a lost race writes nothing, and the schema refuses to move a head back,
+/// change its root or delete it; cosignatures received for this node's checkpoints are
+/// append-only.
+async fn witness_heads_move_forward_compare_and_set_and_cosignatures_are_append_only(f: &Fixture) {
+    let store = &f.store;
+    let origin = "medspace.local/a/audit";
+    let head = |size: i64, b: u8| WitnessHead {
+        origin: origin.into(),
+        size,
+        root: vec![b; 32],
+        updated_at: at(size, 7),
+    };
+    assert_eq!(store.witness_head(origin).await.unwrap(), None);
+    let entries = |s: &Arc<dyn Store>| {
+        let s = s.clone();
+        async move { s.audit_head().await.unwrap().map(|h| h.seq).unwrap_or(0) }
+    };
+    let before = entries(store).await;
+    store
+        .advance_witness_head(None, &head(5, 1), &ev("witness.cosign", origin))
+        .await
+        .unwrap();
+    assert_eq!(entries(store).await, before + 1);
+    assert_eq!(store.witness_head(origin).await.unwrap(), Some(head(5, 1)));
+    // A second first-time writer, a stale expected head and a wrong root all lose, writing
+    // neither the head nor an audit entry.
+    for expected in [None, Some((4, &[1u8; 32][..])), Some((5, &[2u8; 32][..]))] {
+        let lost = store
+            .advance_witness_head(expected, &head(9, 3), &ev("witness.cosign", origin))
+            .await;
+        assert!(matches!(lost, Err(StoreError::Conflict(_))), "{lost:?}");
+    }
+    let moved_back = store
+        .advance_witness_head(
+            Some((5, &[1; 32])),
+            &head(4, 3),
+            &ev("witness.cosign", origin),
+        )
+        .await;
+    assert!(
+        matches!(moved_back, Err(StoreError::Conflict(_))),
+        "{moved_back:?}"
+    );
+    assert_eq!(entries(store).await, before + 1);
+    assert_eq!(store.witness_head(origin).await.unwrap(), Some(head(5, 1)));
+    // Forward from the right head; the same head again is accepted and changes nothing.
+    store
+        .advance_witness_head(
+            Some((5, &[1; 32])),
+            &head(9, 3),
+            &ev("witness.cosign", origin),
+        )
+        .await
+        .unwrap();
+    let mut again = head(9, 3);
+    again.updated_at = at(20, 0);
+    store
+        .advance_witness_head(Some((9, &[3; 32])), &again, &ev("witness.cosign", origin))
+        .await
+        .unwrap();
+    assert_eq!(store.witness_head(origin).await.unwrap().unwrap().size, 9);
+    assert_eq!(
+        store.witness_history(origin).await.unwrap(),
+        vec![head(5, 1), head(9, 3)]
+    );
+    assert_eq!(store.witness_head("other/log").await.unwrap(), None);
+    // The schema refuses to move back, to change the root, to delete.
+    assert!(f.raw("UPDATE witness_heads SET size = 1").await.is_err());
+    assert!(f
+        .raw("UPDATE witness_heads SET root = root || root")
+        .await
+        .is_err());
+    assert!(f.raw("DELETE FROM witness_heads").await.is_err());
+    assert!(f.raw("DELETE FROM witness_history").await.is_err());
+    assert!(f.raw("UPDATE witness_history SET size = 1").await.is_err());
+    assert_eq!(store.witness_head(origin).await.unwrap().unwrap().size, 9);
+
+    // Client side.
+    let cosig = |size: i64, w: &str, sig: &str| StoredCosignature {
+        size,
+        witness: w.into(),
+        signature: format!("\u{2014} {w} {sig}\n"),
+        received_at: at(size, 3),
+    };
+    assert_eq!(store.latest_cosigned_size("w1").await.unwrap(), None);
+    assert!(store
+        .put_audit_cosignature(&cosig(3, "w1", "AAAA"))
+        .await
+        .unwrap());
+    assert!(store
+        .put_audit_cosignature(&cosig(3, "w2", "BBBB"))
+        .await
+        .unwrap());
+    assert!(store
+        .put_audit_cosignature(&cosig(7, "w1", "CCCC"))
+        .await
+        .unwrap());
+    assert!(!store
+        .put_audit_cosignature(&cosig(7, "w1", "DDDD"))
+        .await
+        .unwrap());
+    assert_eq!(store.latest_cosigned_size("w1").await.unwrap(), Some(7));
+    assert_eq!(store.latest_cosigned_size("w2").await.unwrap(), Some(3));
+    assert_eq!(
+        store.audit_cosignatures(0, 10).await.unwrap(),
+        vec![
+            cosig(3, "w1", "AAAA"),
+            cosig(3, "w2", "BBBB"),
+            cosig(7, "w1", "CCCC")
+        ]
+    );
+    assert_eq!(
+        store.audit_cosignatures(4, 10).await.unwrap(),
+        vec![cosig(7, "w1", "CCCC")]
+    );
+    assert!(store.audit_cosignatures(0, 0).await.unwrap().is_empty());
+    assert!(f
+        .raw("UPDATE audit_cosignatures SET signature = 'x'")
+        .await
+        .is_err());
+    assert!(f.raw("DELETE FROM audit_cosignatures").await.is_err());
 }

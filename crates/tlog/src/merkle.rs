@@ -553,16 +553,30 @@ impl CompactRange {
 
     /// Appends a leaf hash.
     pub fn append_leaf_hash(&mut self, leaf: Hash) -> Result<(), TreeError> {
+        self.append_leaf_hash_visit(leaf, |_, _, _| {})
+    }
+
+    /// Appends a leaf hash and reports every complete subtree it completes — the leaf itself at
+    /// level 0, then each new interior node — as `(level, index, hash)`, where the subtree covers
+    /// leaves `[index << level, (index + 1) << level)`. A store that keeps these has every hash a
+    /// [`HashSource::perfect_subtree_hash`] can ask for.
+    pub fn append_leaf_hash_visit(
+        &mut self,
+        leaf: Hash,
+        mut visit: impl FnMut(u32, u64, &Hash),
+    ) -> Result<(), TreeError> {
         let new_size = self.size.checked_add(1).ok_or(TreeError::Full)?;
+        visit(0, self.size, &leaf);
         // Each trailing one bit of the old size is a complete subtree the new leaf completes.
         let merges = self.size.trailing_ones();
         let mut node = leaf;
-        for _ in 0..merges {
+        for level in 1..=merges {
             let left = self
                 .nodes
                 .pop()
                 .ok_or_else(|| TreeError::Source("compact range lost a border hash".into()))?;
             node = self.hasher.hash_children(&left, &node);
+            visit(level, self.size >> level, &node);
         }
         self.nodes.push(node);
         self.size = new_size;
@@ -872,6 +886,60 @@ mod tests {
                     t.consistency_proof(i, j).unwrap(),
                     consistency_proof(i, j, &plain).unwrap()
                 );
+            }
+        }
+    }
+
+    /// A source answering only from the `(level, index)` hashes an appender reported: proofs built
+    /// from it equal the memory tree's, so a store keeping those hashes can serve every proof.
+    struct Reported(TreeHasher, u64, std::collections::HashMap<(u32, u64), Hash>);
+    impl HashSource for Reported {
+        fn hasher(&self) -> TreeHasher {
+            self.0
+        }
+        fn size(&self) -> u64 {
+            self.1
+        }
+        fn leaf_hash(&self, index: u64) -> Result<Hash, TreeError> {
+            self.perfect_subtree_hash(0, index)
+        }
+        fn perfect_subtree_hash(&self, level: u32, index: u64) -> Result<Hash, TreeError> {
+            self.2
+                .get(&(level, index))
+                .copied()
+                .ok_or_else(|| TreeError::Source(format!("node ({level}, {index}) not reported")))
+        }
+    }
+
+    #[test]
+    fn appender_reports_every_complete_subtree() {
+        for alg in [HashAlg::Sha256, HashAlg::Sm3] {
+            let t = tree(alg, 45);
+            let mut cr = CompactRange::new(alg);
+            let mut nodes = std::collections::HashMap::new();
+            for leaf in t.levels[0].clone() {
+                cr.append_leaf_hash_visit(leaf, |level, index, hash| {
+                    assert!(nodes.insert((level, index), *hash).is_none());
+                })
+                .unwrap();
+            }
+            // A tree of n leaves has 2n - popcount(n) complete subtrees.
+            assert_eq!(nodes.len() as u64, 2 * 45 - 45u64.count_ones() as u64);
+            let src = Reported(TreeHasher::new(alg), 45, nodes);
+            for n in 1..=45u64 {
+                assert_eq!(root_at(&src, n).unwrap(), t.root_at(n).unwrap());
+                for k in 0..n {
+                    assert_eq!(
+                        inclusion_proof(k, n, &src).unwrap(),
+                        t.inclusion_proof(k, n).unwrap()
+                    );
+                }
+                for m in 0..=n {
+                    assert_eq!(
+                        consistency_proof(m, n, &src).unwrap(),
+                        t.consistency_proof(m, n).unwrap()
+                    );
+                }
             }
         }
     }

@@ -433,10 +433,9 @@ pub struct VerifierKey {
 impl VerifierKey {
     /// Parses a vkey (syntax only; [`verifier_from_vkey`] checks the key ID and builds a verifier).
     pub fn parse(vkey: &str) -> Result<Self, NoteError> {
-        let mut parts = vkey.split('+');
-        let (Some(name), Some(id), Some(b64), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
+        // The key name and the hex key ID cannot contain '+'; the base64 key can.
+        let mut parts = vkey.splitn(3, '+');
+        let (Some(name), Some(id), Some(b64)) = (parts.next(), parts.next(), parts.next()) else {
             return Err(NoteError::BadVerifierKey(
                 "expected three '+'-separated parts",
             ));
@@ -669,6 +668,24 @@ mod tests {
             Ed25519Verifier::from_vkey(SPEC_VKEY).unwrap().vkey(),
             SPEC_VKEY
         );
+    }
+
+    #[test]
+    fn vkeys_whose_base64_contains_plus_round_trip() {
+        // Standard base64 uses '+': only the first two '+' separate the vkey's fields.
+        let with_plus = (0u8..=255)
+            .map(|seed| Ed25519Signer::from_seed("medspace.example/log", &[seed; 32]).unwrap())
+            .map(|s| s.verifier().vkey())
+            .find(|v| v.matches('+').count() > 2)
+            .unwrap();
+        let parsed = VerifierKey::parse(&with_plus).unwrap();
+        assert!(parsed.key_id_matches());
+        assert_eq!(parsed.to_string(), with_plus);
+        assert_eq!(
+            Ed25519Verifier::from_vkey(&with_plus).unwrap().vkey(),
+            with_plus
+        );
+        assert!(VerifierKey::parse("name+0102").is_err());
     }
 
     #[test]

@@ -1,0 +1,68 @@
+//! Times `scan_report` on a CSV file, sampled and full, and CSV parsing alone, for the figures
+//! of issue 5 item 8 (GB/T 39725-2020 §6 classification at scale).
+//!
+//! `cargo run --release -p medspace-classify --example scan_file FILE [--full]`
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+
+use std::fs::File;
+use std::io::BufReader;
+use std::time::Instant;
+
+use medspace_classify::{scan_report, ScanConfig};
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let path = args.next().expect("usage: scan_file FILE [--full]");
+    let full = args.any(|a| a == "--full");
+    let size = std::fs::metadata(&path).unwrap().len() as f64;
+    let open = || BufReader::with_capacity(1 << 20, File::open(&path).unwrap());
+
+    let t = Instant::now();
+    let sampled = scan_report(open(), &ScanConfig::default()).unwrap();
+    println!(
+        "sampled scan: {} rows in {:.3} s (file {:.0} MB)",
+        sampled.rows_scanned,
+        t.elapsed().as_secs_f64(),
+        size / 1e6
+    );
+    if !full {
+        return;
+    }
+    let t = Instant::now();
+    let mut reader = csv::Reader::from_reader(open());
+    let mut record = csv::StringRecord::new();
+    let mut rows = 0u64;
+    while reader.read_record(&mut record).unwrap() {
+        rows += 1;
+    }
+    let parse = t.elapsed().as_secs_f64();
+    println!(
+        "CSV parsing alone: {rows} rows in {parse:.1} s = {:.1} MB/s",
+        size / 1e6 / parse
+    );
+    let t = Instant::now();
+    let result = scan_report(
+        open(),
+        &ScanConfig {
+            full: true,
+            ..ScanConfig::default()
+        },
+    )
+    .unwrap();
+    let took = t.elapsed().as_secs_f64();
+    println!(
+        "full scan: {} rows in {took:.1} s = {:.1} MB/s",
+        result.rows_scanned,
+        size / 1e6 / took
+    );
+    let same = sampled
+        .columns
+        .iter()
+        .zip(&result.columns)
+        .filter(|(a, b)| a.semantic_type == b.semantic_type)
+        .count();
+    println!(
+        "columns with the same semantic type sampled and full: {same}/{}",
+        result.columns.len()
+    );
+}
