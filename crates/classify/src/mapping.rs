@@ -166,48 +166,7 @@ mod tests {
     #[test]
     fn every_semantic_type_is_graded_consistently() {
         use SemanticType as S;
-        let all = [
-            S::PersonName,
-            S::IdNumber,
-            S::Passport,
-            S::TravelPermit,
-            S::MobilePhone,
-            S::LandlinePhone,
-            S::Email,
-            S::Address,
-            S::PostalCode,
-            S::IpAddress,
-            S::LicensePlate,
-            S::BankCard,
-            S::SocialSecurityCard,
-            S::Uscc,
-            S::BirthDate,
-            S::Date,
-            S::Datetime,
-            S::Age,
-            S::Sex,
-            S::Ethnicity,
-            S::MaritalStatus,
-            S::Occupation,
-            S::Employer,
-            S::Department,
-            S::InstitutionCode,
-            S::InstitutionName,
-            S::PatientId,
-            S::RecordId,
-            S::DiagnosisCode,
-            S::DiagnosisName,
-            S::OperationCode,
-            S::DrugCode,
-            S::ConsumableCode,
-            S::ServiceItemCode,
-            S::LabResult,
-            S::Amount,
-            S::FreeText,
-            S::Biometric,
-            S::Other,
-        ];
-        for s in all {
+        for s in S::ALL {
             let gr = grading(Kind::Sem(s), None);
             match gr.identifier_kind {
                 IdentifierKind::Direct => assert_eq!(gr.level, Level::L4, "{s:?}"),

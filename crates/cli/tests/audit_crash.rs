@@ -12,31 +12,15 @@
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
-fn medspace() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_medspace"));
-    c.env_remove("MEDSPACE_MASTER_KEY_FILE")
-        .env_remove("MEDSPACE_DATABASE_URL")
-        .env_remove("MEDSPACE_LISTEN");
-    c
-}
+mod common;
+use common::{medspace, verify_json};
 
 fn verify(dir: &Path) -> serde_json::Value {
-    let out = medspace()
-        .args(["audit", "verify", "--format", "json", "--dir"])
-        .arg(dir)
-        .output()
-        .unwrap();
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "verify output not JSON ({e}): {} {}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
-    assert!(out.status.success(), "audit verify failed: {v}");
+    let (ok, v) = verify_json(dir);
+    assert!(ok, "audit verify failed: {v}");
     v
 }
 

@@ -8,18 +8,12 @@
 )]
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+
+mod common;
+use common::{medspace, verify_json};
 
 const SEED: u64 = 77;
 const ROWS: u64 = 3000;
-
-fn medspace() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_medspace"));
-    c.env_remove("MEDSPACE_MASTER_KEY_FILE")
-        .env_remove("MEDSPACE_DATABASE_URL")
-        .env_remove("MEDSPACE_LISTEN");
-    c
-}
 
 fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap() {
@@ -34,21 +28,6 @@ fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
-}
-
-fn verify_json(dir: &Path) -> (bool, serde_json::Value) {
-    let out = medspace()
-        .args(["audit", "verify", "--format", "json", "--dir"])
-        .arg(dir)
-        .output()
-        .unwrap();
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "verify output not JSON ({e}): {}",
-            String::from_utf8_lossy(&out.stdout)
-        )
-    });
-    (out.status.success(), v)
 }
 
 #[test]

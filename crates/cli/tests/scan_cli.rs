@@ -5,13 +5,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
-use std::process::Command;
 
 use medspace_gen::{generate, GenOptions, Table};
 
-fn medspace() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_medspace"))
-}
+mod common;
+use common::medspace;
 
 fn settlements(dir: &Path, rows: u64) -> std::path::PathBuf {
     let path = dir.join("settlements.csv");

@@ -55,6 +55,51 @@ pub enum SemanticType {
 }
 
 impl SemanticType {
+    /// Every semantic type, in declaration order.
+    pub const ALL: [SemanticType; 39] = [
+        SemanticType::PersonName,
+        SemanticType::IdNumber,
+        SemanticType::Passport,
+        SemanticType::TravelPermit,
+        SemanticType::MobilePhone,
+        SemanticType::LandlinePhone,
+        SemanticType::Email,
+        SemanticType::Address,
+        SemanticType::PostalCode,
+        SemanticType::IpAddress,
+        SemanticType::LicensePlate,
+        SemanticType::BankCard,
+        SemanticType::SocialSecurityCard,
+        SemanticType::Uscc,
+        SemanticType::BirthDate,
+        SemanticType::Date,
+        SemanticType::Datetime,
+        SemanticType::Age,
+        SemanticType::Sex,
+        SemanticType::Ethnicity,
+        SemanticType::MaritalStatus,
+        SemanticType::Occupation,
+        SemanticType::Employer,
+        SemanticType::Department,
+        SemanticType::InstitutionCode,
+        SemanticType::InstitutionName,
+        SemanticType::PatientId,
+        SemanticType::RecordId,
+        SemanticType::DiagnosisCode,
+        SemanticType::DiagnosisName,
+        SemanticType::OperationCode,
+        SemanticType::DrugCode,
+        SemanticType::ConsumableCode,
+        SemanticType::ServiceItemCode,
+        SemanticType::LabResult,
+        SemanticType::Amount,
+        SemanticType::FreeText,
+        SemanticType::Biometric,
+        SemanticType::Other,
+    ];
+}
+
+impl SemanticType {
     /// The stable snake_case name used in JSON output.
     pub fn name(self) -> String {
         match serde_json::to_value(self) {
