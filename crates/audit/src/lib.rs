@@ -10,7 +10,7 @@
 #![deny(missing_docs)]
 
 use chrono::{DateTime, Utc};
-use medspace_core::{AuditEvent, Outcome};
+use medspace_core::{AuditContext, AuditEvent, Outcome};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -34,6 +34,10 @@ pub struct AuditEntry {
     pub outcome: Outcome,
     /// Non-personal structured detail.
     pub detail: serde_json::Value,
+    /// Agent, action kind, entities, purpose and approval (absent in entries written before the
+    /// event model existed, which keeps their stored text and hashes unchanged).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<AuditContext>,
     /// Hash (hex) of the previous entry, [`GENESIS_HASH`] for the first.
     pub prev_hash: String,
 }
@@ -45,6 +49,8 @@ impl AuditEntry {
             Some((seq, hash)) => (seq + 1, hash.to_string()),
             None => (1, GENESIS_HASH.to_string()),
         };
+        let mut context = event.context.clone().unwrap_or_default();
+        context.complete(&event.action, &event.target, &event.detail);
         AuditEntry {
             seq,
             timestamp,
@@ -53,6 +59,7 @@ impl AuditEntry {
             target: event.target.clone(),
             outcome: event.outcome,
             detail: event.detail.clone(),
+            context: Some(context),
             prev_hash,
         }
     }
@@ -61,6 +68,36 @@ impl AuditEntry {
     pub fn canonical_text(&self) -> Result<String, AuditError> {
         serde_json::to_string(self).map_err(|e| AuditError::Encode(e.to_string()))
     }
+}
+
+/// Keys under which an entry is indexed for filtering and for the subject disclosure history:
+/// `actor:<id>`, `action:<name>`, and `dataset:`, `application:`, `subject:` for each such entity
+/// of its context. Order is stable, with no duplicates.
+pub fn index_keys(entry: &AuditEntry) -> Vec<String> {
+    use medspace_core::EntityKind;
+    let mut keys = vec![
+        format!("actor:{}", entry.actor),
+        format!("action:{}", entry.action),
+    ];
+    if let Some(ctx) = &entry.context {
+        for e in &ctx.entities {
+            if matches!(
+                e.kind,
+                EntityKind::Dataset | EntityKind::Application | EntityKind::Subject
+            ) {
+                let key = format!("{}:{}", e.kind.as_str(), e.id);
+                if !keys.contains(&key) {
+                    keys.push(key);
+                }
+            }
+        }
+    }
+    keys
+}
+
+/// The time column of the index: RFC 3339 UTC with microseconds, so text order is time order.
+pub fn index_time(timestamp: &DateTime<Utc>) -> String {
+    timestamp.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
 
 /// An entry as read back from storage: the stored text and the stored hash.
@@ -166,6 +203,32 @@ pub struct ChainVerifier {
     last_hash: Option<String>,
 }
 
+/// The order-independent checks of one stored entry: its text hashes to its stored hash, and it
+/// parses as an entry (its `seq` and `prev_hash` are kept for the link check). Independent per
+/// entry, so a verifier computes these in parallel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Precheck {
+    /// SHA-256 of the text equals the stored hash.
+    pub hash_matches: bool,
+    /// `(seq, prev_hash)` of the parsed entry, or why it does not parse (position only, never
+    /// entry values).
+    pub link: Result<(i64, String), String>,
+}
+
+impl Precheck {
+    /// Checks one stored entry.
+    pub fn of(stored: &StoredEntry) -> Self {
+        let digest = Sha256::digest(stored.entry.as_bytes());
+        let mut expected = [0u8; 32];
+        let hash_matches =
+            hex::decode_to_slice(&stored.hash, &mut expected).is_ok() && expected[..] == digest[..];
+        let link = serde_json::from_str::<AuditEntry>(&stored.entry)
+            .map(|e| (e.seq, e.prev_hash))
+            .map_err(|e| format!("line {} column {}", e.line(), e.column()));
+        Precheck { hash_matches, link }
+    }
+}
+
 /// Summary of a successful verification.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VerifyReport {
@@ -183,6 +246,17 @@ impl ChainVerifier {
 
     /// Checks the next stored entry.
     pub fn push(&mut self, stored: &StoredEntry) -> Result<(), ChainBreak> {
+        let pre = Precheck::of(stored);
+        self.push_prechecked(stored, &pre)
+    }
+
+    /// Checks the next stored entry given its [`Precheck`] (computed beforehand, possibly on
+    /// another thread): what is left is the order-dependent part, sequence and link.
+    pub fn push_prechecked(
+        &mut self,
+        stored: &StoredEntry,
+        pre: &Precheck,
+    ) -> Result<(), ChainBreak> {
         let expected = self.last_seq + 1;
         if stored.seq != expected {
             return Err(ChainBreak::Sequence {
@@ -190,22 +264,26 @@ impl ChainVerifier {
                 expected,
             });
         }
-        if entry_hash(&stored.entry) != stored.hash {
+        if !pre.hash_matches {
             return Err(ChainBreak::HashMismatch { seq: stored.seq });
         }
-        let entry: AuditEntry =
-            serde_json::from_str(&stored.entry).map_err(|e| ChainBreak::Malformed {
-                seq: stored.seq,
-                reason: format!("line {} column {}", e.line(), e.column()),
-            })?;
-        if entry.seq != stored.seq {
+        let (seq, prev_hash) = match &pre.link {
+            Ok(link) => link,
+            Err(reason) => {
+                return Err(ChainBreak::Malformed {
+                    seq: stored.seq,
+                    reason: reason.clone(),
+                })
+            }
+        };
+        if *seq != stored.seq {
             return Err(ChainBreak::Sequence {
                 seq: stored.seq,
                 expected,
             });
         }
         let prev = self.last_hash.as_deref().unwrap_or(GENESIS_HASH);
-        if entry.prev_hash != prev {
+        if prev_hash != prev {
             return Err(ChainBreak::BrokenLink { seq: stored.seq });
         }
         self.last_seq = stored.seq;

@@ -4,7 +4,8 @@
 //! - §6.1 Table 1: the six data categories ([`Category`]);
 //! - §6.2: the five levels ([`Level`]), with level 5 for special diseases (§11.1.2.3 a) 2));
 //! - Appendix G Table G.1: direct and quasi identifiers ([`IdentifierKind`]);
-//! - DMS 4.2: C1/C2/C3 classes ([`DmsClass`]).
+//! - DMS 4.2.1: C1 个人健康数据 / C2 重要医疗数据 / C3 公共健康数据 ([`DmsClass`], from the
+//!   category: [`dms_class`]).
 //!
 //! [`classify_column`] combines what a column's *name* says (English snake_case, Chinese, pinyin
 //! initials, NHSA field names) with what its *values* look like (GB 11643 checksums, mobile
@@ -28,6 +29,7 @@ mod header;
 mod mapping;
 pub mod policy_draft;
 pub mod report;
+pub mod sample;
 mod scan;
 mod special;
 mod table;
@@ -37,13 +39,16 @@ use medspace_core::{ColumnClassification, Level, SemanticType};
 use serde::{Deserialize, Serialize};
 
 pub use freetext::{find_spans, redact, Finding, SpanKind};
+pub use mapping::dms_class;
 pub use policy_draft::{draft_policy, DraftError, DraftOptions};
 pub use report::{
     is_hidden_from_self_query, ColumnReport, Findings, ReportCategory, ScanMode, ScanResult,
     SpanRecord, SpecialDiseaseClass, SuggestedAction, SEMANTIC_TYPES,
 };
+pub use sample::{Reservoir, DEFAULT_SAMPLE_SEED};
 pub use scan::{
-    scan_csv, scan_report, ScanConfig, ScanError, DEFAULT_MAX_SPANS, DEFAULT_SAMPLE_ROWS,
+    scan_csv, scan_report, scan_sample, SampleScan, ScanConfig, ScanError, DEFAULT_MAX_SPANS,
+    DEFAULT_SAMPLE_ROWS,
 };
 pub use special::{special_disease_of_code, special_diseases_in_name, SPECIAL_DISEASE_NAMES};
 pub use table::{render_result_table, render_table};
@@ -89,6 +94,22 @@ pub fn is_biometric_column(name: &str) -> bool {
     matches!(
         header::evidence(name),
         Some((mapping::Kind::Sem(SemanticType::Biometric), c)) if c >= 0.7
+    )
+}
+
+/// Whether a column's name says it identifies the data subject (ID number, patient number, social
+/// security card, passport). Decided from the name alone so the ingest path can index the subjects
+/// a dataset holds while it streams (GB/T 39725-2020 §7 g): the disclosure history is looked up by
+/// the keyed pseudonyms of these values).
+pub fn is_subject_identifier_column(name: &str) -> bool {
+    matches!(
+        header::evidence(name),
+        Some((mapping::Kind::Sem(
+            SemanticType::IdNumber
+                | SemanticType::PatientId
+                | SemanticType::SocialSecurityCard
+                | SemanticType::Passport
+        ), c)) if c >= 0.7
     )
 }
 

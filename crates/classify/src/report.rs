@@ -69,8 +69,11 @@ pub const SEMANTIC_TYPES: [&str; 38] = [
     "other",
 ];
 
-/// The semantic type reported for a core type: biometric columns are not in the scan
-/// vocabulary and are reported as `other` (graded as the direct identifiers they are).
+/// The semantic type reported for a core type. The `semantic_type` vocabulary of the scan report
+/// is fixed ([`SEMANTIC_TYPES`], the list of issue 5) and has no biometric type, so biometric
+/// columns are reported as `other` — graded as the direct identifiers they are (level 4, C1,
+/// `drop`) and named as biometric in the column's `findings.notes`; the catalog's
+/// `ColumnClassification` keeps [`SemanticType::Biometric`].
 pub fn report_semantic_type(s: SemanticType) -> SemanticType {
     match s {
         SemanticType::Biometric => SemanticType::Other,
@@ -430,7 +433,7 @@ impl ColumnReport {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ScanMode {
-    /// The first rows and evenly spaced blocks of the rest (see `ScanConfig`).
+    /// A seeded uniform sample of the rows (see `ScanConfig` and `sample::Reservoir`).
     Sampled,
     /// Every row.
     Full,
@@ -442,8 +445,10 @@ pub enum ScanMode {
 pub struct ScanResult {
     /// Sampled or full.
     pub mode: ScanMode,
-    /// Data rows classified.
+    /// Data rows classified (the sample of a sampled scan).
     pub rows_scanned: u64,
+    /// Data rows in the input (a sampled scan draws its sample from all of them).
+    pub rows_total: u64,
     /// Highest column level: the level of the dataset.
     pub max_level: u8,
     /// One entry per column, in header order.

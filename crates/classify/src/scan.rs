@@ -7,11 +7,12 @@
 
 use std::io::Read;
 
-use medspace_core::SemanticType;
+use medspace_core::{ColumnClassification, SemanticType};
 
 use crate::freetext::find_spans;
 use crate::mapping::{self, Kind};
 use crate::report::{is_hidden_from_self_query, ColumnReport, Findings, ScanMode, ScanResult};
+use crate::sample::{Reservoir, DEFAULT_SAMPLE_SEED};
 use crate::values::{Stats, StatsBuilder};
 use crate::{classify_column, decide, header, special, ScanOptions, ScanReport};
 
@@ -171,6 +172,9 @@ pub struct ScanConfig {
     pub full: bool,
     /// Spans listed per column (counts cover all of them).
     pub max_spans: usize,
+    /// Seed of the reservoir sample of a sampled scan (default [`DEFAULT_SAMPLE_SEED`]): the
+    /// same file and seed always give the same report.
+    pub seed: u64,
 }
 
 impl Default for ScanConfig {
@@ -179,6 +183,7 @@ impl Default for ScanConfig {
             sample_rows: DEFAULT_SAMPLE_ROWS,
             full: false,
             max_spans: DEFAULT_MAX_SPANS,
+            seed: DEFAULT_SAMPLE_SEED,
         }
     }
 }
@@ -237,13 +242,8 @@ impl ColumnAcc {
     }
 }
 
-/// Scans a CSV and reports every column with the keys of `medspace scan --format json`
-/// ([`ColumnReport`]). A sampled scan (the default) classifies the first
-/// [`ScanConfig::sample_rows`] rows; a full scan decides provisional types from those rows,
-/// then reads every row, testing each value, finding special diseases, §11.2.2.2 content and
-/// embedded identifiers in every cell of the columns that can hold them, and decides the final
-/// types from the statistics of all rows.
-pub fn scan_report<R: Read>(input: R, cfg: &ScanConfig) -> Result<ScanResult, ScanError> {
+/// Opens a CSV reader and reads its header (BOM stripped).
+fn open_csv<R: Read>(input: R) -> Result<(csv::Reader<R>, Vec<String>), ScanError> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(false)
@@ -257,6 +257,126 @@ pub fn scan_report<R: Read>(input: R, cfg: &ScanConfig) -> Result<ScanResult, Sc
     if names.is_empty() {
         return Err(ScanError::NoHeader);
     }
+    Ok((reader, names))
+}
+
+/// Scans a CSV and reports every column with the keys of `medspace scan --format json`
+/// ([`ColumnReport`]).
+///
+/// A sampled scan (the default) reads every record — checking that each has one field per header
+/// column — and classifies a seeded uniform sample of [`ScanConfig::sample_rows`] of them
+/// ([`Reservoir`]; only the sampled records are decoded as UTF-8), so sorted files are graded on
+/// rows from all of the file rather than its first rows. A full scan decides provisional types
+/// from the first [`ScanConfig::sample_rows`] rows, then reads every row, testing each value,
+/// finding special diseases, §11.2.2.2 content and embedded identifiers in every cell of the
+/// columns that can hold them, and decides the final types from the statistics of all rows.
+pub fn scan_report<R: Read>(input: R, cfg: &ScanConfig) -> Result<ScanResult, ScanError> {
+    if cfg.full {
+        return scan_full(input, cfg);
+    }
+    let (mut reader, names) = open_csv(input)?;
+    let mut reservoir: Reservoir<Vec<String>> = Reservoir::new(cfg.sample_rows, cfg.seed);
+    let mut record = csv::ByteRecord::new();
+    loop {
+        match reader.read_byte_record(&mut record) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => return Err(ScanError::from_csv(e, &names)),
+        }
+        let mut failed = None;
+        reservoir.offer_with(|| {
+            let line = record.position().map(csv::Position::line);
+            let mut fields = Vec::with_capacity(record.len());
+            for (i, f) in record.iter().enumerate() {
+                match std::str::from_utf8(f) {
+                    Ok(v) => fields.push(v.to_string()),
+                    Err(_) => {
+                        failed = Some(ScanError::Encoding {
+                            line,
+                            column: i as u64 + 1,
+                            column_name: names.get(i).cloned(),
+                        });
+                        break;
+                    }
+                }
+            }
+            fields
+        });
+        if let Some(e) = failed {
+            return Err(e);
+        }
+    }
+    let rows_total = reservoir.seen();
+    let sample = reservoir.into_sorted();
+    Ok(scan_sample(&names, &sample, rows_total, cfg.max_spans).result)
+}
+
+/// A sampled scan's report together with the classification of each column as stored in the
+/// catalog (`medspace_core::ColumnClassification`, which keeps types the report vocabulary folds
+/// into `other`, such as biometric data).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SampleScan {
+    /// The report, as `medspace scan --format json` prints it.
+    pub result: ScanResult,
+    /// The classification of each column, in header order.
+    pub classification: Vec<ColumnClassification>,
+}
+
+/// Classifies every column from a sample of rows (`(1-based data row, fields)`, fields in header
+/// order) drawn from `rows_total` rows: the report of a sampled scan. Ingest calls this with the
+/// reservoir sample it keeps while it reads, so what the security officer confirms is exactly
+/// what `medspace scan` prints for the same sample.
+pub fn scan_sample(
+    names: &[String],
+    sample: &[(u64, Vec<String>)],
+    rows_total: u64,
+    max_spans: usize,
+) -> SampleScan {
+    let mut columns = Vec::with_capacity(names.len());
+    let mut classification = Vec::with_capacity(names.len());
+    for (i, name) in names.iter().enumerate() {
+        let mut builder = StatsBuilder::default();
+        for (_, row) in sample {
+            builder.add(row.get(i).map(String::as_str).unwrap_or(""));
+        }
+        let stats = builder.finish();
+        let (kind, confidence) = decide::decide_stats(name, &stats);
+        let n = needs(kind);
+        let mut acc = ColumnAcc::default();
+        for (row_no, row) in sample {
+            if let Some(v) = row.get(i) {
+                acc.scan_cell(n, *row_no, v, max_spans);
+            }
+        }
+        special::sort_categories(&mut acc.special);
+        let graded = crate::graded(name, kind, confidence, &acc.special);
+        let mut findings = acc.findings;
+        findings.notes = notes(name, kind, &stats);
+        columns.push(ColumnReport::new(
+            &graded,
+            kind,
+            &acc.special,
+            acc.hidden && n.hidden,
+            findings,
+        ));
+        classification.push(graded);
+    }
+    let max_level = columns.iter().map(|c| c.level).max().unwrap_or(1);
+    SampleScan {
+        result: ScanResult {
+            mode: ScanMode::Sampled,
+            rows_scanned: sample.len() as u64,
+            rows_total,
+            max_level,
+            columns,
+        },
+        classification,
+    }
+}
+
+/// The full scan of [`scan_report`].
+fn scan_full<R: Read>(input: R, cfg: &ScanConfig) -> Result<ScanResult, ScanError> {
+    let (mut reader, names) = open_csv(input)?;
     let mut accs: Vec<ColumnAcc> = names.iter().map(|_| ColumnAcc::default()).collect();
     let mut record = csv::StringRecord::new();
     let mut rows: u64 = 0;
@@ -274,7 +394,7 @@ pub fn scan_report<R: Read>(input: R, cfg: &ScanConfig) -> Result<ScanResult, Sc
             }
         }
     }
-    // Provisional decision from the sample, and the value scans it calls for.
+    // Provisional decision from the first rows, and the value scans it calls for.
     let mut plan: Vec<Needs> = Vec::with_capacity(names.len());
     for (name, acc) in names.iter().zip(accs.iter_mut()) {
         let (kind, _) = decide::decide_stats(name, &acc.stats.finish());
@@ -283,45 +403,25 @@ pub fn scan_report<R: Read>(input: R, cfg: &ScanConfig) -> Result<ScanResult, Sc
         for (row, v) in &sample {
             acc.scan_cell(n, *row, v, cfg.max_spans);
         }
-        acc.sample = sample;
         plan.push(n);
     }
-    if cfg.full {
-        for acc in &mut accs {
-            acc.sample = Vec::new();
+    loop {
+        match reader.read_record(&mut record) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => return Err(ScanError::from_csv(e, &names)),
         }
-        loop {
-            match reader.read_record(&mut record) {
-                Ok(true) => {}
-                Ok(false) => break,
-                Err(e) => return Err(ScanError::from_csv(e, &names)),
-            }
-            rows += 1;
-            for ((acc, field), n) in accs.iter_mut().zip(record.iter()).zip(&plan) {
-                acc.stats.add(field);
-                acc.scan_cell(*n, rows, field, cfg.max_spans);
-            }
+        rows += 1;
+        for ((acc, field), n) in accs.iter_mut().zip(record.iter()).zip(&plan) {
+            acc.stats.add(field);
+            acc.scan_cell(*n, rows, field, cfg.max_spans);
         }
     }
     let mut columns = Vec::with_capacity(names.len());
-    for ((name, mut acc), planned) in names.iter().zip(accs).zip(plan) {
+    for (name, mut acc) in names.iter().zip(accs) {
         let stats = acc.stats.finish();
         let (kind, confidence) = decide::decide_stats(name, &stats);
         let n = needs(kind);
-        let rescan = (n.special && !planned.special)
-            || (n.spans && !planned.spans)
-            || (n.hidden && !planned.hidden);
-        if rescan && !acc.sample.is_empty() {
-            // The final type calls for scans the provisional one did not: redo them over the
-            // kept sample (sampled scans keep every sampled value).
-            acc.special.clear();
-            acc.hidden = false;
-            acc.findings = Findings::default();
-            let sample = std::mem::take(&mut acc.sample);
-            for (row, v) in &sample {
-                acc.scan_cell(n, *row, v, cfg.max_spans);
-            }
-        }
         if !n.special {
             acc.special.clear();
         }
@@ -339,12 +439,9 @@ pub fn scan_report<R: Read>(input: R, cfg: &ScanConfig) -> Result<ScanResult, Sc
     }
     let max_level = columns.iter().map(|c| c.level).max().unwrap_or(1);
     Ok(ScanResult {
-        mode: if cfg.full {
-            ScanMode::Full
-        } else {
-            ScanMode::Sampled
-        },
+        mode: ScanMode::Full,
         rows_scanned: rows,
+        rows_total: rows,
         max_level,
         columns,
     })
@@ -369,6 +466,14 @@ fn notes(name: &str, kind: Kind, stats: &Stats) -> Vec<String> {
                 decided.name()
             ));
         }
+    }
+    if kind.semantic_type() == SemanticType::Biometric {
+        out.push(
+            "biometric data (GB/T 39725-2020 Table 1 个人生物识别数据; the report vocabulary has no \
+             biometric type, so it is reported as `other`): a direct identifier, level 4, C1; \
+             ingest stores only a keyed digest (§10.1 h)"
+                .to_string(),
+        );
     }
     if matches!(kind, Kind::Masked(_)) {
         out.push(format!(
@@ -464,6 +569,50 @@ mod tests {
             Some(SemanticType::MobilePhone)
         );
         assert!(scan_csv(csv.as_bytes(), &ScanOptions::default()).is_err());
+    }
+
+    #[test]
+    fn a_sampled_scan_draws_from_the_whole_file() {
+        // A sorted file: no contact number in the first half, mobile numbers in the second. A
+        // scan of the first rows would see an empty column.
+        let mut csv = String::from("c1,seq\n");
+        for i in 0..3000 {
+            csv.push_str(&format!(",{i}\n"));
+        }
+        for i in 0..3000 {
+            csv.push_str(&format!("139{i:08},{}\n", 3000 + i));
+        }
+        let cfg = ScanConfig {
+            sample_rows: 500,
+            ..ScanConfig::default()
+        };
+        let r = scan_report(csv.as_bytes(), &cfg).unwrap();
+        assert_eq!((r.rows_scanned, r.rows_total), (500, 6000));
+        assert_eq!(r.columns[0].semantic_type, SemanticType::MobilePhone);
+        // Seeded: the same file gives the same report.
+        assert_eq!(r, scan_report(csv.as_bytes(), &cfg).unwrap());
+        // A record with the wrong number of fields anywhere in the file is an error, even when
+        // it is not sampled.
+        csv.push_str("1,2,3\n");
+        assert!(matches!(
+            scan_report(csv.as_bytes(), &cfg),
+            Err(ScanError::FieldCount {
+                line: Some(6002),
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn sampled_scans_of_small_files_read_every_row_in_order() {
+        let csv = "mobile,remark\n13912345678,患者电话13812345678\n13812345679,无\n";
+        let r = scan_report(csv.as_bytes(), &ScanConfig::default()).unwrap();
+        assert_eq!((r.rows_scanned, r.rows_total), (2, 2));
+        let spans = &r.columns[1].findings.spans;
+        assert!(
+            !spans.is_empty() && spans.iter().all(|s| s.row == 1),
+            "{spans:?}"
+        );
     }
 
     #[test]

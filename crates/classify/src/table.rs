@@ -82,9 +82,16 @@ pub fn render_result_table(result: &ScanResult) -> String {
         ScanMode::Sampled => "sampled",
         ScanMode::Full => "full",
     };
+    let read = if result.rows_scanned == result.rows_total {
+        format!("{} rows", result.rows_scanned)
+    } else {
+        format!(
+            "{} of {} rows (seeded random sample)",
+            result.rows_scanned, result.rows_total
+        )
+    };
     let mut out = format!(
-        "{mode} scan: {} rows, {} columns, highest level {}\n",
-        result.rows_scanned,
+        "{mode} scan: {read}, {} columns, highest level {}\n",
         result.columns.len(),
         result.max_level
     );

@@ -13,7 +13,8 @@ use medspace_service::reexports::core::{AuditEvent, Outcome};
 use medspace_service::ConfigOverrides;
 
 use crate::cli::{AuditCommand, Format};
-use crate::commands::open;
+use crate::commands::{login, open, read_password};
+use medspace_service::audit_query::EventFilter;
 
 /// Runs one `audit` subcommand.
 pub async fn run(command: AuditCommand) -> Result<ExitCode> {
@@ -107,8 +108,140 @@ pub async fn run(command: AuditCommand) -> Result<ExitCode> {
             writers,
             entries,
             print_acks,
+            datasets,
             format,
-        } => bench(&dir.dir, writers, entries, print_acks, format).await,
+        } => bench(&dir.dir, writers, entries, print_acks, datasets, format).await,
+        AuditCommand::Events {
+            dir,
+            user,
+            since,
+            until,
+            actor,
+            action,
+            dataset,
+            application,
+            outcome,
+            after,
+            limit,
+            fhir,
+            format,
+        } => {
+            let outcome = outcome
+                .map(|o| {
+                    serde_json::from_value::<Outcome>(serde_json::Value::String(o.clone()))
+                        .with_context(|| {
+                            format!("--outcome `{o}`: expected success, denied or error")
+                        })
+                })
+                .transpose()?;
+            let filter = EventFilter {
+                since,
+                until,
+                actor,
+                action,
+                dataset,
+                application,
+                outcome,
+                after,
+                limit: Some(limit),
+            };
+            let node = open(&dir.dir, &ConfigOverrides::default()).await?;
+            let result = async {
+                let caller = login(&node, &user.user, &read_password()?).await?;
+                let entries = node.audit_events(&caller, &filter).await?;
+                let fhir_bundle = fhir.then(|| {
+                    serde_json::json!({
+                        "resourceType": "Bundle",
+                        "type": "searchset",
+                        "total": entries.len(),
+                        "entry": entries.iter()
+                            .map(|e| serde_json::json!({"resource": node.fhir_audit_event(e)}))
+                            .collect::<Vec<_>>(),
+                    })
+                });
+                anyhow::Ok((entries, fhir_bundle))
+            }
+            .await;
+            node.close().await;
+            let (entries, fhir_bundle) = result?;
+            if let Some(bundle) = fhir_bundle {
+                println!("{}", serde_json::to_string_pretty(&bundle)?);
+            } else {
+                match format {
+                    Format::Json => println!("{}", serde_json::to_string_pretty(&entries)?),
+                    Format::Table => {
+                        for e in &entries {
+                            println!(
+                                "{:>8}  {}  {:<22} {:<28} {:<40} {:?}",
+                                e.seq,
+                                e.timestamp.format("%Y-%m-%d %H:%M:%S"),
+                                e.actor,
+                                e.action,
+                                e.target,
+                                e.outcome
+                            );
+                        }
+                        println!("{} entries", entries.len());
+                    }
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        AuditCommand::Subject {
+            dir,
+            user,
+            identifiers_file,
+            format,
+        } => {
+            let text = std::fs::read_to_string(&identifiers_file).with_context(|| {
+                format!(
+                    "cannot read the identifiers file {}",
+                    identifiers_file.display()
+                )
+            })?;
+            let identifiers: Vec<String> = text
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(str::to_string)
+                .collect();
+            let node = open(&dir.dir, &ConfigOverrides::default()).await?;
+            let result = async {
+                let caller = login(&node, &user.user, &read_password()?).await?;
+                anyhow::Ok(node.subject_history(&caller, &identifiers).await?)
+            }
+            .await;
+            node.close().await;
+            let history = result.context("subject disclosure history")?;
+            match format {
+                Format::Json => println!("{}", serde_json::to_string_pretty(&history)?),
+                Format::Table => {
+                    println!(
+                        "subject {} — {} dataset(s), {} entries since {}",
+                        history.pseudonyms.join(", "),
+                        history.datasets.len(),
+                        history.entries.len(),
+                        history.since.format("%Y-%m-%d")
+                    );
+                    for e in &history.entries {
+                        println!(
+                            "{:>8}  {}  {:<12} {:<22} {:<24} {:?}",
+                            e.seq,
+                            e.timestamp.format("%Y-%m-%d %H:%M:%S"),
+                            format!("{:?}", e.category).to_lowercase(),
+                            e.actor,
+                            e.action,
+                            e.outcome
+                        );
+                    }
+                    println!(
+                        "each entry proven in the tree of size {} (root {})",
+                        history.tree_size, history.root
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
@@ -204,15 +337,31 @@ async fn bench(
     writers: usize,
     entries: u64,
     print_acks: bool,
+    datasets: usize,
     format: Format,
 ) -> Result<ExitCode> {
     let node = Arc::new(open(dir, &ConfigOverrides::default()).await?);
+    let mut targets: Vec<String> = Vec::new();
+    if datasets > 0 {
+        targets.extend(
+            node.store()
+                .list_datasets()
+                .await?
+                .into_iter()
+                .map(|d| d.id)
+                .take(datasets),
+        );
+        let synthetic = datasets.saturating_sub(targets.len());
+        targets.extend((0..synthetic).map(|i| format!("ds-bench{i:06}")));
+    }
+    let targets = Arc::new(targets);
     let next = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let mut tasks = Vec::with_capacity(writers.max(1));
     for w in 0..writers.max(1) {
         let node = node.clone();
         let next = next.clone();
+        let targets = targets.clone();
         tasks.push(tokio::spawn(async move {
             let mut done = 0u64;
             loop {
@@ -220,12 +369,12 @@ async fn bench(
                 if entries > 0 && n >= entries {
                     return Ok::<u64, anyhow::Error>(done);
                 }
-                let event = AuditEvent::new(
-                    "system",
-                    "audit.benchmark",
-                    format!("w{w}-{n}"),
-                    Outcome::Success,
-                );
+                let target = if targets.is_empty() {
+                    format!("w{w}-{n}")
+                } else {
+                    targets[(n % targets.len() as u64) as usize].clone()
+                };
+                let event = AuditEvent::new("system", "audit.benchmark", target, Outcome::Success);
                 let receipt = node.append_audit_event(event).await?;
                 done += 1;
                 if print_acks {

@@ -67,6 +67,17 @@ pub enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Access decisions with the Cedar policies (GB/T 39725 §11.1 defaults plus the node's own).
+    Authz {
+        #[command(subcommand)]
+        command: AuthzCommand,
+    },
+    /// Review the grading the scan proposed at ingest: list, show with history, override a column,
+    /// confirm (security officers), approve or reject (committee) — GB/T 39725 §9.2 a) 8).
+    Grading {
+        #[command(subcommand)]
+        command: crate::grading_cmd::GradingCommand,
+    },
     /// Destroy a dataset by crypto-shredding (its data key is erased, its objects deleted) and print
     /// the destruction certificate signed by the node identity key (GB/T 39725 §11.4.2.6).
     Destroy(DestroyArgs),
@@ -436,6 +447,64 @@ pub enum AuditCommand {
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
+    /// Search the audit log by time, actor, action, dataset, application and outcome (auditors;
+    /// the search is itself audited). `--format json` prints the entries, `--fhir` a FHIR R4
+    /// Bundle of AuditEvent resources.
+    Events {
+        #[command(flatten)]
+        dir: DirArg,
+        #[command(flatten)]
+        user: UserArg,
+        /// Entries at or after this time (RFC 3339).
+        #[arg(long)]
+        since: Option<chrono::DateTime<chrono::Utc>>,
+        /// Entries before this time (RFC 3339).
+        #[arg(long)]
+        until: Option<chrono::DateTime<chrono::Utc>>,
+        /// Account id.
+        #[arg(long)]
+        actor: Option<String>,
+        /// Dotted action name.
+        #[arg(long)]
+        action: Option<String>,
+        /// Dataset id.
+        #[arg(long)]
+        dataset: Option<String>,
+        /// Application id.
+        #[arg(long)]
+        application: Option<String>,
+        /// `success`, `denied` or `error`.
+        #[arg(long)]
+        outcome: Option<String>,
+        /// Only entries after this sequence number.
+        #[arg(long)]
+        after: Option<i64>,
+        /// Page size (at most 1000).
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+        /// Print a FHIR R4 Bundle of AuditEvent resources.
+        #[arg(long)]
+        fhir: bool,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Every use or disclosure of one data subject's data in the last six years (GB/T 39725-2020
+    /// §7 g)), each entry with an inclusion proof against a signed checkpoint (auditors; audited
+    /// under the subject's keyed pseudonym). Identifiers are read from a file, one per line, so
+    /// they never appear in a command line or shell history.
+    Subject {
+        #[command(flatten)]
+        dir: DirArg,
+        #[command(flatten)]
+        user: UserArg,
+        /// File with the subject's identifiers (ID number, patient number …), one per line.
+        #[arg(long)]
+        identifiers_file: PathBuf,
+        /// Output format (`json` includes every proof).
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
     /// Measure durable audit appends per second on this machine: concurrent writers append
     /// `audit.benchmark` entries through the group committer. Each acknowledged sequence number
     /// is printed with --print-acks (for crash tests). Writes real entries: use a test node.
@@ -451,7 +520,31 @@ pub enum AuditCommand {
         /// Print `ack <seq> <writer>-<n>` for every acknowledged entry, as soon as it is durable.
         #[arg(long)]
         print_acks: bool,
+        /// Spread the entries over this many dataset ids (the catalogued datasets first, then
+        /// synthetic ones), for measuring dataset and subject lookups on a large log.
+        #[arg(long, default_value_t = 0)]
+        datasets: usize,
         /// Output format of the summary.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuthzCommand {
+    /// Decide one request and print the decision and the policies that determined it. Policies:
+    /// the built-in defaults plus `DIR/policies/*.cedar`. Exit status 0 allowed, 3 denied.
+    Check {
+        #[command(flatten)]
+        dir: DirArg,
+        /// Request JSON: {"principal", "action", "resource", "context"}, entities as
+        /// `Type::"id"` or {"type", "id"}.
+        #[arg(long)]
+        request: PathBuf,
+        /// Entities in Cedar's JSON entity format.
+        #[arg(long)]
+        entities: Option<PathBuf>,
+        /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },

@@ -29,8 +29,10 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Deid(a) => crate::deid_cmd::deid(a),
         Command::Risk(a) => crate::deid_cmd::risk(a),
         Command::Audit { command } => crate::audit_cmd::run(command).await,
+        Command::Authz { command } => crate::authz_cmd::run(command),
         Command::Keys { command } => keys(command).await,
         Command::Destroy(a) => destroy(a).await,
+        Command::Grading { command } => crate::grading_cmd::run(command).await,
         Command::Backup(a) => backup(a).await,
         Command::Restore(a) => restore(a).await,
     }
@@ -104,8 +106,10 @@ async fn serve(a: ServeArgs) -> Result<ExitCode> {
     let schedule = node.spawn_backup_schedule();
     // Signed audit checkpoints on a timer (`[audit] checkpoint_interval_seconds`).
     let checkpoints = node.spawn_checkpoint_schedule();
+    // Expired and unused accounts disabled at start and every `[accounts] sweep_interval_minutes`.
+    let sweep = Some(node.spawn_account_sweep());
     serve_node(node).await?;
-    for task in [schedule, checkpoints].into_iter().flatten() {
+    for task in [schedule, checkpoints, sweep].into_iter().flatten() {
         task.abort();
     }
     Ok(ExitCode::SUCCESS)
@@ -161,7 +165,7 @@ fn generate(a: GenArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn read_password() -> Result<String> {
+pub(crate) fn read_password() -> Result<String> {
     if let Ok(p) = std::env::var("MEDSPACE_PASSWORD") {
         return Ok(p);
     }
@@ -173,8 +177,10 @@ fn read_password() -> Result<String> {
 }
 
 pub(crate) async fn login(node: &Node, user: &str, password: &str) -> Result<Caller> {
+    // Accounts with a second factor give the current code in MEDSPACE_TOTP.
+    let code = std::env::var("MEDSPACE_TOTP").ok();
     let outcome = node
-        .login(user, password)
+        .login_with_code(user, password, code.as_deref())
         .await
         .with_context(|| format!("login as `{user}` failed"))?;
     Ok(node.authenticate(&outcome.token).await?)

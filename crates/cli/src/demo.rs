@@ -18,6 +18,38 @@ use crate::output;
 
 const MARKER: &str = ".medspace-demo";
 
+/// The grading proposed by the scan is confirmed by the security officer and approved by the data
+/// security committee (GB/T 39725-2020 §9.2 a) 8); T/CI 857-2024 6.2): without the approval the
+/// sandbox refuses the dataset.
+async fn approve_grading(
+    node: &Node,
+    officer: &Caller,
+    reviewer: &Caller,
+    id: &str,
+    name: &str,
+) -> Result<()> {
+    let confirmed = node
+        .confirm_grading(officer, id, "every column checked against the scan report")
+        .await?;
+    let approved = node
+        .decide_grading(
+            reviewer,
+            id,
+            true,
+            "categories, levels and DMS classes follow Table 1, §6.2 and DMS 4.2.1",
+        )
+        .await?;
+    println!(
+        "   grading of `{name}`: proposed by the scan → {} by the officer (step {}) → {} by the \
+         committee (step {})",
+        confirmed.status.as_str(),
+        confirmed.seq,
+        approved.status.as_str(),
+        approved.seq
+    );
+    Ok(())
+}
+
 /// The de-identification policy the demo's security officer applies (GB/T 39725-2020 Table 6 and
 /// Appendix G: direct identifiers removed or pseudonymised, quasi-identifiers generalised).
 pub const DEMO_POLICY: &str = r#"
@@ -105,15 +137,30 @@ fn prepare_dir(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Logs in with a one-time password, sets a new password, and returns the caller and the password.
+/// Logs in with a one-time password, sets a new password, enrols a TOTP second factor when the
+/// role needs one (administrator, security officer, auditor: GB/T 39725-2020 Appendix F), and
+/// returns the caller and what to show once: the password, and the TOTP secret if enrolled.
 async fn activate(node: &Node, username: &str, one_time: &str) -> Result<(Caller, String)> {
-    let first = crate::commands::login(node, username, one_time).await?;
+    let first = node
+        .login(username, one_time)
+        .await
+        .with_context(|| format!("login as `{username}` failed"))?;
+    let caller = node.authenticate(&first.token).await?;
     let new_password = medspace_service::accounts::generate_one_time_password();
-    node.change_password(&first, one_time, &new_password)
+    node.change_password(&caller, one_time, &new_password)
         .await?;
-    node.logout(&first).await?;
-    let caller = crate::commands::login(node, username, &new_password).await?;
-    Ok((caller, new_password))
+    let caller = node.authenticate(&first.token).await?;
+    let mut shown = new_password;
+    if caller.must_enrol_second_factor {
+        // The demo plays the authenticator app: it computes the first code from the secret.
+        let e = node.begin_totp_enrolment(&caller).await?;
+        let code =
+            medspace_service::identity::totp_code(&e.secret, chrono::Utc::now().timestamp())?;
+        node.confirm_totp_enrolment(&caller, &code).await?;
+        shown = format!("{shown}  TOTP secret {}", e.secret);
+    }
+    let caller = node.authenticate(&first.token).await?;
+    Ok((caller, shown))
 }
 
 fn print_rows(columns: &[String], rows: &[Vec<serde_json::Value>], max: usize) {
@@ -192,7 +239,7 @@ pub async fn run(a: DemoArgs) -> Result<ExitCode> {
     );
     println!("   TLS certificate {}", init.tls_cert.display());
 
-    step.head("Accounts: one role each (separation of duties), argon2id passwords, one-time passwords changed at first login");
+    step.head("Accounts: one role each (separation of duties), argon2id passwords, one-time passwords changed at first login, TOTP second factor for administrator, officer and auditor");
     let (admin, admin_pw) = activate(&node, "admin", &init.admin_password).await?;
     let mut accounts = vec![("admin".to_string(), Role::Administrator, admin_pw)];
     let mut callers = Vec::new();
@@ -269,6 +316,7 @@ pub async fn run(a: DemoArgs) -> Result<ExitCode> {
         "   dataset level: {} (highest column level)",
         raw.level.get()
     );
+    approve_grading(&node, &officer, &reviewer, &raw.id, &raw.name).await?;
 
     step.head("De-identify with the approved policy (pseudonyms, age bands, per-subject date shift, direct identifiers dropped)");
     let (deid, report) = node
@@ -300,6 +348,8 @@ pub async fn run(a: DemoArgs) -> Result<ExitCode> {
         lineage.policy_hash.get(..12).unwrap_or(""),
         deid.level.get()
     );
+
+    approve_grading(&node, &officer, &reviewer, &deid.id, &deid.name).await?;
 
     step.head("A researcher applies for columns, purpose and period");
     match node

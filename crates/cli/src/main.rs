@@ -4,10 +4,12 @@
 //! HTTPS API uses too. Errors get context here and exit with status 1 (2 for usage errors).
 
 mod audit_cmd;
+mod authz_cmd;
 mod cli;
 mod commands;
 mod deid_cmd;
 mod demo;
+mod grading_cmd;
 mod output;
 mod scan_cmd;
 

@@ -38,6 +38,7 @@ pub fn scan(a: ScanArgs) -> Result<ExitCode> {
         sample_rows: a.sample_rows,
         full: a.full,
         max_spans: DEFAULT_MAX_SPANS,
+        ..ScanConfig::default()
     };
     // Only a full scan reads enough to need a progress bar.
     let bar = if a.full {

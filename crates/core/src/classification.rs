@@ -1,7 +1,7 @@
 //! Column classification vocabulary.
 //!
 //! GB/T 39725-2020 §6.1 and Table 1 (six data categories), §6.2 (five levels), Appendix G
-//! (direct and quasi identifiers), DMS 4.2 (C1/C2/C3 classes).
+//! (direct and quasi identifiers), DMS 4.2.1 (C1/C2/C3 subject classes).
 
 use serde::{Deserialize, Serialize};
 
@@ -205,14 +205,17 @@ pub enum IdentifierKind {
     Other,
 }
 
-/// DMS 4.2: C1 (core/important), C2, C3 data classes.
+/// DMS 4.2.1 subject classes (主体类别), with the measures of DMS 4.3.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum DmsClass {
-    /// Important data and sensitive personal information.
+    /// 个人健康数据 (personal health data): anonymised before it is shared across institutions,
+    /// AES-256 (or SM4) at rest (4.3.1).
     C1,
-    /// General personal information.
+    /// 重要医疗数据 (important medical data): two-person access control; cross-border transfer
+    /// only after a provincial security assessment (4.3.2).
     C2,
-    /// Other business data.
+    /// 公共健康数据 (public health data): authorised bodies such as the CDC only; never leaves
+    /// the country (4.3.3).
     C3,
 }
 

@@ -5,10 +5,12 @@
 //! with validation at construction; behaviour lives in the domain crates.
 #![deny(missing_docs)]
 
+pub mod audit_context;
 pub mod classification;
 pub mod model;
 pub mod role;
 
+pub use audit_context::{ActionKind, AuditContext, EntityKind, EntityRef};
 pub use classification::{Category, ColumnClassification, IdentifierKind, Level, SemanticType};
 pub use model::*;
 pub use role::Role;

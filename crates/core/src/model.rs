@@ -295,6 +295,10 @@ pub struct AuditEvent {
     pub outcome: Outcome,
     /// Further structured, non-personal detail.
     pub detail: serde_json::Value,
+    /// Who (role, department, organisation, address), which entities and why; completed from
+    /// the action and target when the entry is written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<crate::AuditContext>,
 }
 
 impl AuditEvent {
@@ -311,7 +315,19 @@ impl AuditEvent {
             target: target.into(),
             outcome,
             detail: serde_json::Value::Object(Default::default()),
+            context: None,
         }
+    }
+
+    /// Sets the context (agent, entities, purpose, approval).
+    pub fn with_context(mut self, context: crate::AuditContext) -> Self {
+        self.context = Some(context);
+        self
+    }
+
+    /// The context, created empty when absent, for adding to it.
+    pub fn context_mut(&mut self) -> &mut crate::AuditContext {
+        self.context.get_or_insert_with(Default::default)
     }
 
     /// Adds detail.

@@ -78,7 +78,43 @@ pub fn router_with(node: Arc<Node>, options: RouterOptions) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/api/v1/openapi.json", get(openapi_json))
-        .route("/api/v1/auth/login", post(login))
+        .route("/api/v1/auth/login", post(crate::accounts_api::login))
+        .route(
+            "/api/v1/auth/login/totp",
+            post(crate::accounts_api::login_totp),
+        )
+        .route(
+            "/api/v1/auth/totp/enrol",
+            post(crate::accounts_api::totp_enrol),
+        )
+        .route(
+            "/api/v1/auth/totp/confirm",
+            post(crate::accounts_api::totp_confirm),
+        )
+        .route(
+            "/api/v1/users/{id}/unlock",
+            post(crate::accounts_api::unlock),
+        )
+        .route(
+            "/api/v1/users/{id}/totp/reset",
+            post(crate::accounts_api::totp_reset),
+        )
+        .route(
+            "/api/v1/users/{id}/validity",
+            post(crate::accounts_api::validity),
+        )
+        .route(
+            "/api/v1/tokens",
+            get(crate::accounts_api::list_tokens).post(crate::accounts_api::create_token),
+        )
+        .route(
+            "/api/v1/tokens/{id}/revoke",
+            post(crate::accounts_api::revoke_token),
+        )
+        .route(
+            "/api/v1/certificates",
+            post(crate::accounts_api::map_certificate),
+        )
         .route("/api/v1/auth/logout", post(logout))
         .route("/api/v1/auth/password", post(change_password))
         .route("/api/v1/users", get(list_users).post(create_user))
@@ -86,6 +122,27 @@ pub fn router_with(node: Arc<Node>, options: RouterOptions) -> Router {
         .route("/api/v1/datasets/{id}", get(get_dataset))
         .route("/api/v1/datasets/{id}/deidentify", post(deidentify))
         .route("/api/v1/datasets/{id}/destroy", post(destroy_dataset))
+        .route(
+            "/api/v1/datasets/{id}/grading",
+            get(crate::grading_api::current),
+        )
+        .route(
+            "/api/v1/datasets/{id}/grading/history",
+            get(crate::grading_api::history),
+        )
+        .route(
+            "/api/v1/datasets/{id}/grading/columns/{column}",
+            axum::routing::put(crate::grading_api::override_column),
+        )
+        .route(
+            "/api/v1/datasets/{id}/grading/confirm",
+            post(crate::grading_api::confirm),
+        )
+        .route(
+            "/api/v1/datasets/{id}/grading/decision",
+            post(crate::grading_api::decide),
+        )
+        .route("/api/v1/gradings", get(crate::grading_api::statuses))
         .route("/api/v1/keys", get(key_status))
         .route("/api/v1/applications", get(list_applications).post(apply))
         .route(
@@ -111,11 +168,20 @@ pub fn router_with(node: Arc<Node>, options: RouterOptions) -> Router {
             "/api/v1/audit/proof/consistency",
             get(crate::audit_api::consistency_proof),
         )
+        .route("/api/v1/audit/events", get(crate::audit_api::events))
+        .route(
+            "/api/v1/audit/subject-history",
+            post(crate::audit_api::subject_history),
+        )
         .route(
             crate::witness_api::ADD_CHECKPOINT_PATH,
             post(crate::witness_api::add_checkpoint),
         )
         .route("/api/v1/peer/identity", get(peer_identity))
+        .route(
+            "/api/v1/peer/account",
+            get(crate::accounts_api::peer_account),
+        )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn(log_request))
@@ -133,6 +199,10 @@ pub fn peer_router(node: Arc<Node>) -> Router {
             post(crate::witness_api::add_checkpoint),
         )
         .route("/api/v1/peer/identity", get(peer_identity))
+        .route(
+            "/api/v1/peer/account",
+            get(crate::accounts_api::peer_account),
+        )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn(log_request))
@@ -264,15 +334,6 @@ pub(crate) async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
 // ---------------------------------------------------------------------------------------------
 // Sessions and accounts
 
-/// Login body.
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct LoginRequest {
-    /// Login name.
-    pub username: String,
-    /// Password.
-    pub password: String,
-}
-
 /// The account a session belongs to.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UserRef {
@@ -285,49 +346,11 @@ pub struct UserRef {
     pub role: Role,
 }
 
-/// A new session.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct LoginResponse {
-    /// Bearer token for `Authorization: Bearer <token>`.
-    pub token: String,
-    /// Only `POST /api/v1/auth/password` is allowed until the one-time password is changed.
-    pub must_change_password: bool,
-    /// The session ends after this many idle minutes.
-    pub idle_timeout_minutes: i64,
-    /// The account.
-    pub user: UserRef,
-}
-
 /// Success without data.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct OkResponse {
     /// Always true.
     pub ok: bool,
-}
-
-/// Logs in; returns a bearer token.
-#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", security(()),
-    request_body = LoginRequest,
-    responses(
-        (status = 200, description = "new session", body = LoginResponse),
-        (status = 400, description = "malformed body", body = ErrorBody),
-        (status = 401, description = "invalid credentials, locked or disabled account", body = ErrorBody),
-    ))]
-pub(crate) async fn login(
-    State(node): State<Arc<Node>>,
-    JsonBody(req): JsonBody<LoginRequest>,
-) -> ApiResult<LoginResponse> {
-    let out = node.login(&req.username, &req.password).await?;
-    Ok(Json(LoginResponse {
-        token: out.token,
-        must_change_password: out.must_change_password,
-        idle_timeout_minutes: out.idle_timeout_minutes,
-        user: UserRef {
-            id: out.user.id,
-            username: out.user.username,
-            role: out.user.role,
-        },
-    }))
 }
 
 /// Ends the caller's session.

@@ -8,6 +8,7 @@ use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use medspace_service::audit_query::{EventFilter, SubjectHistory};
 use medspace_service::transparency::{ConsistencyProof, InclusionProof};
 use medspace_service::Node;
 use serde::Deserialize;
@@ -85,4 +86,116 @@ pub(crate) async fn consistency_proof(
     QueryParams(p): QueryParams<ConsistencyParams>,
 ) -> Result<Json<ConsistencyProof>, ApiError> {
     Ok(Json(node.consistency_proof_for(&c, p.from, p.to).await?))
+}
+
+/// Query of the audit event search.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct EventParams {
+    /// Entries at or after this time (RFC 3339).
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
+    /// Entries before this time (RFC 3339).
+    pub until: Option<chrono::DateTime<chrono::Utc>>,
+    /// Account id.
+    pub actor: Option<String>,
+    /// Dotted action name (`sandbox.query` …).
+    pub action: Option<String>,
+    /// Dataset id.
+    pub dataset: Option<String>,
+    /// Application id.
+    pub application: Option<String>,
+    /// `success`, `denied` or `error`.
+    #[param(value_type = Option<String>)]
+    pub outcome: Option<medspace_service::reexports::core::Outcome>,
+    /// Only entries after this sequence number (paging).
+    pub after: Option<i64>,
+    /// Page size (default 100, at most 1000).
+    pub limit: Option<i64>,
+    /// `json` (default: the stored entries) or `fhir` (a FHIR R4 `Bundle` of `AuditEvent`).
+    pub format: Option<String>,
+}
+
+/// Audit entries by time, actor, action, dataset, application and outcome (auditors; the search
+/// is itself audited). `format=fhir` answers a FHIR R4 `Bundle` (type `searchset`) of
+/// `AuditEvent` resources.
+#[utoipa::path(get, path = "/api/v1/audit/events", tag = "audit",
+    params(EventParams),
+    responses(
+        (status = 200, description = "entries (JSON array) or a FHIR R4 Bundle of AuditEvent", body = Object),
+        (status = 400, description = "a filter is malformed", body = ErrorBody),
+        (status = 401, description = "no valid session", body = ErrorBody),
+        (status = 403, description = "not an auditor", body = ErrorBody),
+    ))]
+pub(crate) async fn events(
+    State(node): State<Arc<Node>>,
+    Authed(c): Authed,
+    QueryParams(p): QueryParams<EventParams>,
+) -> Result<Response, ApiError> {
+    let fhir = match p.format.as_deref() {
+        None | Some("json") => false,
+        Some("fhir") => true,
+        Some(_) => {
+            return Err(ApiError::Service(
+                medspace_service::ServiceError::BadRequest(
+                    "format: expected `json` or `fhir`".into(),
+                ),
+            ))
+        }
+    };
+    let filter = EventFilter {
+        since: p.since,
+        until: p.until,
+        actor: p.actor,
+        action: p.action,
+        dataset: p.dataset,
+        application: p.application,
+        outcome: p.outcome,
+        after: p.after,
+        limit: p.limit,
+    };
+    let entries = node.audit_events(&c, &filter).await?;
+    if !fhir {
+        return Ok(Json(entries).into_response());
+    }
+    let bundle = serde_json::json!({
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "total": entries.len(),
+        "entry": entries
+            .iter()
+            .map(|e| serde_json::json!({"resource": node.fhir_audit_event(e)}))
+            .collect::<Vec<_>>(),
+    });
+    Ok((
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/fhir+json")],
+        Json(bundle),
+    )
+        .into_response())
+}
+
+/// Body of a subject-history request. The identifiers travel in the body (never in a URL or a
+/// log) and are only ever kept as keyed pseudonyms.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct SubjectHistoryRequest {
+    /// The subject's identifiers (ID number, patient number …).
+    pub identifiers: Vec<String>,
+}
+
+/// Every use or disclosure of one data subject's data over the last six years (GB/T 39725-2020
+/// §7 g)), each entry with an inclusion proof against the signed checkpoint returned alongside
+/// (auditors; audited under the subject's pseudonym).
+#[utoipa::path(post, path = "/api/v1/audit/subject-history", tag = "audit",
+    request_body = SubjectHistoryRequest,
+    responses(
+        (status = 200, description = "pseudonyms, datasets, entries with leafIdx/leafHash/proof, treeSize, root, checkpoint", body = Object),
+        (status = 400, description = "no identifier given", body = ErrorBody),
+        (status = 401, description = "no valid session", body = ErrorBody),
+        (status = 403, description = "not an auditor", body = ErrorBody),
+    ))]
+pub(crate) async fn subject_history(
+    State(node): State<Arc<Node>>,
+    Authed(c): Authed,
+    crate::extract::JsonBody(body): crate::extract::JsonBody<SubjectHistoryRequest>,
+) -> Result<Json<SubjectHistory>, ApiError> {
+    Ok(Json(node.subject_history(&c, &body.identifiers).await?))
 }

@@ -44,7 +44,13 @@ where
                 "send `Authorization: Bearer <token>`; log in at POST /api/v1/auth/login".into(),
             ))
         })?;
-        Ok(Authed(node.authenticate(token).await?))
+        let mut caller = node.authenticate(token).await?;
+        // The network address goes into every audit entry of the request (T/CI 857-2024 7.2.6).
+        caller.address = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|info| info.0.ip());
+        Ok(Authed(caller))
     }
 }
 

@@ -13,6 +13,7 @@
 //! (TLS_SM4_GCM_SM3, SM2 certificate; 数字医疗网络数据安全管理规范 6.2.2).
 #![deny(missing_docs)]
 
+mod accounts_api;
 mod api;
 mod audit_api;
 mod certinfo;
@@ -20,6 +21,7 @@ mod error;
 mod extract;
 #[cfg(feature = "gm-tls")]
 mod gm;
+mod grading_api;
 mod openapi;
 mod peer;
 mod tls;
@@ -167,7 +169,7 @@ pub async fn serve_with(
     let api_config = axum_server::tls_rustls::RustlsConfig::from_config(tls.api_server_config()?);
     let api_server = axum_server::from_tcp_rustls(api, api_config)
         .handle(api_handle)
-        .serve(router(node.clone()).into_make_service());
+        .serve(router(node.clone()).into_make_service_with_connect_info::<SocketAddr>());
     tracing::info!(address = %api_addr, certificate = %tls.api_certificate().subject,
         "serving HTTPS (TLS 1.2 and 1.3)");
 
@@ -211,7 +213,9 @@ pub async fn serve_with(
                 axum_server::from_tcp(listener)
                     .acceptor(gm::GmAcceptor::new(acceptor.clone()))
                     .handle(handle)
-                    .serve(router(node.clone()).into_make_service()),
+                    .serve(
+                        router(node.clone()).into_make_service_with_connect_info::<SocketAddr>(),
+                    ),
             )
         }
     };

@@ -319,6 +319,7 @@ impl Api {
             .await;
         assert_eq!(s, StatusCode::OK, "{v}");
         let t = v["token"].as_str().unwrap().to_string();
+        let must_enrol = v["must_enrol_second_factor"] == true;
         let (s, v) = self
             .call(
                 "POST",
@@ -328,6 +329,27 @@ impl Api {
             )
             .await;
         assert_eq!(s, StatusCode::OK, "{v}");
+        if must_enrol {
+            // Administrators, security officers and auditors enrol a second factor first.
+            let (s, e) = self
+                .call("POST", "/api/v1/auth/totp/enrol", Some(&t), None)
+                .await;
+            assert_eq!(s, StatusCode::OK, "{e}");
+            let code = medspace_service::identity::totp_code(
+                e["secret"].as_str().unwrap(),
+                chrono::Utc::now().timestamp(),
+            )
+            .unwrap();
+            let (s, v) = self
+                .call(
+                    "POST",
+                    "/api/v1/auth/totp/confirm",
+                    Some(&t),
+                    Some(json!({"code": code})),
+                )
+                .await;
+            assert_eq!(s, StatusCode::OK, "{v}");
+        }
         t
     }
 }
@@ -659,6 +681,106 @@ action = "keep"
         StatusCode::OK
     );
 
+    // GB/T 39725-2020 §9.2 a) 8): the approved application is not enough while the dataset's
+    // grading is only proposed; the officer edits and confirms it, the committee approves it.
+    let grading = format!("/api/v1/datasets/{deid_id}/grading");
+    assert_eq!(
+        api.call(
+            "POST",
+            "/api/v1/sandbox/query",
+            Some(researcher),
+            Some(q.clone())
+        )
+        .await
+        .0,
+        StatusCode::FORBIDDEN
+    );
+    let (s, g) = api.call("GET", &grading, Some(officer), None).await;
+    assert_eq!(
+        (s, g["status"].as_str()),
+        (StatusCode::OK, Some("proposed")),
+        "{g}"
+    );
+    assert_eq!(g["columns"][0].as_object().unwrap().len(), 11, "{g}");
+    let fee = format!("{grading}/columns/total_fee");
+    let edit = json!({"reason": "single fees can single out rare treatments", "set": {"level": 3}});
+    assert_eq!(
+        api.call("PUT", &fee, Some(researcher), Some(edit.clone()))
+            .await
+            .0,
+        StatusCode::FORBIDDEN
+    );
+    let (s, bad) = api
+        .call(
+            "PUT",
+            &fee,
+            Some(officer),
+            Some(json!({"reason": "x", "set": {"colour": 1}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{bad}");
+    let (s, step) = api.call("PUT", &fee, Some(officer), Some(edit)).await;
+    assert_eq!(s, StatusCode::OK, "{step}");
+    assert_eq!(step["changes"][0]["before"], 2, "{step}");
+    assert_eq!(step["changes"][0]["after"], 3, "{step}");
+    assert_eq!(
+        api.call(
+            "POST",
+            &format!("{grading}/decision"),
+            Some(reviewer),
+            Some(json!({"approve": true, "reason": "too early"}))
+        )
+        .await
+        .0,
+        StatusCode::CONFLICT
+    );
+    let (s, step) = api
+        .call(
+            "POST",
+            &format!("{grading}/confirm"),
+            Some(officer),
+            Some(json!({"reason": "all columns checked"})),
+        )
+        .await;
+    assert_eq!(
+        (s, step["status"].as_str()),
+        (StatusCode::OK, Some("confirmed")),
+        "{step}"
+    );
+    let (s, step) = api
+        .call(
+            "POST",
+            &format!("{grading}/decision"),
+            Some(reviewer),
+            Some(json!({"approve": true, "reason": "follows Table 1"})),
+        )
+        .await;
+    assert_eq!(
+        (s, step["status"].as_str()),
+        (StatusCode::OK, Some("approved")),
+        "{step}"
+    );
+    let (s, history) = api
+        .call("GET", &format!("{grading}/history"), Some(auditor), None)
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let actions: Vec<_> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["propose", "override", "confirm", "approve"]);
+    let (s, all) = api
+        .call("GET", "/api/v1/gradings", Some(reviewer), None)
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(all
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|g| g["dataset_id"] == deid_id.as_str() && g["status"] == "approved"));
+
     assert_eq!(
         api.call(
             "GET",
@@ -860,6 +982,69 @@ action = "keep"
             .0,
         StatusCode::FORBIDDEN
     );
+    // Event search (T/CI 857-2024 7.2.6): the researcher's own entries carry the network address
+    // the request came from; FHIR R4 AuditEvent on request; auditors only.
+    let (s, events) = api
+        .call(
+            "GET",
+            "/api/v1/audit/events?action=sandbox.query&limit=50",
+            Some(auditor),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{events}");
+    let events = events.as_array().unwrap();
+    assert!(!events.is_empty());
+    for e in events {
+        assert_eq!(e["action"], "sandbox.query");
+        assert_eq!(e["context"]["address"], "127.0.0.1", "{e}");
+        assert_eq!(e["context"]["role"], "data_user", "{e}");
+    }
+    let (s, bundle) = api
+        .call(
+            "GET",
+            "/api/v1/audit/events?outcome=denied&format=fhir",
+            Some(auditor),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{bundle}");
+    assert_eq!(bundle["resourceType"], "Bundle");
+    let first = &bundle["entry"][0]["resource"];
+    assert_eq!(first["resourceType"], "AuditEvent", "{bundle}");
+    assert_eq!(first["outcome"], "4");
+    assert_eq!(
+        api.call(
+            "GET",
+            "/api/v1/audit/events?outcome=maybe",
+            Some(auditor),
+            None
+        )
+        .await
+        .0,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        api.call("GET", "/api/v1/audit/events", Some(researcher), None)
+            .await
+            .0,
+        StatusCode::FORBIDDEN
+    );
+    let (s, history) = api
+        .call(
+            "POST",
+            "/api/v1/audit/subject-history",
+            Some(auditor),
+            Some(json!({"identifiers": ["11010519491231002X"]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{history}");
+    assert!(history["checkpoint"].as_str().unwrap().contains("\n\n"));
+    assert!(history["pseudonyms"][0]
+        .as_str()
+        .unwrap()
+        .starts_with("sp:"));
+    assert!(!history.to_string().contains("11010519491231002X"));
     // Key status: officers and auditors, never data users; no key material in it.
     let (s, keys) = api.call("GET", "/api/v1/keys", Some(auditor), None).await;
     assert_eq!(s, StatusCode::OK, "{keys}");
@@ -923,6 +1108,17 @@ const OPERATIONS: &[(&str, &str)] = &[
     ("get", "/healthz"),
     ("get", "/api/v1/openapi.json"),
     ("post", "/api/v1/auth/login"),
+    ("post", "/api/v1/auth/login/totp"),
+    ("post", "/api/v1/auth/totp/enrol"),
+    ("post", "/api/v1/auth/totp/confirm"),
+    ("post", "/api/v1/users/{id}/unlock"),
+    ("post", "/api/v1/users/{id}/totp/reset"),
+    ("post", "/api/v1/users/{id}/validity"),
+    ("get", "/api/v1/tokens"),
+    ("post", "/api/v1/tokens"),
+    ("post", "/api/v1/tokens/{id}/revoke"),
+    ("post", "/api/v1/certificates"),
+    ("get", "/api/v1/peer/account"),
     ("post", "/api/v1/auth/logout"),
     ("post", "/api/v1/auth/password"),
     ("get", "/api/v1/users"),
@@ -932,6 +1128,12 @@ const OPERATIONS: &[(&str, &str)] = &[
     ("get", "/api/v1/datasets/{id}"),
     ("post", "/api/v1/datasets/{id}/deidentify"),
     ("post", "/api/v1/datasets/{id}/destroy"),
+    ("get", "/api/v1/datasets/{id}/grading"),
+    ("get", "/api/v1/datasets/{id}/grading/history"),
+    ("put", "/api/v1/datasets/{id}/grading/columns/{column}"),
+    ("post", "/api/v1/datasets/{id}/grading/confirm"),
+    ("post", "/api/v1/datasets/{id}/grading/decision"),
+    ("get", "/api/v1/gradings"),
     ("get", "/api/v1/keys"),
     ("get", "/api/v1/applications"),
     ("post", "/api/v1/applications"),
@@ -947,6 +1149,8 @@ const OPERATIONS: &[(&str, &str)] = &[
     ("get", "/api/v1/audit/checkpoint"),
     ("get", "/api/v1/audit/proof/inclusion"),
     ("get", "/api/v1/audit/proof/consistency"),
+    ("get", "/api/v1/audit/events"),
+    ("post", "/api/v1/audit/subject-history"),
     ("get", "/api/v1/peer/identity"),
     ("post", "/api/v1/witness/add-checkpoint"),
 ];
@@ -955,6 +1159,8 @@ const PUBLIC: &[&str] = &[
     "/healthz",
     "/api/v1/openapi.json",
     "/api/v1/auth/login",
+    // The second login step: the challenge of the password step authenticates it.
+    "/api/v1/auth/login/totp",
     // The signed checkpoint: origin, size and root hash, for clients and witnesses to keep.
     "/api/v1/audit/checkpoint",
     // C2SP tlog-witness: the log's signature on the checkpoint authenticates the request.
@@ -1000,7 +1206,7 @@ async fn openapi_documents_exactly_the_operations() {
         vec!["text/csv"]
     );
     for schema in [
-        "LoginResponse",
+        "LoginStepResponse",
         "QueryResponse",
         "ErrorBody",
         "AuditVerifyResponse",

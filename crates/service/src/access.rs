@@ -5,7 +5,7 @@
 //! listed for a role is denied. The system administrator manages accounts but reads no data; the
 //! auditor reads the audit log and changes nothing.
 
-use medspace_core::{Role, User};
+use medspace_core::{AuditContext, AuditEvent, Outcome, Role, User};
 
 /// An authenticated account making a call.
 #[derive(Debug, Clone)]
@@ -14,6 +14,11 @@ pub struct Caller {
     pub user: User,
     /// SHA-256 of the session token (empty for in-process system calls).
     pub token_hash: String,
+    /// Network address the request came from (`None` for in-process and command-line calls).
+    pub address: Option<std::net::IpAddr>,
+    /// The role needs a second factor and none is enrolled yet: only enrolment (and the password
+    /// change) is allowed (GB/T 39725-2020 Appendix F, two factors for administrators).
+    pub must_enrol_second_factor: bool,
 }
 
 impl Caller {
@@ -24,6 +29,21 @@ impl Caller {
     /// Account role.
     pub fn role(&self) -> Role {
         self.user.role
+    }
+
+    /// An audit event by this caller, carrying its role and network address (T/CI 857-2024
+    /// 7.2.6: who did it, from where).
+    pub fn event(
+        &self,
+        action: impl Into<String>,
+        target: impl Into<String>,
+        outcome: Outcome,
+    ) -> AuditEvent {
+        AuditEvent::new(self.id(), action, target, outcome).with_context(AuditContext {
+            role: Some(self.role().as_str().to_string()),
+            address: self.address.map(|a| a.to_string()),
+            ..AuditContext::default()
+        })
     }
 }
 
@@ -58,6 +78,14 @@ pub enum Action {
     DestroyDataset,
     /// See master-key versions and their use (no key material).
     ViewKeyStatus,
+    /// Unlock a locked account, reset a second factor (security administrator).
+    UnlockAccount,
+    /// Create and revoke API tokens, map client certificates, set account validity.
+    ManageCredentials,
+    /// Edit and confirm a dataset's grading (GB/T 39725-2020 §6; T/CI 857-2024 6.2).
+    GradeDataset,
+    /// Approve or reject a confirmed grading (GB/T 39725-2020 §9.2 a) 8)).
+    DecideGrading,
 }
 
 impl Action {
@@ -78,6 +106,10 @@ impl Action {
             Action::ReadAudit => "read_audit",
             Action::DestroyDataset => "destroy_dataset",
             Action::ViewKeyStatus => "view_key_status",
+            Action::UnlockAccount => "unlock_account",
+            Action::ManageCredentials => "manage_credentials",
+            Action::GradeDataset => "grade_dataset",
+            Action::DecideGrading => "decide_grading",
         }
     }
 }
@@ -89,6 +121,8 @@ pub fn permits(role: Role, action: Action) -> bool {
     matches!(
         (role, action),
         (Administrator, ManageAccounts)
+            | (Administrator, ManageCredentials)
+            | (SecurityOfficer, UnlockAccount)
             | (SecurityOfficer, IngestDataset)
             | (SecurityOfficer, Deidentify)
             | (SecurityOfficer, ViewFullCatalog)
@@ -96,6 +130,8 @@ pub fn permits(role: Role, action: Action) -> bool {
             | (SecurityOfficer, ViewAllApplications)
             | (SecurityOfficer, DestroyDataset)
             | (SecurityOfficer, ViewKeyStatus)
+            | (SecurityOfficer, GradeDataset)
+            | (CommitteeMember, DecideGrading)
             | (Auditor, ViewKeyStatus)
             | (CommitteeMember, ViewFullCatalog)
             | (CommitteeMember, ViewPublishedCatalog)
@@ -151,6 +187,11 @@ mod tests {
                 r == Role::CommitteeMember
             );
             assert_eq!(permits(r, Action::DecideExport), r == Role::CommitteeMember);
+            assert_eq!(
+                permits(r, Action::DecideGrading),
+                r == Role::CommitteeMember
+            );
+            assert_eq!(permits(r, Action::GradeDataset), r == Role::SecurityOfficer);
         }
     }
 }

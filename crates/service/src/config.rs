@@ -58,6 +58,13 @@ pub struct NodeConfig {
     /// Signed checkpoints of the audit log.
     #[serde(default, skip_serializing_if = "AuditSettings::is_default")]
     pub audit: AuditSettings,
+    /// Password, lockout, session, second-factor and account-sweep rules (GB/T 39725-2020
+    /// §11.1.2.4, §11.6.2.2).
+    #[serde(
+        default,
+        skip_serializing_if = "crate::identity::AccountSettings::is_default"
+    )]
+    pub accounts: crate::identity::AccountSettings,
 }
 
 /// `[audit]` in medspace.toml — T/CI 857-2024 7.2.6, 7.2.9 e) (checkpoints others can check).
@@ -271,6 +278,7 @@ impl NodeConfig {
             tls: TlsSettings::default(),
             backup: None,
             audit: AuditSettings::default(),
+            accounts: crate::identity::AccountSettings::default(),
         }
     }
 
@@ -329,6 +337,7 @@ impl NodeConfig {
     /// Checks value ranges.
     pub fn validate(&self) -> Result<()> {
         self.crypto_profile()?;
+        self.accounts.validate()?;
         if self.min_group_size < 5 {
             return Err(ServiceError::Config(
                 "min_group_size must be at least 5 (GB/T 39725-2020 §11.4.2.4)".into(),

@@ -20,8 +20,10 @@ pub struct CsvProfile {
     pub schema: Vec<ColumnSchema>,
     /// Data rows.
     pub rows: u64,
-    /// The first rows, for the classifier (held in memory only).
-    pub samples: Vec<Vec<String>>,
+    /// A seeded uniform sample of the rows with their 1-based row numbers, in file order, for the
+    /// classifier (held in memory only; `medspace_classify::Reservoir`, the sample `medspace scan`
+    /// draws from the same file).
+    pub samples: Vec<(u64, Vec<String>)>,
     /// SHA-256 (hex) of the normalised CSV text written to the sink.
     pub sha256: String,
 }
@@ -182,6 +184,30 @@ pub fn profile_csv_keyed(
     progress: &mut dyn FnMut(u64),
     biometric: Option<&BiometricDigest>,
 ) -> Result<CsvProfile> {
+    profile_csv_indexed(file, input, sink, sample_rows, progress, biometric, None)
+}
+
+/// Collects the keyed pseudonyms of the subject identifiers a dataset holds (columns known by
+/// name, [`medspace_classify::is_subject_identifier_column`]) — GB/T 39725-2020 §7 g): the
+/// disclosure history of a subject is looked up by these.
+#[derive(Debug)]
+pub struct SubjectCollector<'a> {
+    /// The node's pseudonymizer.
+    pub pseudonymizer: &'a crate::audit_query::SubjectPseudonymizer,
+    /// Pseudonyms found.
+    pub found: std::collections::BTreeSet<String>,
+}
+
+/// [`profile_csv_keyed`], also collecting subject pseudonyms into `subjects`.
+pub fn profile_csv_indexed(
+    file: &str,
+    input: impl Read,
+    sink: Option<&mut dyn Write>,
+    sample_rows: usize,
+    progress: &mut dyn FnMut(u64),
+    biometric: Option<&BiometricDigest>,
+    mut subjects: Option<&mut SubjectCollector<'_>>,
+) -> Result<CsvProfile> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(false)
@@ -230,6 +256,15 @@ pub fn profile_csv_keyed(
         None => Vec::new(),
     };
     let mut digested = csv::StringRecord::new();
+    let subject_columns: Vec<usize> = match subjects {
+        Some(_) => names
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| medspace_classify::is_subject_identifier_column(n))
+            .map(|(i, _)| i)
+            .collect(),
+        None => Vec::new(),
+    };
 
     let mut hashing = HashingWriter {
         inner: sink,
@@ -243,7 +278,8 @@ pub fn profile_csv_keyed(
         };
         names.len()
     ];
-    let mut samples = Vec::new();
+    let mut samples =
+        medspace_classify::Reservoir::new(sample_rows, medspace_classify::DEFAULT_SAMPLE_SEED);
     let mut rows = 0u64;
     {
         let mut writer = csv::WriterBuilder::new()
@@ -259,6 +295,16 @@ pub fn profile_csv_keyed(
                 Ok(false) => break,
                 Err(e) => return Err(csv_error(file, &e)),
             }
+            if let Some(collector) = subjects.as_deref_mut() {
+                for &i in &subject_columns {
+                    if let Some(p) = record
+                        .get(i)
+                        .and_then(|v| collector.pseudonymizer.pseudonym(v))
+                    {
+                        collector.found.insert(p);
+                    }
+                }
+            }
             if let (Some(bio), false) = (biometric, biometric_columns.is_empty()) {
                 digested.clear();
                 for (i, v) in record.iter().enumerate() {
@@ -273,9 +319,7 @@ pub fn profile_csv_keyed(
             for (state, v) in types.iter_mut().zip(record.iter()) {
                 state.observe(v);
             }
-            if samples.len() < sample_rows {
-                samples.push(record.iter().map(str::to_string).collect());
-            }
+            samples.offer_with(|| record.iter().map(str::to_string).collect());
             writer
                 .write_record(&record)
                 .map_err(|e| ServiceError::Io(e.to_string()))?;
@@ -298,7 +342,7 @@ pub fn profile_csv_keyed(
     Ok(CsvProfile {
         schema,
         rows,
-        samples,
+        samples: samples.into_sorted(),
         sha256: hex::encode(hashing.hasher.finalize()),
     })
 }
@@ -336,7 +380,7 @@ mod tests {
                 !out.contains(template),
                 "{profile}: the template was written"
             );
-            assert!(p.samples.iter().all(|r| !r[1].contains(template)));
+            assert!(p.samples.iter().all(|(_, r)| !r[1].contains(template)));
             let expected = bio.digest(template);
             assert!(expected.starts_with("bio:") && expected.len() == 4 + 64);
             let rows: Vec<&str> = out.lines().collect();
@@ -353,7 +397,7 @@ mod tests {
         }
         // Without a digest key (re-reading stored data) values pass through.
         let p = profile(&text).unwrap();
-        assert_eq!(p.samples[0][1], template);
+        assert_eq!(p.samples[0].1[1], template);
     }
 
     #[test]

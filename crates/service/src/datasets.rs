@@ -25,11 +25,10 @@ use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
 use chrono::Utc;
-use medspace_classify::{classify_column, ScanOptions, ScanReport};
+use medspace_classify::{ScanConfig, ScanResult};
 use medspace_columnar::{ColumnarError, CsvText, ObjectKey};
 use medspace_core::{
-    new_id, AuditEvent, ColumnClassification, ColumnSchema, DatasetKind, DatasetMeta, Level,
-    Lineage, Outcome,
+    new_id, ColumnClassification, ColumnSchema, DatasetKind, DatasetMeta, Level, Lineage, Outcome,
 };
 use medspace_crypto::{
     decrypt_reader, encrypt_writer_with, CryptoProfile, DecryptedReader, EncryptedWriter, SecretKey,
@@ -45,8 +44,9 @@ use crate::csvio::{profile_csv, CsvProfile};
 use crate::error::{Result, ServiceError};
 use crate::node::Node;
 
-/// Rows sampled for classification.
-pub const SAMPLE_ROWS: usize = 1000;
+/// Rows sampled for classification: the default of `medspace scan`, drawn with the same seed, so
+/// the grading proposed at ingest is the report `medspace scan` prints for the same file.
+pub const SAMPLE_ROWS: usize = medspace_classify::DEFAULT_SAMPLE_ROWS;
 
 /// Catalog `format` of dataset content written by this version: encrypted Parquet.
 pub const DATASET_FORMAT: &str = "parquet";
@@ -263,35 +263,31 @@ pub fn check_dataset_name(name: &str) -> Result<()> {
     }
 }
 
-/// Classifies columns from profiled samples.
-pub fn classify_profile(profile: &CsvProfile) -> Vec<ColumnClassification> {
-    profile
-        .schema
-        .iter()
-        .enumerate()
-        .map(|(i, col)| {
-            let values: Vec<&str> = profile
-                .samples
-                .iter()
-                .filter_map(|row| row.get(i).map(String::as_str))
-                .collect();
-            classify_column(&col.name, &values)
-        })
-        .collect()
+/// Classifies and grades every column from the profiled sample: the scan report proposed as the
+/// dataset's grading (module `grading`) and the catalog classification.
+pub fn classify_profile(profile: &CsvProfile) -> medspace_classify::SampleScan {
+    let names: Vec<String> = profile.schema.iter().map(|c| c.name.clone()).collect();
+    medspace_classify::scan_sample(
+        &names,
+        &profile.samples,
+        profile.rows,
+        medspace_classify::DEFAULT_MAX_SPANS,
+    )
 }
 
 fn max_level(classes: &[ColumnClassification]) -> Level {
     classes.iter().map(|c| c.level).max().unwrap_or(Level::L1)
 }
 
-/// Scans a CSV file without a node (`medspace scan FILE`).
+/// Scans a CSV file without a node (`medspace scan FILE`): the sampled report ingest proposes.
 pub fn scan_file(
     input: impl Read,
-) -> std::result::Result<ScanReport, medspace_classify::ScanError> {
-    medspace_classify::scan_csv(
+) -> std::result::Result<ScanResult, medspace_classify::ScanError> {
+    medspace_classify::scan_report(
         input,
-        &ScanOptions {
+        &ScanConfig {
             sample_rows: SAMPLE_ROWS,
+            ..ScanConfig::default()
         },
     )
 }
@@ -377,34 +373,44 @@ impl Node {
             req.source_name.clone(),
             req.name.clone(),
         );
-        let profile = tokio::task::spawn_blocking(move || -> Result<CsvProfile> {
-            // Pass 1: validate, infer types, sample; the normalised CSV goes to the spool.
-            let spool = Spool::create(&spool_dir, crypto_profile)?;
-            let mut sealed = spool.writer()?;
-            let profile = crate::csvio::profile_csv_keyed(
-                &source,
-                input,
-                Some(&mut sealed),
-                SAMPLE_ROWS,
-                &mut *progress,
-                Some(&biometric),
-            )?;
-            sealed.finish()?;
-            // Pass 2: typed batches into the encrypted Parquet object.
-            spool_to_parquet(
-                &spool,
-                &label,
-                &profile,
-                objects.create(&key)?,
-                crypto_profile,
-                &dek,
-                &id2,
-            )?;
-            Ok(profile)
-        })
-        .await??;
+        // GB/T 39725-2020 §7 g): the subjects a dataset holds are indexed by keyed pseudonym.
+        let pseudonymizer = self.subject_pseudonymizer().await?;
+        let (profile, subjects) =
+            tokio::task::spawn_blocking(move || -> Result<(CsvProfile, Vec<String>)> {
+                // Pass 1: validate, infer types, sample; the normalised CSV goes to the spool.
+                let spool = Spool::create(&spool_dir, crypto_profile)?;
+                let mut sealed = spool.writer()?;
+                let mut subjects = crate::csvio::SubjectCollector {
+                    pseudonymizer: &pseudonymizer,
+                    found: Default::default(),
+                };
+                let profile = crate::csvio::profile_csv_indexed(
+                    &source,
+                    input,
+                    Some(&mut sealed),
+                    SAMPLE_ROWS,
+                    &mut *progress,
+                    Some(&biometric),
+                    Some(&mut subjects),
+                )?;
+                let subjects: Vec<String> = subjects.found.into_iter().collect();
+                sealed.finish()?;
+                // Pass 2: typed batches into the encrypted Parquet object.
+                spool_to_parquet(
+                    &spool,
+                    &label,
+                    &profile,
+                    objects.create(&key)?,
+                    crypto_profile,
+                    &dek,
+                    &id2,
+                )?;
+                Ok((profile, subjects))
+            })
+            .await??;
 
-        let classification = classify_profile(&profile);
+        let scan = classify_profile(&profile);
+        let classification = scan.classification;
         let meta = DatasetMeta {
             id: id.clone(),
             name: req.name.clone(),
@@ -424,12 +430,41 @@ impl Node {
             created_at: Utc::now(),
             destroyed_at: None,
         };
-        let event = AuditEvent::new(caller.id(), "dataset.ingest", &id, Outcome::Success)
+        let event = caller
+            .event("dataset.ingest", &id, Outcome::Success)
             .with_detail(json!({
                 "name": meta.name, "rows": meta.row_count, "columns": meta.schema.len(),
                 "level": meta.level.get(), "version": 1, "content_sha256": meta.content_sha256,
             }));
-        if let Err(e) = self.store.insert_dataset(&meta, &event).await {
+        // GB/T 39725-2020 §6, T/CI 857-2024 6.2: the scan is step 1 of the grading, a proposal
+        // the officer confirms and the committee approves (module `grading`).
+        let proposal = crate::grading::proposal(
+            &id,
+            caller.id(),
+            scan.result.columns,
+            scan.result.rows_scanned,
+            scan.result.rows_total,
+        )?;
+        let mut event = event;
+        event.detail["grading"] = json!({"status": "proposed", "max_level": scan.result.max_level});
+        // Subjects first: a catalogued dataset is always in the disclosure index; an index row of a
+        // dataset that then fails to be catalogued names no entry and is harmless.
+        let index_event = caller
+            .event("dataset.index_subjects", &id, Outcome::Success)
+            .with_detail(json!({"subjects": subjects.len()}));
+        if let Err(e) = self
+            .store
+            .index_dataset_subjects(&id, &subjects, &index_event)
+            .await
+        {
+            let _ = self.objects.delete(&object_key);
+            return Err(e.into());
+        }
+        if let Err(e) = self
+            .store
+            .insert_dataset_graded(&meta, &proposal, &event)
+            .await
+        {
             let _ = self.objects.delete(&object_key);
             return Err(e.into());
         }
@@ -442,13 +477,8 @@ impl Node {
         self.require(caller, Action::ViewPublishedCatalog).await?;
         let full = crate::access::permits(caller.role(), Action::ViewFullCatalog);
         let all = self.store.list_datasets().await?;
-        self.audit(AuditEvent::new(
-            caller.id(),
-            "catalog.list",
-            "datasets",
-            Outcome::Success,
-        ))
-        .await?;
+        self.audit(caller.event("catalog.list", "datasets", Outcome::Success))
+            .await?;
         Ok(all
             .iter()
             .filter(|m| full || m.kind == DatasetKind::Deidentified)
@@ -473,7 +503,8 @@ impl Node {
                 .any(|a| a.dataset_id == meta.id && a.grants_access_at(Utc::now()));
             if !granted {
                 self.audit(
-                    AuditEvent::new(caller.id(), "dataset.read", id, Outcome::Denied)
+                    caller
+                        .event("dataset.read", id, Outcome::Denied)
                         .with_detail(json!({"reason": "no approved application"})),
                 )
                 .await?;
@@ -482,13 +513,8 @@ impl Node {
                 )));
             }
         }
-        self.audit(AuditEvent::new(
-            caller.id(),
-            "dataset.read",
-            id,
-            Outcome::Success,
-        ))
-        .await?;
+        self.audit(caller.event("dataset.read", id, Outcome::Success))
+            .await?;
         Ok(DatasetView::from(&meta))
     }
 
@@ -604,17 +630,13 @@ impl Node {
         if !k.passed {
             let _ = self.objects.delete(&object_key);
             self.audit(
-                AuditEvent::new(
-                    caller.id(),
-                    "dataset.deidentify",
-                    source_id,
-                    Outcome::Denied,
-                )
-                .with_detail(json!({
-                    "reason": "k-anonymity check failed", "policy_sha256": report.policy_sha256,
-                    "k": k.k, "classes_below_k": k.classes_below_k,
-                    "records_in_classes_below_k": k.records_in_classes_below_k,
-                })),
+                caller
+                    .event("dataset.deidentify", source_id, Outcome::Denied)
+                    .with_detail(json!({
+                        "reason": "k-anonymity check failed", "policy_sha256": report.policy_sha256,
+                        "k": k.k, "classes_below_k": k.classes_below_k,
+                        "records_in_classes_below_k": k.records_in_classes_below_k,
+                    })),
             )
             .await?;
             return Err(ServiceError::Conflict(format!(
@@ -626,7 +648,8 @@ impl Node {
                 k.records_in_classes_below_k
             )));
         }
-        let classification = classify_profile(&profile);
+        let scan = classify_profile(&profile);
+        let classification = scan.classification;
         let meta = DatasetMeta {
             id: id.clone(),
             name: new_name.to_string(),
@@ -651,12 +674,23 @@ impl Node {
             created_at: Utc::now(),
             destroyed_at: None,
         };
-        let event = AuditEvent::new(caller.id(), "dataset.deidentify", &id, Outcome::Success).with_detail(json!({
+        let event = caller.event("dataset.deidentify", &id, Outcome::Success).with_detail(json!({
             "source_id": source.id, "source_version": source.version, "policy_sha256": report.policy_sha256,
             "policy_name": report.policy_name, "project": project, "rows_in": report.rows_in, "rows_out": report.rows_out,
             "k": k.k, "smallest_class": k.smallest_class, "equivalence_classes": k.equivalence_classes,
         }));
-        if let Err(e) = self.store.insert_dataset(&meta, &event).await {
+        let proposal = crate::grading::proposal(
+            &id,
+            caller.id(),
+            scan.result.columns,
+            scan.result.rows_scanned,
+            scan.result.rows_total,
+        )?;
+        if let Err(e) = self
+            .store
+            .insert_dataset_graded(&meta, &proposal, &event)
+            .await
+        {
             let _ = self.objects.delete(&object_key);
             return Err(e.into());
         }

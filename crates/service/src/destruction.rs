@@ -13,7 +13,7 @@
 //! checked without trusting the node's database.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use medspace_core::{new_id, AuditEvent, Outcome};
+use medspace_core::{new_id, Outcome};
 use medspace_crypto::{NodeVerifyingKey, SignatureScheme};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -136,7 +136,8 @@ impl Node {
             signature: String::new(),
         };
         cert.signature = hex::encode(identity.sign(&cert.signed_bytes()?)?);
-        let event = AuditEvent::new(caller.id(), "dataset.destroy", &meta.id, Outcome::Success)
+        let event = caller
+            .event("dataset.destroy", &meta.id, Outcome::Success)
             .with_detail(json!({ "certificate": cert }));
         // Backups hold no keys; the key vault beside them does. It drops this key first, so the
         // moment the destruction commits, no copy anywhere — earlier backups included — has a key.
@@ -159,13 +160,9 @@ impl Node {
         let deleted = tokio::task::spawn_blocking(move || objects.delete(&object_key)).await;
         if !matches!(deleted, Ok(Ok(()))) {
             self.audit(
-                AuditEvent::new(
-                    caller.id(),
-                    "dataset.destroy.objects",
-                    &meta.id,
-                    Outcome::Error,
-                )
-                .with_detail(json!({"object_key": meta.object_key})),
+                caller
+                    .event("dataset.destroy.objects", &meta.id, Outcome::Error)
+                    .with_detail(json!({"object_key": meta.object_key})),
             )
             .await?;
         }

@@ -150,13 +150,8 @@ impl Node {
         self.require(caller, crate::access::Action::ViewKeyStatus)
             .await?;
         let status = self.key_status().await?;
-        self.audit(AuditEvent::new(
-            caller.id(),
-            "keys.status",
-            &status.active,
-            Outcome::Success,
-        ))
-        .await?;
+        self.audit(caller.event("keys.status", &status.active, Outcome::Success))
+            .await?;
         Ok(status)
     }
 

@@ -7,13 +7,17 @@
 #![deny(missing_docs)]
 
 pub mod access;
+pub mod account_admin;
 pub mod accounts;
+pub mod audit_query;
 pub mod backup;
 pub mod config;
 pub mod csvio;
 pub mod datasets;
 pub mod destruction;
 pub mod error;
+pub mod grading;
+pub mod identity;
 pub mod keys;
 pub mod node;
 pub mod sandbox;

@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 
 use chrono::Utc;
-use medspace_core::{new_id, Application, AuditEvent, Level, Outcome, QueryRecord};
+use medspace_core::{new_id, Application, Level, Outcome, QueryRecord};
 use medspace_crypto::{encrypt_bytes_with, SecretKey};
 use medspace_sandbox::{run_query, SandboxOptions, SandboxTable};
 use serde::Serialize;
@@ -97,7 +97,8 @@ impl Node {
         let granted = self.granted_tables(caller).await?;
         if granted.is_empty() {
             self.audit(
-                AuditEvent::new(caller.id(), "sandbox.query", "sandbox", Outcome::Denied)
+                caller
+                    .event("sandbox.query", "sandbox", Outcome::Denied)
                     .with_detail(
                         json!({"reason": "no approved application", "sql_sha256": sql_sha256}),
                     ),
@@ -114,6 +115,18 @@ impl Node {
                 .dataset(&g.dataset_id)
                 .await?
                 .ok_or_else(|| ServiceError::NotFound(format!("dataset `{}`", g.dataset_id)))?;
+            // GB/T 39725-2020 §9.2 a) 8), T/CI 857-2024 6.2: only committee-approved gradings.
+            if let Err(e) = self.require_approved_grading(&meta).await {
+                self.audit(
+                    caller
+                        .event("sandbox.query", &meta.id, Outcome::Denied)
+                        .with_detail(json!({
+                            "reason": "grading not approved", "sql_sha256": sql_sha256,
+                        })),
+                )
+                .await?;
+                return Err(e);
+            }
             // Only the granted columns are decrypted; a granted name the schema lacks is left to
             // the sandbox, which refuses it.
             let columns: Vec<String> = g
@@ -144,7 +157,8 @@ impl Node {
             Ok(o) => o,
             Err(e) => {
                 self.audit(
-                    AuditEvent::new(caller.id(), "sandbox.query", "sandbox", Outcome::Denied)
+                    caller
+                        .event("sandbox.query", "sandbox", Outcome::Denied)
                         .with_detail(json!({
                             "refusal": e.code(),
                             "policy_refusal": e.is_policy_refusal(),
@@ -179,12 +193,34 @@ impl Node {
             wrapped_key,
             created_at: Utc::now(),
         };
-        let event = AuditEvent::new(caller.id(), "sandbox.query", &id, Outcome::Success)
+        let mut event = caller
+            .event("sandbox.query", &id, Outcome::Success)
             .with_detail(json!({
                 "sql_sha256": sql_sha256, "rows": record.row_count,
                 "tables": granted.iter().map(|g| g.dataset_id.clone()).collect::<Vec<_>>(),
                 "smallest_group": output.smallest_group,
             }));
+        // T/CI 857-2024 7.2.6: which data (datasets, columns, labels) and on what approval.
+        let context = event.context_mut();
+        for g in &granted {
+            context.entities.push(medspace_core::EntityRef {
+                kind: medspace_core::EntityKind::Dataset,
+                id: g.dataset_id.clone(),
+                columns: g.columns.clone(),
+                labels: vec![format!("level:{}", g.level.get())],
+            });
+            for app in &g.application_ids {
+                context.entities.push(medspace_core::EntityRef::new(
+                    medspace_core::EntityKind::Application,
+                    app.clone(),
+                ));
+            }
+        }
+        context.approval = granted
+            .iter()
+            .flat_map(|g| g.application_ids.first())
+            .next()
+            .cloned();
         if let Err(e) = self.store.insert_query(&record, &event).await {
             let _ = self.objects.delete(&object_key);
             return Err(e.into());
@@ -210,11 +246,11 @@ impl Node {
             .audit_entries(from_seq.max(1), limit.clamp(1, 1000))
             .await?;
         self.audit(
-            AuditEvent::new(caller.id(), "audit.read", "audit_log", Outcome::Success).with_detail(
-                json!({
+            caller
+                .event("audit.read", "audit_log", Outcome::Success)
+                .with_detail(json!({
                     "from_seq": from_seq, "count": stored.len(),
-                }),
-            ),
+                })),
         )
         .await?;
         stored

@@ -21,7 +21,7 @@ use std::fmt;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use chrono::Utc;
-use medspace_audit::{ChainBreak, ChainVerifier, StoredEntry};
+use medspace_audit::{ChainBreak, ChainVerifier, Precheck, StoredEntry};
 use medspace_crypto::{CryptoProfile, NodeSigningKey, NodeVerifyingKey, SignatureScheme};
 use medspace_store::{AuditTreeNode, AuditTreeState, StoreError, StoredCheckpoint};
 use medspace_tlog::checkpoint::Checkpoint;
@@ -213,6 +213,19 @@ pub struct InclusionProof {
     /// The signed checkpoint of `tree_size`, when one exists.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub checkpoint: Option<String>,
+}
+
+/// An inclusion proof of one entry in the tree of a checkpoint given alongside it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EntryProof {
+    /// Leaf index (entry sequence number − 1).
+    #[serde(rename = "leafIdx")]
+    pub leaf_idx: u64,
+    /// Leaf hash, base64.
+    #[serde(rename = "leafHash")]
+    pub leaf_hash: String,
+    /// Sibling hashes from the leaf up, base64.
+    pub proof: Vec<String>,
 }
 
 /// An RFC 9162 consistency proof between two tree sizes.
@@ -427,6 +440,7 @@ impl Node {
                 .map_err(|e| ServiceError::Internal(format!("stored audit tree border: {e}")))?;
             let hasher = TreeHasher::new(alg);
             let mut nodes = Vec::with_capacity(entries.len() * 2);
+            let mut index = Vec::with_capacity(entries.len() * 3);
             for (i, stored) in entries.iter().enumerate() {
                 let expected = state.size + 1 + i as i64;
                 if stored.seq != expected
@@ -438,6 +452,16 @@ impl Node {
                          audit verify`"
                     )));
                 }
+                let entry: medspace_audit::AuditEntry = serde_json::from_str(&stored.entry)
+                    .map_err(|e| {
+                        ServiceError::Internal(format!(
+                            "audit entry {expected} is not a valid entry (line {}, column {}); \
+                             run `medspace audit verify`",
+                            e.line(),
+                            e.column()
+                        ))
+                    })?;
+                index.extend(medspace_store::audit_index_rows(&entry));
                 let leaf = hasher.hash_leaf(stored.entry.as_bytes());
                 range
                     .append_leaf_hash_visit(leaf, |level, index, hash| {
@@ -454,7 +478,11 @@ impl Node {
                 alg: Some(alg_name(alg).to_string()),
                 border: range.nodes().iter().map(|h| h.to_vec()).collect(),
             };
-            match self.store.extend_audit_tree(state.size, &nodes, &to).await {
+            match self
+                .store
+                .extend_audit_tree(state.size, &nodes, &index, &to)
+                .await
+            {
                 Ok(()) => continue,
                 // Another integrator moved the tree on: start again from its state.
                 Err(StoreError::Conflict(_)) => continue,
@@ -636,6 +664,71 @@ impl Node {
         })
     }
 
+    /// Inclusion proofs of several entries against one signed checkpoint (the latest, issued first
+    /// when it does not cover them all), fetched from the store in one lookup. Each entry's stored
+    /// text must hash to its leaf in the tree, or the call fails naming the entry (an edited entry
+    /// is never handed out as proven).
+    pub(crate) async fn audit_inclusion_proofs(
+        &self,
+        entries: &[StoredEntry],
+    ) -> Result<(SignedCheckpoint, Vec<EntryProof>)> {
+        let must_cover = entries
+            .iter()
+            .map(|e| u64::try_from(e.seq).unwrap_or(0))
+            .max()
+            .unwrap_or(0);
+        let size = self.proof_size(None, must_cover).await?;
+        let indexes: Vec<u64> = entries
+            .iter()
+            .map(|e| {
+                u64::try_from(e.seq - 1).map_err(|_| {
+                    ServiceError::Internal(format!("audit entry {}: bad sequence number", e.seq))
+                })
+            })
+            .collect::<Result<_>>()?;
+        let src = self
+            .fetched_source(size, |r| {
+                for &i in &indexes {
+                    merkle::inclusion_proof(i, size, r)?;
+                    r.leaf_hash(i)?;
+                }
+                Ok(())
+            })
+            .await?;
+        let hasher = TreeHasher::new(self.audit_tree_alg());
+        let mut proofs = Vec::with_capacity(entries.len());
+        for (entry, &i) in entries.iter().zip(&indexes) {
+            let leaf = src.leaf_hash(i).map_err(tree_err)?;
+            if hasher.hash_leaf(entry.entry.as_bytes()) != leaf {
+                return Err(ServiceError::Internal(format!(
+                    "audit entry {} does not match its leaf in the audit tree; run `medspace audit \
+                     verify`",
+                    entry.seq
+                )));
+            }
+            proofs.push(EntryProof {
+                leaf_idx: i,
+                leaf_hash: b64(&leaf),
+                proof: merkle::inclusion_proof(i, size, &src)
+                    .map_err(tree_err)?
+                    .iter()
+                    .map(b64)
+                    .collect(),
+            });
+        }
+        let checkpoint = match self
+            .store
+            .audit_checkpoints(size as i64, 1)
+            .await?
+            .into_iter()
+            .find(|c| c.size == size as i64)
+        {
+            Some(cp) => signed_checkpoint(&cp)?,
+            None => self.latest_audit_checkpoint().await?,
+        };
+        Ok((checkpoint, proofs))
+    }
+
     /// Consistency proof from `size1` to `size2` (default: the latest checkpoint).
     pub async fn audit_consistency_proof(
         &self,
@@ -756,18 +849,47 @@ impl Node {
         if let Err(f) = check_targets(&range, &mut next_target) {
             return Ok(Err(f));
         }
-        let mut next_seq = 1;
-        loop {
-            let page: Vec<StoredEntry> = self.store.audit_entries(next_seq, VERIFY_PAGE).await?;
-            if page.is_empty() {
-                break;
+        // Pages are read ahead while the previous one is checked, and the order-independent
+        // work (two hashes and a parse per entry) runs on every core; what stays sequential is
+        // the chain link, the compact range and the checkpoint roots.
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Vec<StoredEntry>>>(2);
+        let store = self.store.clone();
+        tokio::spawn(async move {
+            let mut next_seq = 1;
+            loop {
+                match store.audit_entries(next_seq, VERIFY_PAGE).await {
+                    Ok(page) => {
+                        let Some(last) = page.last() else { break };
+                        next_seq = last.seq + 1;
+                        if tx.send(Ok(page)).await.is_err() {
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(e.into())).await;
+                        break;
+                    }
+                }
             }
-            for stored in &page {
-                if let Err(b) = chain.push(stored) {
+        });
+        while let Some(page) = rx.recv().await {
+            let page = page?;
+            let (page, prechecked) = tokio::task::spawn_blocking(move || {
+                use rayon::prelude::*;
+                let pre: Vec<(Precheck, Hash)> = page
+                    .par_iter()
+                    .map(|s| (Precheck::of(s), hasher.hash_leaf(s.entry.as_bytes())))
+                    .collect();
+                (page, pre)
+            })
+            .await
+            .map_err(|e| ServiceError::Internal(format!("audit verification worker: {e}")))?;
+            for (stored, (pre, leaf)) in page.iter().zip(prechecked) {
+                if let Err(b) = chain.push_prechecked(stored, &pre) {
                     return Ok(Err(b.into()));
                 }
                 range
-                    .append_leaf_hash(hasher.hash_leaf(stored.entry.as_bytes()))
+                    .append_leaf_hash(leaf)
                     .map_err(|e| ServiceError::Internal(e.to_string()))?;
                 if range.size() == u64::try_from(state.size).unwrap_or(0) {
                     integrated_border = Some(range.nodes().to_vec());
@@ -775,7 +897,6 @@ impl Node {
                 if let Err(f) = check_targets(&range, &mut next_target) {
                     return Ok(Err(f));
                 }
-                next_seq = stored.seq + 1;
             }
         }
         let head = self.store.audit_head().await?.map(|h| (h.seq, h.hash));
@@ -854,13 +975,13 @@ impl Node {
         self.require(caller, Action::ReadAudit).await?;
         let proof = self.audit_inclusion_proof(seq, tree_size).await?;
         self.audit(
-            AuditEvent::new(
-                caller.id(),
-                "audit.proof.inclusion",
-                format!("entry {seq}"),
-                Outcome::Success,
-            )
-            .with_detail(json!({"tree_size": proof.tree_size})),
+            caller
+                .event(
+                    "audit.proof.inclusion",
+                    format!("entry {seq}"),
+                    Outcome::Success,
+                )
+                .with_detail(json!({"tree_size": proof.tree_size})),
         )
         .await?;
         Ok(proof)
@@ -876,13 +997,9 @@ impl Node {
         self.require(caller, Action::ReadAudit).await?;
         let proof = self.audit_consistency_proof(size1, size2).await?;
         self.audit(
-            AuditEvent::new(
-                caller.id(),
-                "audit.proof.consistency",
-                "audit_log",
-                Outcome::Success,
-            )
-            .with_detail(json!({"size1": proof.size1, "size2": proof.size2})),
+            caller
+                .event("audit.proof.consistency", "audit_log", Outcome::Success)
+                .with_detail(json!({"size1": proof.size1, "size2": proof.size2})),
         )
         .await?;
         Ok(proof)

@@ -6,9 +6,7 @@
 //! never receives the raw dataset; a reviewer may not decide their own request.
 
 use chrono::{Duration, Utc};
-use medspace_core::{
-    new_id, Application, AuditEvent, DatasetKind, Decision, ExportRequest, Outcome,
-};
+use medspace_core::{new_id, Application, DatasetKind, Decision, ExportRequest, Outcome};
 use medspace_crypto::decrypt_reader;
 use serde_json::json;
 use std::io::Read;
@@ -47,7 +45,8 @@ impl Node {
         }
         if meta.kind != DatasetKind::Deidentified {
             self.audit(
-                AuditEvent::new(caller.id(), "application.create", &meta.id, Outcome::Denied)
+                caller
+                    .event("application.create", &meta.id, Outcome::Denied)
                     .with_detail(json!({"reason": "raw dataset"})),
             )
             .await?;
@@ -101,7 +100,7 @@ impl Node {
         self.store
             .insert_application(
                 &app,
-                &AuditEvent::new(caller.id(), "application.create", &app.id, Outcome::Success).with_detail(json!({
+                &caller.event("application.create", &app.id, Outcome::Success).with_detail(json!({
                     "dataset_id": app.dataset_id, "columns": app.columns, "period_days": req.period_days,
                 })),
             )
@@ -119,13 +118,8 @@ impl Node {
             .store
             .list_applications(if all { None } else { Some(caller.id()) })
             .await?;
-        self.audit(AuditEvent::new(
-            caller.id(),
-            "application.list",
-            "applications",
-            Outcome::Success,
-        ))
-        .await?;
+        self.audit(caller.event("application.list", "applications", Outcome::Success))
+            .await?;
         Ok(apps)
     }
 
@@ -165,7 +159,8 @@ impl Node {
                 caller.id(),
                 reason.trim(),
                 Utc::now(),
-                &AuditEvent::new(caller.id(), "application.decide", id, Outcome::Success)
+                &caller
+                    .event("application.decide", id, Outcome::Success)
                     .with_detail(
                         json!({"decision": decision.as_str(), "applicant_id": app.applicant_id}),
                     ),
@@ -191,13 +186,8 @@ impl Node {
             .await?
             .ok_or_else(|| ServiceError::NotFound(format!("query result `{query_id}`")))?;
         if q.user_id != caller.id() {
-            self.audit(AuditEvent::new(
-                caller.id(),
-                "export.request",
-                query_id,
-                Outcome::Denied,
-            ))
-            .await?;
+            self.audit(caller.event("export.request", query_id, Outcome::Denied))
+                .await?;
             return Err(ServiceError::Forbidden(
                 "only the user who ran a query may request its export".into(),
             ));
@@ -222,7 +212,8 @@ impl Node {
         self.store
             .insert_export(
                 &e,
-                &AuditEvent::new(caller.id(), "export.request", &e.id, Outcome::Success)
+                &caller
+                    .event("export.request", &e.id, Outcome::Success)
                     .with_detail(json!({"query_id": query_id, "rows": q.row_count})),
             )
             .await?;
@@ -240,13 +231,8 @@ impl Node {
             .store
             .list_exports(if all { None } else { Some(caller.id()) })
             .await?;
-        self.audit(AuditEvent::new(
-            caller.id(),
-            "export.list",
-            "exports",
-            Outcome::Success,
-        ))
-        .await?;
+        self.audit(caller.event("export.list", "exports", Outcome::Success))
+            .await?;
         Ok(list)
     }
 
@@ -286,7 +272,8 @@ impl Node {
                 caller.id(),
                 reason.trim(),
                 Utc::now(),
-                &AuditEvent::new(caller.id(), "export.decide", id, Outcome::Success)
+                &caller
+                    .event("export.decide", id, Outcome::Success)
                     .with_detail(json!({"decision": decision.as_str(), "query_id": e.query_id})),
             )
             .await?;
@@ -307,7 +294,8 @@ impl Node {
             .ok_or_else(|| ServiceError::NotFound(format!("export request `{id}`")))?;
         if e.requester_id != caller.id() || e.status != Decision::Approved {
             self.audit(
-                AuditEvent::new(caller.id(), "export.download", id, Outcome::Denied)
+                caller
+                    .event("export.download", id, Outcome::Denied)
                     .with_detail(json!({"status": e.status.as_str()})),
             )
             .await?;
@@ -330,14 +318,29 @@ impl Node {
             Ok(out)
         })
         .await??;
-        self.store
-            .record_export_download(
-                id,
-                &AuditEvent::new(caller.id(), "export.download", id, Outcome::Success).with_detail(json!({
-                    "query_id": q.id, "bytes": content.len(), "sha256": medspace_crypto::sha256_hex(&content),
-                })),
-            )
-            .await?;
+        // GB/T 39725-2020 §7 g): a download discloses the data of the dataset the query ran on,
+        // under its application's purpose.
+        let mut event = caller
+            .event("export.download", id, Outcome::Success)
+            .with_detail(json!({
+                "query_id": q.id, "bytes": content.len(), "sha256": medspace_crypto::sha256_hex(&content),
+            }));
+        if let Some(app) = self.store.application(&q.application_id).await? {
+            let context = event.context_mut();
+            context.entities.push(medspace_core::EntityRef {
+                kind: medspace_core::EntityKind::Dataset,
+                id: app.dataset_id.clone(),
+                columns: app.columns.clone(),
+                labels: Vec::new(),
+            });
+            context.entities.push(medspace_core::EntityRef::new(
+                medspace_core::EntityKind::Application,
+                app.id.clone(),
+            ));
+            context.purpose = Some(app.purpose.clone());
+            context.approval = Some(e.id.clone());
+        }
+        self.store.record_export_download(id, &event).await?;
         Ok(content)
     }
 }

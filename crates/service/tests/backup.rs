@@ -49,8 +49,9 @@ fn restore_opts(tmp: &Path, node: &Node, sources: Vec<PathBuf>, target: &str) ->
 
 /// The security officer of a restored node, logged in with the password set before the backup.
 async fn officer_of(node: &Node) -> Caller {
-    let login = node.login("officer", "New-Passw0rd-2026").await.unwrap();
-    node.authenticate(&login.token).await.unwrap()
+    node.authenticate(&login_token(node, "officer", "New-Passw0rd-2026").await)
+        .await
+        .unwrap()
 }
 
 /// Identifiers (ID numbers, mobiles, names) of the generated input, as one matcher.

@@ -48,6 +48,7 @@ async fn the_trusted_flow_enforces_grants_and_refusals() {
             .unwrap();
         assert!(report.k_anonymity.passed);
         assert_eq!(deid.lineage.as_ref().unwrap().source_id, raw.id);
+        approve_grading(&node, &officer, &reviewer, &deid.id).await;
 
         // Default deny before approval: the catalog entry and queries are refused (403).
         assert!(
@@ -253,11 +254,7 @@ async fn idle_sessions_end_and_repeated_failures_lock_the_account() {
     let (node, otp) = new_node(tmp.path(), None).await;
     let [officer, ..] = accounts(&node, &otp).await;
     // GB/T 39725-2020 §11.1.2.4: a session idle for longer than 10 minutes ends.
-    let token = node
-        .login("officer", "New-Passw0rd-2026")
-        .await
-        .unwrap()
-        .token;
+    let token = login_token(&node, "officer", "New-Passw0rd-2026").await;
     let caller = node.authenticate(&token).await.unwrap();
     node.store()
         .touch_session(
@@ -272,11 +269,7 @@ async fn idle_sessions_end_and_repeated_failures_lock_the_account() {
         "{err}"
     );
     // A session in use stays valid.
-    let fresh = node
-        .login("officer", "New-Passw0rd-2026")
-        .await
-        .unwrap()
-        .token;
+    let fresh = login_token(&node, "officer", "New-Passw0rd-2026").await;
     assert_eq!(
         node.authenticate(&fresh).await.unwrap().user.id,
         officer.user.id

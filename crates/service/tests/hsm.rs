@@ -122,13 +122,7 @@ async fn a_node_keeps_its_master_key_in_the_hsm() {
         .await
         .unwrap();
     let officer = node
-        .authenticate(
-            &node
-                .login("officer", "New-Passw0rd-2026")
-                .await
-                .unwrap()
-                .token,
-        )
+        .authenticate(&login_token(&node, "officer", "New-Passw0rd-2026").await)
         .await
         .unwrap();
     let (deid, _) = node

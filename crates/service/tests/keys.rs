@@ -116,13 +116,7 @@ async fn rotation_rewraps_keys_without_touching_data_and_old_versions_retire() {
             .await
             .unwrap();
         let officer = node
-            .authenticate(
-                &node
-                    .login("officer", "New-Passw0rd-2026")
-                    .await
-                    .unwrap()
-                    .token,
-            )
+            .authenticate(&login_token(&node, "officer", "New-Passw0rd-2026").await)
             .await
             .unwrap();
         let (again, _) = node

@@ -35,13 +35,7 @@ async fn objects_go_to_the_configured_store_and_bad_locations_are_refused() {
     .unwrap();
     let node = Node::open(&dir, &ConfigOverrides::default()).await.unwrap();
     let officer = node
-        .authenticate(
-            &node
-                .login("officer", "New-Passw0rd-2026")
-                .await
-                .unwrap()
-                .token,
-        )
+        .authenticate(&login_token(&node, "officer", "New-Passw0rd-2026").await)
         .await
         .unwrap_or(officer);
     node.ingest(

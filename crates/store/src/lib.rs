@@ -13,14 +13,22 @@
 //! failure aborts the change.
 #![deny(missing_docs)]
 
+mod accounts;
+mod audit_index;
+mod grading;
 pub mod group;
 mod postgres;
 mod sql;
 mod sqlite;
 mod tree;
+pub use tree::audit_index_rows;
 mod url;
 mod witness;
 
+pub use accounts::{
+    AccountState, AccountStore, ApiToken, CertificateAccount, LoginChallenge, TotpFactor,
+};
+pub use grading::GradingRecord;
 pub use group::AuditCommitter;
 pub use postgres::PgStore;
 pub use sqlite::{detach_snapshot, SnapshotInfo, SqliteStore};
@@ -69,6 +77,18 @@ pub struct AuditTreeState {
     pub alg: Option<String>,
     /// The right border: hashes of the complete subtrees, largest first (one per set bit of `size`).
     pub border: Vec<Vec<u8>>,
+}
+
+/// One row of the audit search index: an entry's key (`actor:…`, `action:…`, `dataset:…`,
+/// `application:…`, `subject:…`), sequence number and time (RFC 3339, microseconds, UTC).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditIndexRow {
+    /// Key.
+    pub key: String,
+    /// Entry sequence number.
+    pub seq: i64,
+    /// Entry time.
+    pub ts: String,
 }
 
 /// One complete-subtree hash of the audit tree: leaves `[index << level, (index + 1) << level)`.
@@ -196,7 +216,10 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// The metadata store. All methods are safe to call concurrently.
 #[async_trait]
-pub trait Store: Send + Sync + std::fmt::Debug {
+///
+/// Account security state (lockout, password history, second factor, API tokens, certificate
+/// mappings) is the [`AccountStore`] supertrait.
+pub trait Store: AccountStore + Send + Sync + std::fmt::Debug {
     /// Which backend this is.
     fn backend(&self) -> Backend;
 
@@ -270,10 +293,13 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Adds the complete-subtree hashes of newly integrated leaves and moves the state from
     /// `from_size` to `to`, in one transaction. `Conflict` if the state is no longer at `from_size`
     /// (another integrator got there first) or the algorithm differs; nothing is written then.
+    /// `index` holds the search-index rows of the newly integrated entries, written in the same
+    /// transaction.
     async fn extend_audit_tree(
         &self,
         from_size: i64,
         nodes: &[AuditTreeNode],
+        index: &[AuditIndexRow],
         to: &AuditTreeState,
     ) -> Result<()>;
     /// The stored hashes at `coords` (`(level, index)`), in that order; `NotFound` names the first
@@ -285,6 +311,31 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn audit_checkpoints(&self, from_size: i64, limit: i64) -> Result<Vec<StoredCheckpoint>>;
     /// The checkpoint of the largest tree size.
     async fn latest_audit_checkpoint(&self) -> Result<Option<StoredCheckpoint>>;
+
+    // ---- audit indexes (T/CI 857-2024 7.2.6; GB/T 39725-2020 §7 g)) ----
+    /// Sequence numbers of entries indexed under any of `keys` (empty: under any actor, i.e. all
+    /// entries), with index time in `[since, until)` (RFC 3339 texts as written by
+    /// `medspace_audit::index_time`) and `seq > after`, ascending, at most `limit`.
+    async fn audit_index_seqs(
+        &self,
+        keys: &[String],
+        since: Option<&str>,
+        until: Option<&str>,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<i64>>;
+    /// The entries with these sequence numbers, by sequence number (missing ones are left out).
+    async fn audit_entries_at(&self, seqs: &[i64]) -> Result<Vec<StoredEntry>>;
+    /// Records that `dataset_id` holds the subjects with these keyed pseudonyms, with its audit
+    /// entry, in one transaction. Rows already present are kept.
+    async fn index_dataset_subjects(
+        &self,
+        dataset_id: &str,
+        pseudonyms: &[String],
+        audit: &AuditEvent,
+    ) -> Result<AuditReceipt>;
+    /// Datasets recorded as holding the subject with this pseudonym.
+    async fn subject_datasets(&self, pseudonym: &str) -> Result<Vec<String>>;
 
     // ---- witnessing (C2SP tlog-witness; T/CI 857-2024 7.2.1 a), 7.2.9 e)) ----
     /// The last head this node cosigned for `origin`, as a witness.
@@ -358,6 +409,30 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn dataset_by_name(&self, name: &str) -> Result<Option<DatasetMeta>>;
     /// All datasets, oldest first.
     async fn list_datasets(&self) -> Result<Vec<DatasetMeta>>;
+
+    // ---- gradings (GB/T 39725-2020 §6, §9.2 a) 8); T/CI 857-2024 6.2; module `grading`) ----
+    /// Adds a dataset together with step 1 of its grading (the scanner's proposal), in one
+    /// transaction with `audit`.
+    async fn insert_dataset_graded(
+        &self,
+        meta: &DatasetMeta,
+        proposal: &GradingRecord,
+        audit: &AuditEvent,
+    ) -> Result<AuditReceipt>;
+    /// Appends a step to a dataset's grading; `Conflict` unless `record.seq` is the next step.
+    /// With `catalog`, also sets the dataset's catalog classification and level (an approval).
+    async fn append_grading(
+        &self,
+        record: &GradingRecord,
+        catalog: Option<(&[medspace_core::ColumnClassification], medspace_core::Level)>,
+        audit: &AuditEvent,
+    ) -> Result<AuditReceipt>;
+    /// Every step of a dataset's grading, by seq.
+    async fn grading_history(&self, dataset_id: &str) -> Result<Vec<GradingRecord>>;
+    /// The latest step of a dataset's grading.
+    async fn current_grading(&self, dataset_id: &str) -> Result<Option<GradingRecord>>;
+    /// The latest step of every graded dataset, by dataset id.
+    async fn current_gradings(&self) -> Result<Vec<GradingRecord>>;
 
     // ---- applications ----
     /// Files an application.

@@ -721,6 +721,9 @@ macro_rules! sql_store {
 
         $crate::tree::audit_tree_methods!($store, $db);
         $crate::witness::witness_methods!($store, $db);
+        $crate::grading::grading_methods!($store, $db);
+        $crate::audit_index::audit_index_methods!($store, $db);
+        $crate::accounts::account_store_impl!($store, $db);
 
         #[async_trait::async_trait]
         impl $crate::Store for $store {
@@ -956,9 +959,11 @@ macro_rules! sql_store {
                 &self,
                 from_size: i64,
                 nodes: &[$crate::AuditTreeNode],
+                index: &[$crate::AuditIndexRow],
                 to: &$crate::AuditTreeState,
             ) -> $crate::Result<()> {
-                self.tree_extend_audit_tree(from_size, nodes, to).await
+                self.tree_extend_audit_tree(from_size, nodes, index, to)
+                    .await
             }
 
             async fn audit_tree_nodes(
@@ -987,6 +992,38 @@ macro_rules! sql_store {
                 &self,
             ) -> $crate::Result<Option<$crate::StoredCheckpoint>> {
                 self.tree_latest_audit_checkpoint().await
+            }
+
+            async fn audit_index_seqs(
+                &self,
+                keys: &[String],
+                since: Option<&str>,
+                until: Option<&str>,
+                after: i64,
+                limit: i64,
+            ) -> $crate::Result<Vec<i64>> {
+                self.index_seqs(keys, since, until, after, limit).await
+            }
+
+            async fn audit_entries_at(
+                &self,
+                seqs: &[i64],
+            ) -> $crate::Result<Vec<medspace_audit::StoredEntry>> {
+                self.index_entries_at(seqs).await
+            }
+
+            async fn index_dataset_subjects(
+                &self,
+                dataset_id: &str,
+                pseudonyms: &[String],
+                audit: &medspace_core::AuditEvent,
+            ) -> $crate::Result<$crate::AuditReceipt> {
+                self.index_put_dataset_subjects(dataset_id, pseudonyms, audit)
+                    .await
+            }
+
+            async fn subject_datasets(&self, pseudonym: &str) -> $crate::Result<Vec<String>> {
+                self.index_subject_datasets(pseudonym).await
             }
 
             async fn witness_head(
@@ -1029,6 +1066,47 @@ macro_rules! sql_store {
 
             async fn latest_cosigned_size(&self, witness: &str) -> $crate::Result<Option<i64>> {
                 self.witness_latest_cosigned(witness).await
+            }
+
+            async fn insert_dataset_graded(
+                &self,
+                meta: &medspace_core::DatasetMeta,
+                proposal: &$crate::GradingRecord,
+                audit: &medspace_core::AuditEvent,
+            ) -> $crate::Result<$crate::AuditReceipt> {
+                self.grading_insert_dataset(meta, proposal, audit).await
+            }
+
+            async fn append_grading(
+                &self,
+                record: &$crate::GradingRecord,
+                catalog: Option<(&[medspace_core::ColumnClassification], medspace_core::Level)>,
+                audit: &medspace_core::AuditEvent,
+            ) -> $crate::Result<$crate::AuditReceipt> {
+                self.grading_append(record, catalog, audit).await
+            }
+
+            async fn grading_history(
+                &self,
+                dataset_id: &str,
+            ) -> $crate::Result<Vec<$crate::GradingRecord>> {
+                self.grading_rows($crate::grading::history_sql(), Some(dataset_id))
+                    .await
+            }
+
+            async fn current_grading(
+                &self,
+                dataset_id: &str,
+            ) -> $crate::Result<Option<$crate::GradingRecord>> {
+                Ok(self
+                    .grading_rows($crate::grading::current_sql(), Some(dataset_id))
+                    .await?
+                    .pop())
+            }
+
+            async fn current_gradings(&self) -> $crate::Result<Vec<$crate::GradingRecord>> {
+                self.grading_rows($crate::grading::all_current_sql(), None)
+                    .await
             }
 
             async fn audit_head(&self) -> $crate::Result<Option<$crate::AuditHead>> {

@@ -33,6 +33,26 @@ pub(crate) fn insert_entries_sql(rows: usize) -> String {
     multi_row_insert("INSERT INTO audit_log (seq, entry, hash) VALUES ", rows, 3)
 }
 
+/// `INSERT INTO audit_index (k, seq, ts) VALUES …` for `rows` rows.
+pub(crate) fn insert_index_sql(rows: usize) -> String {
+    let mut sql = multi_row_insert("INSERT INTO audit_index (k, seq, ts) VALUES ", rows, 3);
+    sql.push_str(" ON CONFLICT (k, seq) DO NOTHING");
+    sql
+}
+
+/// The index rows of an entry (its keys, sequence number and time).
+pub fn audit_index_rows(entry: &medspace_audit::AuditEntry) -> Vec<crate::AuditIndexRow> {
+    let ts = medspace_audit::index_time(&entry.timestamp);
+    medspace_audit::index_keys(entry)
+        .into_iter()
+        .map(|key| crate::AuditIndexRow {
+            key,
+            seq: entry.seq,
+            ts: ts.clone(),
+        })
+        .collect()
+}
+
 /// `INSERT INTO audit_tree_nodes … VALUES …` for `rows` rows.
 pub(crate) fn insert_nodes_sql(rows: usize) -> String {
     multi_row_insert(
@@ -219,6 +239,7 @@ macro_rules! audit_tree_methods {
                 &self,
                 from_size: i64,
                 nodes: &[$crate::AuditTreeNode],
+                index: &[$crate::AuditIndexRow],
                 to: &$crate::AuditTreeState,
             ) -> $crate::Result<()> {
                 use $crate::sql::db_err;
@@ -265,6 +286,16 @@ macro_rules! audit_tree_methods {
                         }
                         _ => db_err(e),
                     })?;
+                }
+                // The index of the integrated entries, in the same transaction: an entry is
+                // searchable exactly when it is in the tree.
+                for chunk in index.chunks($crate::tree::ROWS_PER_INSERT) {
+                    let sql = $crate::tree::insert_index_sql(chunk.len());
+                    let mut q = sqlx::query(&sql);
+                    for row in chunk {
+                        q = q.bind(&row.key).bind(row.seq).bind(&row.ts);
+                    }
+                    q.execute(&mut *w.tx).await.map_err(db_err)?;
                 }
                 w.commit().await
             }

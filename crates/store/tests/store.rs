@@ -1315,10 +1315,13 @@ async fn audit_tree_moves_forward_once_and_stays_append_only(f: &Fixture) {
         border: vec![vec![4; 32], vec![3; 32]],
     };
     let nodes = [node(0, 0, 1), node(0, 1, 2), node(1, 0, 4), node(0, 2, 3)];
-    store.extend_audit_tree(0, &nodes, &three).await.unwrap();
+    store
+        .extend_audit_tree(0, &nodes, &[], &three)
+        .await
+        .unwrap();
     assert_eq!(store.audit_tree_state().await.unwrap(), three);
     // A second integrator that also started from size 0 loses and writes nothing.
-    let lost = store.extend_audit_tree(0, &nodes[..1], &three).await;
+    let lost = store.extend_audit_tree(0, &nodes[..1], &[], &three).await;
     assert!(matches!(lost, Err(StoreError::Conflict(_))), "{lost:?}");
     // The algorithm cannot change.
     let sm3 = AuditTreeState {
@@ -1327,7 +1330,9 @@ async fn audit_tree_moves_forward_once_and_stays_append_only(f: &Fixture) {
         border: vec![vec![9; 32]],
     };
     assert!(matches!(
-        store.extend_audit_tree(3, &[node(0, 3, 5)], &sm3).await,
+        store
+            .extend_audit_tree(3, &[node(0, 3, 5)], &[], &sm3)
+            .await,
         Err(StoreError::Conflict(_))
     ));
     assert_eq!(store.audit_tree_state().await.unwrap(), three);

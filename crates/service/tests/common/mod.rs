@@ -91,17 +91,80 @@ pub async fn new_node_with_profile(
     (node, outcome.admin_password)
 }
 
-pub async fn activate(node: &Node, user: &str, otp: &str) -> Caller {
-    let c = node
-        .authenticate(&node.login(user, otp).await.unwrap().token)
+/// TOTP secrets of the accounts the tests enrolled (by account id) and the time steps used.
+/// Account id → (TOTP secret, time steps used).
+type TotpSecrets = std::collections::HashMap<String, (String, Vec<i64>)>;
+static TOTP: std::sync::Mutex<Option<TotpSecrets>> = std::sync::Mutex::new(None);
+
+/// A fresh code of an enrolled account: a time step within the ±1 window not used before (each
+/// code is accepted once); waits for the next step when all three are used.
+pub async fn totp_code(user_id: &str) -> String {
+    use medspace_service::identity::{totp_code, totp_step, TOTP_STEP_SECONDS};
+    loop {
+        let now = chrono::Utc::now().timestamp();
+        {
+            let mut map = TOTP.lock().unwrap();
+            let (secret, used) = map
+                .get_or_insert_with(Default::default)
+                .get_mut(user_id)
+                .expect("account enrolled by the tests");
+            let step = totp_step(now);
+            if let Some(s) = [step, step + 1, step - 1]
+                .into_iter()
+                .find(|s| !used.contains(s))
+            {
+                used.push(s);
+                return totp_code(secret, s * TOTP_STEP_SECONDS).unwrap();
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    }
+}
+
+/// Enrols the caller's second factor (privileged roles must before anything else).
+pub async fn enrol_totp(node: &Node, c: &Caller) {
+    let e = node.begin_totp_enrolment(c).await.unwrap();
+    TOTP.lock()
+        .unwrap()
+        .get_or_insert_with(Default::default)
+        .insert(c.id().to_string(), (e.secret, Vec::new()));
+    node.confirm_totp_enrolment(c, &totp_code(c.id()).await)
         .await
         .unwrap();
+}
+
+/// Logs in (with a TOTP code when the account has one enrolled) and returns the session token.
+pub async fn login_token(node: &Node, user: &str, password: &str) -> String {
+    let id = node.user_named(user).await.unwrap().unwrap().id;
+    let enrolled = TOTP
+        .lock()
+        .unwrap()
+        .get_or_insert_with(Default::default)
+        .contains_key(&id);
+    let code = if enrolled {
+        Some(totp_code(&id).await)
+    } else {
+        None
+    };
+    node.login_with_code(user, password, code.as_deref())
+        .await
+        .unwrap()
+        .token
+}
+
+/// First login with the one-time password: sets `New-Passw0rd-2026`, enrols a second factor when
+/// the role needs one, and returns the (same) session, now unrestricted.
+pub async fn activate(node: &Node, user: &str, otp: &str) -> Caller {
+    let token = node.login(user, otp).await.unwrap().token;
+    let c = node.authenticate(&token).await.unwrap();
     node.change_password(&c, otp, "New-Passw0rd-2026")
         .await
         .unwrap();
-    node.authenticate(&node.login(user, "New-Passw0rd-2026").await.unwrap().token)
-        .await
-        .unwrap()
+    let c = node.authenticate(&token).await.unwrap();
+    if c.must_enrol_second_factor {
+        enrol_totp(node, &c).await;
+    }
+    node.authenticate(&token).await.unwrap()
 }
 
 pub async fn accounts(node: &Node, admin_otp: &str) -> [Caller; 4] {
@@ -157,4 +220,20 @@ pub fn files_under(root: &Path) -> Vec<PathBuf> {
 /// The stored objects of the node in `dir` (default local object store).
 pub fn object_files(dir: &Path) -> Vec<PathBuf> {
     files_under(&dir.join("objects"))
+}
+
+/// GB/T 39725-2020 §9.2 a) 8): the officer confirms the proposed grading of a dataset and the
+/// committee approves it, so the sandbox may use the dataset.
+pub async fn approve_grading(node: &Node, officer: &Caller, reviewer: &Caller, dataset_id: &str) {
+    node.confirm_grading(officer, dataset_id, "checked every column against the scan")
+        .await
+        .unwrap();
+    node.decide_grading(
+        reviewer,
+        dataset_id,
+        true,
+        "grading follows Table 1 and §6.2",
+    )
+    .await
+    .unwrap();
 }

@@ -1,0 +1,126 @@
+//! `medspace authz check --dir D --request R.json [--entities E.json] [--format json]`: decides
+//! one request with the node's access policies and prints the decision and the policies that
+//! determined it (issue 7 item 4; GB/T 39725-2020 §11.1.2.3 and Table 7; T/CI 857-2024 6.4.1,
+//! 7.2.4). Policies are the built-in defaults plus any `*.cedar` files in `D/policies/`, all
+//! validated against the schema; entities use Cedar's JSON entity format. This is a dry run over
+//! files: it reads no node data and changes nothing, so it writes no audit entry.
+//!
+//! Exit status: 0 allowed, 3 denied, 1 on an invalid input.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use medspace_authz::cedar_policy::Entities;
+use medspace_authz::{builtin_schema, Authorizer, DEFAULT_POLICIES};
+
+use crate::cli::{AuthzCommand, Format};
+
+/// Exit status of a denied request.
+const DENIED: u8 = 3;
+
+/// Runs one `authz` subcommand.
+pub fn run(command: AuthzCommand) -> Result<ExitCode> {
+    match command {
+        AuthzCommand::Check {
+            dir,
+            request,
+            entities,
+            format,
+        } => check(&dir.dir, &request, entities.as_deref(), format),
+    }
+}
+
+/// The default policies followed by `D/policies/*.cedar` in name order.
+fn policy_text(dir: &Path) -> Result<(String, Vec<String>)> {
+    let mut text = DEFAULT_POLICIES.to_string();
+    let mut files = Vec::new();
+    let pdir = dir.join("policies");
+    if pdir.is_dir() {
+        let mut paths: Vec<_> = std::fs::read_dir(&pdir)
+            .with_context(|| format!("cannot list {}", pdir.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "cedar"))
+            .collect();
+        paths.sort();
+        for p in paths {
+            let t = std::fs::read_to_string(&p)
+                .with_context(|| format!("cannot read {}", p.display()))?;
+            text.push('\n');
+            text.push_str(&t);
+            files.push(p.display().to_string());
+        }
+    }
+    Ok((text, files))
+}
+
+fn read_json(path: &Path) -> Result<serde_json::Value> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))
+}
+
+fn check(dir: &Path, request: &Path, entities: Option<&Path>, format: Format) -> Result<ExitCode> {
+    let schema = builtin_schema()?;
+    let (text, files) = policy_text(dir)?;
+    let entities = match entities {
+        Some(p) => Entities::from_json_value(read_json(p)?, Some(&schema))
+            .with_context(|| format!("entities in {} rejected", p.display()))?,
+        None => Entities::empty(),
+    };
+    let authz = Authorizer::new(schema, &text, entities).context("policies rejected")?;
+    let req = authz
+        .request_from_json(&read_json(request)?)
+        .with_context(|| format!("request in {} rejected", request.display()))?;
+    let d = authz.decide(&req);
+    let reasons: Vec<serde_json::Value> = d
+        .determining_policies
+        .iter()
+        .map(|id| {
+            serde_json::json!({
+                "id": id,
+                "clause": authz.policy_annotation(id, "clause"),
+            })
+        })
+        .collect();
+    match format {
+        Format::Json => {
+            let out = serde_json::json!({
+                "decision": if d.allowed { "allow" } else { "deny" },
+                "allowed": d.allowed,
+                "determining_policies": d.determining_policies,
+                "reasons": reasons,
+                "default_deny": !d.allowed && d.determining_policies.is_empty(),
+                "errors": d.errors,
+                "policies": authz.policy_count(),
+                "custom_policy_files": files,
+            });
+            println!("{out}");
+        }
+        Format::Table => {
+            println!("decision: {}", if d.allowed { "ALLOW" } else { "DENY" });
+            if d.determining_policies.is_empty() {
+                println!("reasons:  no policy permits this request (default deny)");
+            } else {
+                println!("reasons:");
+                for r in &reasons {
+                    let clause = r["clause"].as_str().unwrap_or("");
+                    println!("  {:<32} {clause}", r["id"].as_str().unwrap_or(""));
+                }
+            }
+            for e in &d.errors {
+                println!("error:    {e}");
+            }
+            println!(
+                "policies: {} ({} custom file(s))",
+                authz.policy_count(),
+                files.len()
+            );
+        }
+    }
+    Ok(if d.allowed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(DENIED)
+    })
+}

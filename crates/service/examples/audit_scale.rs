@@ -1,0 +1,151 @@
+//! Audit log at scale (issue 4 benchmarks): builds a node whose log holds N entries spread over
+//! 1,000 datasets (one of them a real ingested dataset holding known subjects), then measures the
+//! subject disclosure history (GB/T 39725-2020 §7 g)) and the full verification.
+//!
+//! `cargo run --release -p medspace-service --example audit_scale -- [ENTRIES] [DIR]`
+//! (default 1,000,000 entries in a temporary directory). The caller is built in-process as an
+//! auditor account: this measures the query, not the login.
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "benchmark program")]
+
+use std::time::Instant;
+
+use medspace_core::{AuditEvent, Outcome, Role, User};
+use medspace_gen::{generate, GenOptions, Table};
+use medspace_service::datasets::IngestRequest;
+use medspace_service::{Caller, InitOptions, Node};
+
+#[tokio::main]
+async fn main() {
+    let mut args = std::env::args().skip(1);
+    let entries: u64 = args.next().map(|a| a.parse().unwrap()).unwrap_or(1_000_000);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = args
+        .next()
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| tmp.path().to_path_buf());
+    let (node, _) = Node::init(InitOptions {
+        dir: dir.join("node"),
+        database_url: None,
+        profile: None,
+        master_key_file: Some(dir.join("node.masterkey")),
+        hsm: None,
+        admin_username: "admin".into(),
+        listen: None,
+    })
+    .await
+    .unwrap();
+    let user = |role: Role, name: &str| Caller {
+        user: User {
+            id: format!("u-bench-{name}"),
+            username: name.into(),
+            role,
+            ..node_user_template()
+        },
+        token_hash: String::new(),
+        address: None,
+        must_enrol_second_factor: false,
+    };
+    let officer = user(Role::SecurityOfficer, "officer");
+    let auditor = user(Role::Auditor, "auditor");
+
+    let mut csv = Vec::new();
+    generate(
+        &GenOptions {
+            rows: 2000,
+            seed: 9,
+            table: Table::Settlements,
+            persons: None,
+        },
+        &mut csv,
+        &mut |_| {},
+    )
+    .unwrap();
+    let subject = {
+        let mut r = csv::Reader::from_reader(&csv[..]);
+        r.records().nth(7).unwrap().unwrap()[3].to_string()
+    };
+    let raw = node
+        .ingest(
+            &officer,
+            IngestRequest {
+                name: "claims".into(),
+                source_name: "claims.csv".into(),
+                owner: None,
+                update_frequency: "monthly".into(),
+            },
+            Box::new(std::io::Cursor::new(csv)),
+            Box::new(|_| {}),
+        )
+        .await
+        .unwrap();
+
+    // N entries over 1,000 dataset ids, the real one among them, in batches of 5,000.
+    let started = Instant::now();
+    let mut n = 0u64;
+    while n < entries {
+        let batch: Vec<AuditEvent> = (n..(n + 5000).min(entries))
+            .map(|i| {
+                let target = if i % 1000 == 0 {
+                    raw.id.clone()
+                } else {
+                    format!("ds-bench{:04}", i % 1000)
+                };
+                AuditEvent::new("u-bench-user", "sandbox.query", target, Outcome::Success)
+            })
+            .collect();
+        n += batch.len() as u64;
+        node.store().append_audit_batch(&batch).await.unwrap();
+    }
+    let appended = started.elapsed();
+    let started = Instant::now();
+    node.issue_audit_checkpoint().await.unwrap();
+    let integrated = started.elapsed();
+    println!(
+        "log: {n} entries appended in {:.1} s, integrated and signed in {:.1} s",
+        appended.as_secs_f64(),
+        integrated.as_secs_f64()
+    );
+
+    let mut times = Vec::new();
+    let mut found = 0;
+    for _ in 0..21 {
+        let t = Instant::now();
+        let h = node
+            .subject_history(&auditor, std::slice::from_ref(&subject))
+            .await
+            .unwrap();
+        times.push(t.elapsed().as_secs_f64() * 1000.0);
+        found = h.entries.len();
+    }
+    times.sort_by(f64::total_cmp);
+    println!(
+        "subject history on a {n}-entry log: {found} entries with proofs, p50 {:.1} ms, max {:.1} ms (21 runs)",
+        times[times.len() / 2],
+        times[times.len() - 1]
+    );
+
+    let t = Instant::now();
+    let report = node.verify_audit_log(None, None).await.unwrap();
+    let verify = t.elapsed();
+    assert!(report.is_ok(), "{report:?}");
+    println!(
+        "full verify of {} entries: {:.2} s",
+        n,
+        verify.as_secs_f64()
+    );
+    node.close().await;
+}
+
+fn node_user_template() -> User {
+    User {
+        id: String::new(),
+        username: String::new(),
+        role: Role::Auditor,
+        password_hash: String::new(),
+        must_change_password: false,
+        failed_logins: 0,
+        locked: false,
+        disabled: false,
+        created_at: chrono::Utc::now(),
+    }
+}
