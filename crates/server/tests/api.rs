@@ -249,7 +249,16 @@ impl Api {
         content_type: Option<&str>,
         body: Vec<u8>,
     ) -> (StatusCode, axum::http::HeaderMap, Value) {
-        let mut req = Request::builder().method(method).uri(uri);
+        // What the HTTPS listener attaches to every request (`into_make_service_with_connect_info`);
+        // the caller's address goes into the audit entries.
+        let mut req =
+            Request::builder()
+                .method(method)
+                .uri(uri)
+                .extension(axum::extract::ConnectInfo(std::net::SocketAddr::from((
+                    [127, 0, 0, 1],
+                    40000,
+                ))));
         if let Some(t) = token {
             req = req.header("authorization", format!("Bearer {t}"));
         }
