@@ -149,16 +149,7 @@ pub async fn run(command: AuditCommand) -> Result<ExitCode> {
             let result = async {
                 let caller = login(&node, &user.user, &read_password()?).await?;
                 let entries = node.audit_events(&caller, &filter).await?;
-                let fhir_bundle = fhir.then(|| {
-                    serde_json::json!({
-                        "resourceType": "Bundle",
-                        "type": "searchset",
-                        "total": entries.len(),
-                        "entry": entries.iter()
-                            .map(|e| serde_json::json!({"resource": node.fhir_audit_event(e)}))
-                            .collect::<Vec<_>>(),
-                    })
-                });
+                let fhir_bundle = fhir.then(|| node.fhir_audit_bundle(&entries));
                 anyhow::Ok((entries, fhir_bundle))
             }
             .await;

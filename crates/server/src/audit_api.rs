@@ -156,15 +156,7 @@ pub(crate) async fn events(
     if !fhir {
         return Ok(Json(entries).into_response());
     }
-    let bundle = serde_json::json!({
-        "resourceType": "Bundle",
-        "type": "searchset",
-        "total": entries.len(),
-        "entry": entries
-            .iter()
-            .map(|e| serde_json::json!({"resource": node.fhir_audit_event(e)}))
-            .collect::<Vec<_>>(),
-    });
+    let bundle = node.fhir_audit_bundle(&entries);
     Ok((
         StatusCode::OK,
         [(header::CONTENT_TYPE, "application/fhir+json")],

@@ -16,7 +16,7 @@ use std::collections::{BTreeSet, HashMap, VecDeque};
 
 use chrono::{DateTime, Duration, Utc};
 use medspace_audit::{AuditEntry, StoredEntry};
-use medspace_core::{ActionKind, AuditContext, EntityKind, EntityRef, Outcome};
+use medspace_core::{ActionKind, EntityKind, EntityRef, Outcome};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -329,16 +329,12 @@ impl Node {
         keys.extend(datasets.iter().map(|d| format!("dataset:{d}")));
 
         // Audited first: the history includes the request for it.
-        let mut context = AuditContext::default();
-        for p in &pseudonyms {
-            context
-                .entities
-                .push(EntityRef::new(EntityKind::Subject, p.clone()));
-        }
         let mut event = caller.event("audit.subject_history", "audit-log", Outcome::Success);
-        if let Some(c) = event.context.as_mut() {
-            c.entities = context.entities;
-        }
+        event.context_mut().entities.extend(
+            pseudonyms
+                .iter()
+                .map(|p| EntityRef::new(EntityKind::Subject, p.clone())),
+        );
         self.audit(event.with_detail(json!({"datasets": datasets.len()})))
             .await?;
         self.integrate_audit().await?;
@@ -433,6 +429,19 @@ impl Node {
     /// An entry as a FHIR R4 `AuditEvent` resource.
     pub fn fhir_audit_event(&self, entry: &AuditEntry) -> Value {
         fhir_audit_event(&self.config.node_name, entry)
+    }
+
+    /// Entries as a FHIR R4 `Bundle` (type `searchset`) of `AuditEvent` resources.
+    pub fn fhir_audit_bundle(&self, entries: &[AuditEntry]) -> Value {
+        json!({
+            "resourceType": "Bundle",
+            "type": "searchset",
+            "total": entries.len(),
+            "entry": entries
+                .iter()
+                .map(|e| json!({"resource": self.fhir_audit_event(e)}))
+                .collect::<Vec<_>>(),
+        })
     }
 }
 
