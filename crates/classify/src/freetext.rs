@@ -113,10 +113,129 @@ pub fn find_spans(text: &str) -> Vec<Finding> {
     number_runs(text, &mut found);
     alnum_tokens(text, &mut found);
     plates(text, &mut found);
-    names(text, &mut found);
-    addresses(text, &mut found);
-    postal_codes(text, &mut found);
+    let cues = cue_matches(text);
+    names(text, &cues, &mut found);
+    addresses(text, &cues, &mut found);
+    postal_codes(text, &cues, &mut found);
     resolve_overlaps(found)
+}
+
+/// What a cue word announces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum CueKind {
+    /// A personal name follows ([`NAME_CUES`]).
+    Name,
+    /// An address follows ([`ADDRESS_CUES`]).
+    Address,
+    /// A province (full name, or its short name + 市) starts an address.
+    Province,
+    /// A postal code follows.
+    Postal,
+}
+
+/// Postal-code cue words.
+const POSTAL_CUES: [&str; 2] = ["邮编", "邮政编码"];
+
+/// One occurrence of a cue word in a text.
+#[derive(Debug, Clone, Copy)]
+struct CueMatch {
+    /// Byte offset of the cue.
+    at: usize,
+    /// The cue word.
+    cue: &'static str,
+    kind: CueKind,
+    /// Position of the cue in its list, so names are tried in [`NAME_CUES`] order.
+    rank: usize,
+}
+
+/// Every cue word with its kind and rank: name, address and postal cues, and each province's
+/// full name and (for 2+ character short names) short name + 市.
+fn cue_words() -> &'static [(String, CueKind, usize)] {
+    static WORDS: std::sync::OnceLock<Vec<(String, CueKind, usize)>> = std::sync::OnceLock::new();
+    WORDS.get_or_init(|| {
+        let mut out: Vec<(String, CueKind, usize)> = Vec::new();
+        out.extend(
+            NAME_CUES
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (c.to_string(), CueKind::Name, i)),
+        );
+        out.extend(
+            ADDRESS_CUES
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (c.to_string(), CueKind::Address, i)),
+        );
+        out.extend(
+            POSTAL_CUES
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (c.to_string(), CueKind::Postal, i)),
+        );
+        for (i, (_, name)) in reference::provinces().iter().enumerate() {
+            let short = name
+                .trim_end_matches("省")
+                .trim_end_matches("市")
+                .trim_end_matches("壮族自治区")
+                .trim_end_matches("回族自治区")
+                .trim_end_matches("维吾尔自治区")
+                .trim_end_matches("自治区")
+                .trim_end_matches("特别行政区");
+            out.push((name.clone(), CueKind::Province, i));
+            if short.chars().count() >= 2 && short != name {
+                out.push((format!("{short}市"), CueKind::Province, i));
+            }
+        }
+        out.sort();
+        out.dedup();
+        out
+    })
+}
+
+/// The cue words of [`cue_words`] in one automaton: a cell is read once for all of them rather
+/// than once per word (the per-word scans made free-text detection the slowest part of a full
+/// scan). `None` only if the automaton could not be built; then the words are searched one by one.
+fn cue_automaton() -> Option<&'static aho_corasick::AhoCorasick> {
+    static AUTOMATON: std::sync::OnceLock<Option<aho_corasick::AhoCorasick>> =
+        std::sync::OnceLock::new();
+    AUTOMATON
+        .get_or_init(|| {
+            aho_corasick::AhoCorasick::new(cue_words().iter().map(|(w, _, _)| w.as_str())).ok()
+        })
+        .as_ref()
+}
+
+/// Every occurrence of every cue word (occurrences of different words may overlap, as when each
+/// word was searched on its own), ordered by kind, rank and position.
+fn cue_matches(text: &str) -> Vec<CueMatch> {
+    let words = cue_words();
+    let mut out = Vec::new();
+    let mut add = |at: usize, index: usize| {
+        if let Some((word, kind, rank)) = words.get(index) {
+            out.push(CueMatch {
+                at,
+                cue: word.as_str(),
+                kind: *kind,
+                rank: *rank,
+            });
+        }
+    };
+    match cue_automaton() {
+        Some(ac) => {
+            for m in ac.find_overlapping_iter(text) {
+                add(m.start(), m.pattern().as_usize());
+            }
+        }
+        None => {
+            for (i, (word, _, _)) in words.iter().enumerate() {
+                for (at, _) in text.match_indices(word.as_str()) {
+                    add(at, i);
+                }
+            }
+        }
+    }
+    out.sort_by_key(|m| (m.kind as u8, m.rank, m.at));
+    out
 }
 
 /// `text` with every finding replaced by `[kind]` (e.g. `[mobile_phone]`).
@@ -424,7 +543,8 @@ fn alnum_tokens(text: &str, found: &mut Vec<Finding>) {
 
 fn plates(text: &str, found: &mut Vec<Finding>) {
     for (i, c) in text.char_indices() {
-        if !plate::PROVINCES.contains(c) {
+        // Plates start with a CJK province abbreviation; skip ASCII without searching the list.
+        if c.is_ascii() || !plate::PROVINCES.contains(c) {
             continue;
         }
         let rest = text.get(i..).unwrap_or_default();
@@ -493,9 +613,9 @@ fn is_cjk(c: char) -> bool {
     crate::header::is_cjk(c)
 }
 
-fn names(text: &str, found: &mut Vec<Finding>) {
-    for cue in NAME_CUES {
-        for (at, _) in text.match_indices(cue) {
+fn names(text: &str, cues: &[CueMatch], found: &mut Vec<Finding>) {
+    for &CueMatch { at, cue, .. } in cues.iter().filter(|m| m.kind == CueKind::Name) {
+        {
             let mut start = at + cue.len();
             let rest = text.get(start..).unwrap_or_default();
             let skipped: usize = rest
@@ -558,35 +678,22 @@ const ADDRESS_MARKERS: [&str; 16] = [
     "弄",
 ];
 
-fn addresses(text: &str, found: &mut Vec<Finding>) {
+fn addresses(text: &str, cues: &[CueMatch], found: &mut Vec<Finding>) {
     let mut starts: Vec<usize> = Vec::new();
-    for cue in ADDRESS_CUES {
-        for (at, _) in text.match_indices(cue) {
-            let rest = text.get(at + cue.len()..).unwrap_or_default();
-            let skip: usize = rest
-                .chars()
-                .take_while(|c| matches!(c, ':' | '：' | ' '))
-                .map(char::len_utf8)
-                .sum();
-            starts.push(at + cue.len() + skip);
-        }
-    }
-    for (_, name) in reference::provinces() {
-        let short = name
-            .trim_end_matches("省")
-            .trim_end_matches("市")
-            .trim_end_matches("壮族自治区")
-            .trim_end_matches("回族自治区")
-            .trim_end_matches("维吾尔自治区")
-            .trim_end_matches("自治区")
-            .trim_end_matches("特别行政区");
-        for (at, _) in text.match_indices(name.as_str()) {
-            starts.push(at);
-        }
-        if short.chars().count() >= 2 && short != name {
-            for (at, _) in text.match_indices(&format!("{short}市")) {
-                starts.push(at);
+    for m in cues {
+        match m.kind {
+            CueKind::Address => {
+                let end = m.at + m.cue.len();
+                let rest = text.get(end..).unwrap_or_default();
+                let skip: usize = rest
+                    .chars()
+                    .take_while(|c| matches!(c, ':' | '：' | ' '))
+                    .map(char::len_utf8)
+                    .sum();
+                starts.push(end + skip);
             }
+            CueKind::Province => starts.push(m.at),
+            CueKind::Name | CueKind::Postal => {}
         }
     }
     starts.sort_unstable();
@@ -618,9 +725,9 @@ fn addresses(text: &str, found: &mut Vec<Finding>) {
     }
 }
 
-fn postal_codes(text: &str, found: &mut Vec<Finding>) {
-    for cue in ["邮编", "邮政编码"] {
-        for (at, _) in text.match_indices(cue) {
+fn postal_codes(text: &str, cues: &[CueMatch], found: &mut Vec<Finding>) {
+    for &CueMatch { at, cue, .. } in cues.iter().filter(|m| m.kind == CueKind::Postal) {
+        {
             let rest = text.get(at + cue.len()..).unwrap_or_default();
             let skip: usize = rest
                 .chars()

@@ -482,11 +482,10 @@ const HIDDEN_KEYWORDS: &[&str] = &[
 
 /// Whether a value names or codes HIV, viral hepatitis or syphilis (GB/T 39725-2020 §11.2.2.2).
 pub fn is_hidden_from_self_query(value: &str) -> bool {
-    let lower = value.to_lowercase();
-    if HIDDEN_KEYWORDS
-        .iter()
-        .any(|k| crate::special::contains_keyword(&lower, k))
-    {
+    static SET: std::sync::OnceLock<crate::special::KeywordSet> = std::sync::OnceLock::new();
+    let set = SET
+        .get_or_init(|| crate::special::KeywordSet::new(HIDDEN_KEYWORDS.iter().map(|k| (*k, 0))));
+    if set.any(&value.to_lowercase()) {
         return true;
     }
     // ICD-10: B20–B24, Z21, R75 (HIV), B15–B19 (viral hepatitis), A50–A53 (syphilis).

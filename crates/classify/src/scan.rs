@@ -270,7 +270,7 @@ fn open_csv<R: Read>(input: R) -> Result<(csv::Reader<R>, Vec<String>), ScanErro
 /// from the first [`ScanConfig::sample_rows`] rows, then reads every row, testing each value,
 /// finding special diseases, §11.2.2.2 content and embedded identifiers in every cell of the
 /// columns that can hold them, and decides the final types from the statistics of all rows.
-pub fn scan_report<R: Read>(input: R, cfg: &ScanConfig) -> Result<ScanResult, ScanError> {
+pub fn scan_report<R: Read + Send>(input: R, cfg: &ScanConfig) -> Result<ScanResult, ScanError> {
     if cfg.full {
         return scan_full(input, cfg);
     }
@@ -375,7 +375,7 @@ pub fn scan_sample(
 }
 
 /// The full scan of [`scan_report`].
-fn scan_full<R: Read>(input: R, cfg: &ScanConfig) -> Result<ScanResult, ScanError> {
+fn scan_full<R: Read + Send>(input: R, cfg: &ScanConfig) -> Result<ScanResult, ScanError> {
     let (mut reader, names) = open_csv(input)?;
     let mut accs: Vec<ColumnAcc> = names.iter().map(|_| ColumnAcc::default()).collect();
     let mut record = csv::StringRecord::new();
@@ -405,18 +405,7 @@ fn scan_full<R: Read>(input: R, cfg: &ScanConfig) -> Result<ScanResult, ScanErro
         }
         plan.push(n);
     }
-    loop {
-        match reader.read_record(&mut record) {
-            Ok(true) => {}
-            Ok(false) => break,
-            Err(e) => return Err(ScanError::from_csv(e, &names)),
-        }
-        rows += 1;
-        for ((acc, field), n) in accs.iter_mut().zip(record.iter()).zip(&plan) {
-            acc.stats.add(field);
-            acc.scan_cell(*n, rows, field, cfg.max_spans);
-        }
-    }
+    rows += test_rest(reader, &names, &mut accs, &plan, rows, cfg.max_spans)?;
     let mut columns = Vec::with_capacity(names.len());
     for (name, mut acc) in names.iter().zip(accs) {
         let stats = acc.stats.finish();
@@ -444,6 +433,78 @@ fn scan_full<R: Read>(input: R, cfg: &ScanConfig) -> Result<ScanResult, ScanErro
         rows_total: rows,
         max_level,
         columns,
+    })
+}
+
+/// Records a full scan hands from the reading thread to the testing threads at a time.
+const CHUNK_ROWS: usize = 4096;
+
+/// Reads the records after row `done` and tests every value: one thread parses the CSV while the
+/// columns of the previous chunk are tested in parallel (rayon), so a full scan uses every core.
+/// Each column still sees its rows in file order, so the report is the same as a sequential
+/// scan's. Returns the number of records read.
+fn test_rest<R: Read + Send>(
+    mut reader: csv::Reader<R>,
+    names: &[String],
+    accs: &mut [ColumnAcc],
+    plan: &[Needs],
+    done: u64,
+    max_spans: usize,
+) -> Result<u64, ScanError> {
+    use rayon::prelude::*;
+    use std::sync::mpsc::sync_channel;
+
+    type Chunk = Vec<csv::StringRecord>;
+    let (full_tx, full_rx) = sync_channel::<Result<Chunk, ScanError>>(2);
+    // Emptied chunks go back to the reader, so record buffers are reused rather than reallocated.
+    let (empty_tx, empty_rx) = sync_channel::<Chunk>(4);
+    std::thread::scope(|scope| {
+        scope.spawn(move || loop {
+            let mut chunk = empty_rx.try_recv().unwrap_or_default();
+            chunk.resize_with(CHUNK_ROWS, csv::StringRecord::new);
+            let mut filled = 0;
+            let mut failed = None;
+            for record in chunk.iter_mut() {
+                match reader.read_record(record) {
+                    Ok(true) => filled += 1,
+                    Ok(false) => break,
+                    Err(e) => {
+                        failed = Some(ScanError::from_csv(e, names));
+                        break;
+                    }
+                }
+            }
+            chunk.truncate(filled);
+            let last = filled < CHUNK_ROWS || failed.is_some();
+            if filled > 0 && full_tx.send(Ok(chunk)).is_err() {
+                return;
+            }
+            if let Some(e) = failed {
+                let _ = full_tx.send(Err(e));
+                return;
+            }
+            if last {
+                return;
+            }
+        });
+        let mut rows = done;
+        for chunk in full_rx {
+            let chunk = chunk?;
+            let first_row = rows + 1;
+            accs.par_iter_mut()
+                .zip(plan.par_iter())
+                .enumerate()
+                .for_each(|(column, (acc, needs))| {
+                    for (offset, record) in chunk.iter().enumerate() {
+                        let field = record.get(column).unwrap_or_default();
+                        acc.stats.add(field);
+                        acc.scan_cell(*needs, first_row + offset as u64, field, max_spans);
+                    }
+                });
+            rows += chunk.len() as u64;
+            let _ = empty_tx.try_send(chunk);
+        }
+        Ok(rows - done)
     })
 }
 
@@ -635,5 +696,72 @@ mod tests {
         let report = scan_csv(csv.as_bytes(), &ScanOptions::default()).unwrap();
         assert_eq!(report.rows_sampled, 1);
         assert_eq!(report.columns.len(), 2);
+    }
+
+    fn settlements(rows: u64) -> Vec<u8> {
+        let mut csv = Vec::new();
+        medspace_gen::generate(
+            &medspace_gen::GenOptions {
+                rows,
+                seed: 3,
+                table: medspace_gen::Table::Settlements,
+                persons: None,
+            },
+            &mut csv,
+            &mut |_| {},
+        )
+        .unwrap();
+        csv
+    }
+
+    /// The rows after the provisional decision are read on one thread and tested in parallel in
+    /// chunks; every column must still see every row in order, so the report equals one
+    /// sequential pass over the same rows.
+    #[test]
+    fn a_full_scan_in_parallel_chunks_equals_one_sequential_pass() {
+        let rows = 3 * CHUNK_ROWS + 123;
+        let mut csv = String::from("patient,mobile,chief_complaint,diagnosis\n");
+        let names = ["张伟", "王秀英", "李娜", "刘洋", "陈静"];
+        let diagnoses = ["I10", "B20.1", "F32.9", "C34.9", "J18.9"];
+        for i in 0..rows {
+            let name = names[i % names.len()];
+            let diagnosis = diagnoses[i % diagnoses.len()];
+            let complaint = if i % 3 == 0 {
+                format!("患者自述咳嗽{}天，家属电话139{:08}。", i % 9 + 1, i)
+            } else {
+                format!("头痛{}天，无发热。", i % 5 + 1)
+            };
+            csv.push_str(&format!("{name},138{i:08},{complaint},{diagnosis}\n"));
+        }
+        let full = |sample_rows| ScanConfig {
+            full: true,
+            sample_rows,
+            ..ScanConfig::default()
+        };
+        let chunked = scan_report(csv.as_bytes(), &full(40)).unwrap();
+        let sequential = scan_report(csv.as_bytes(), &full(rows + 1)).unwrap();
+        assert_eq!(chunked.rows_scanned, rows as u64);
+        assert_eq!(chunked.columns, sequential.columns);
+        let complaint = &chunked.columns[2];
+        assert_eq!(
+            complaint.findings.cells_with_identifiers,
+            rows.div_ceil(3) as u64,
+            "every third complaint holds a phone number"
+        );
+        assert!(!chunked.columns[3].special_disease.is_empty());
+    }
+
+    /// A bad record far past the first rows stops the scan with its line, from the reading thread.
+    #[test]
+    fn a_bad_record_in_a_later_chunk_names_its_line() {
+        let mut csv = settlements(2 * CHUNK_ROWS as u64);
+        csv.extend_from_slice(b"only,three,fields\n");
+        let cfg = ScanConfig {
+            full: true,
+            sample_rows: 10,
+            ..ScanConfig::default()
+        };
+        let err = scan_report(&csv[..], &cfg).unwrap_err();
+        assert_eq!(err.line(), Some(2 * CHUNK_ROWS as u64 + 2), "{err}");
     }
 }

@@ -308,14 +308,87 @@ pub fn special_disease_of_code(code: &str) -> Option<&'static str> {
 
 /// Special-disease categories named in a disease name (`慢性乙型病毒性肝炎`, `Chronic hepatitis B`).
 pub fn special_diseases_in_name(name: &str) -> Vec<&'static str> {
+    static SET: std::sync::OnceLock<KeywordSet> = std::sync::OnceLock::new();
+    let set = SET.get_or_init(|| {
+        KeywordSet::new(
+            KEYWORDS
+                .iter()
+                .enumerate()
+                .flat_map(|(i, (_, words))| words.iter().map(move |w| (*w, i))),
+        )
+    });
     let lower = name.to_lowercase();
-    let mut found = Vec::new();
-    for (category, words) in KEYWORDS {
-        if words.iter().any(|w| contains_keyword(&lower, w)) && !found.contains(category) {
+    let mut hit = vec![false; KEYWORDS.len()];
+    set.for_each_match(&lower, |category| {
+        if let Some(h) = hit.get_mut(category) {
+            *h = true;
+        }
+    });
+    let mut found: Vec<&'static str> = Vec::new();
+    for ((category, _), h) in KEYWORDS.iter().zip(hit) {
+        if h && !found.contains(category) {
             found.push(*category);
         }
     }
     found
+}
+
+/// Keywords (lower case) searched in one pass over a text with the rule of
+/// [`contains_keyword`]: one automaton instead of a substring search per keyword, which made
+/// keyword matching the largest cost of a full scan's diagnosis and free-text columns.
+pub(crate) struct KeywordSet {
+    words: Vec<(&'static str, usize)>,
+    automaton: Option<aho_corasick::AhoCorasick>,
+}
+
+impl KeywordSet {
+    /// The keywords, each with the value it reports (a category index, or anything).
+    pub(crate) fn new(words: impl IntoIterator<Item = (&'static str, usize)>) -> KeywordSet {
+        let words: Vec<(&'static str, usize)> = words.into_iter().collect();
+        let automaton = aho_corasick::AhoCorasick::new(words.iter().map(|(w, _)| *w)).ok();
+        KeywordSet { words, automaton }
+    }
+
+    /// Calls `f` with the value of every keyword present in `lower` (an ASCII keyword only where
+    /// it starts a word), possibly more than once.
+    pub(crate) fn for_each_match(&self, lower: &str, mut f: impl FnMut(usize)) {
+        match &self.automaton {
+            Some(ac) => {
+                for m in ac.find_overlapping_iter(lower) {
+                    if let Some((word, value)) = self.words.get(m.pattern().as_usize()) {
+                        if !word.is_ascii() || starts_word(lower, m.start()) {
+                            f(*value);
+                        }
+                    }
+                }
+            }
+            // Only if the automaton could not be built: the same answer, one keyword at a time.
+            None => {
+                for (word, value) in &self.words {
+                    if contains_keyword(lower, word) {
+                        f(*value);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether any keyword is present in `lower`.
+    pub(crate) fn any(&self, lower: &str) -> bool {
+        let mut any = false;
+        self.for_each_match(lower, |_| any = true);
+        any
+    }
+}
+
+/// Whether byte `i` of `lower` starts a word: at the start, or after a character that is not an
+/// ASCII letter or digit.
+fn starts_word(lower: &str, i: usize) -> bool {
+    i == 0
+        || lower
+            .get(..i)
+            .and_then(|p| p.chars().last())
+            .is_none_or(|c| !c.is_ascii_alphanumeric())
 }
 
 /// An ASCII keyword must start a word (`hiv` in "HIV disease" but not in "archive"); a Chinese
@@ -324,13 +397,9 @@ pub(crate) fn contains_keyword(lower: &str, word: &str) -> bool {
     if !word.is_ascii() {
         return lower.contains(word);
     }
-    lower.match_indices(word).any(|(i, _)| {
-        i == 0
-            || lower
-                .get(..i)
-                .and_then(|p| p.chars().last())
-                .is_none_or(|c| !c.is_ascii_alphanumeric())
-    })
+    lower
+        .match_indices(word)
+        .any(|(i, _)| starts_word(lower, i))
 }
 
 /// Special-disease categories in one cell: ICD-10 codes anywhere in it, and disease names.

@@ -6,7 +6,7 @@
 //! `medspace-validators`; the rest are shape tests defined here. Each test gives the share of
 //! non-empty values that pass it.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use medspace_validators::{
     dates, gb11643, icd10, icd9cm3, nhsa, permits, phone, reference, uscc, Sex,
@@ -150,9 +150,68 @@ pub(crate) struct StatsBuilder {
     counts: [usize; FIELDS],
     n: usize,
     min_chars: usize,
-    seen: HashSet<u64>,
+    seen: HashSet<u64, std::hash::BuildHasherDefault<Prehashed>>,
     /// Values seen when the distinct set reached its cap.
     n_at_cap: Option<usize>,
+    memo: Memo,
+}
+
+/// Test results of distinct values already tested: columns such as sex, department, hospital
+/// or diagnosis code repeat a few hundred values millions of times in a full scan, and testing a
+/// value costs some forty validators. Bounded to [`MEMO_CAP`] values; switched off when a column
+/// turns out to repeat too little for the lookups to pay.
+#[derive(Debug, Clone, Default)]
+struct Memo {
+    tested: HashMap<Box<str>, [bool; FIELDS]>,
+    lookups: u64,
+    hits: u64,
+    off: bool,
+}
+
+/// Hasher of the distinct-value set, whose keys are already 64-bit hashes of the values:
+/// hashing them a second time (SipHash) cost more than any test of a numeric value.
+#[derive(Debug, Clone, Copy, Default)]
+struct Prehashed(u64);
+
+impl std::hash::Hasher for Prehashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+/// Distinct values whose test results a column keeps.
+const MEMO_CAP: usize = 4096;
+/// Lookups after which a column that hits the memo for fewer than half of its values stops using it.
+const MEMO_PROBATION: u64 = 20_000;
+
+impl Memo {
+    fn test(&mut self, v: &str, chars: usize) -> [bool; FIELDS] {
+        if self.off {
+            return test_value(v, chars);
+        }
+        self.lookups += 1;
+        if let Some(flags) = self.tested.get(v) {
+            self.hits += 1;
+            return *flags;
+        }
+        let flags = test_value(v, chars);
+        if self.tested.len() < MEMO_CAP {
+            self.tested.insert(v.into(), flags);
+        }
+        if self.lookups >= MEMO_PROBATION && self.hits * 2 < self.lookups {
+            self.off = true;
+            self.tested = HashMap::new();
+        }
+        flags
+    }
 }
 
 impl Default for StatsBuilder {
@@ -161,8 +220,9 @@ impl Default for StatsBuilder {
             counts: [0; FIELDS],
             n: 0,
             min_chars: usize::MAX,
-            seen: HashSet::new(),
+            seen: HashSet::default(),
             n_at_cap: None,
+            memo: Memo::default(),
         }
     }
 }
@@ -186,7 +246,7 @@ impl StatsBuilder {
         }
         let chars = v.chars().count();
         self.min_chars = self.min_chars.min(chars);
-        let flags = test_value(v, chars);
+        let flags = self.memo.test(v, chars);
         for (count, flag) in self.counts.iter_mut().zip(flags) {
             *count += usize::from(flag);
         }
@@ -677,6 +737,10 @@ fn is_email(v: &str) -> bool {
 
 /// One or more ICD-10 codes separated by `,`, `;`, `|`, `、` or spaces; lower case tolerated.
 fn is_icd_list(v: &str) -> bool {
+    // Every ICD-10 code has a letter; most values (numbers, dates, Chinese text) stop here.
+    if !v.bytes().any(|b| b.is_ascii_alphabetic()) {
+        return false;
+    }
     let mut any = false;
     for part in v
         .split([',', ';', '|', '、', '，', '；', ' '])
@@ -695,6 +759,10 @@ fn is_institution_code(v: &str) -> bool {
 }
 
 fn is_person_name(v: &str) -> bool {
+    // A name is all CJK (starting with a surname) or two or three romanised words.
+    if !v.chars().next().is_some_and(is_cjk) && !v.contains(' ') {
+        return false;
+    }
     let chars: Vec<char> = v.chars().collect();
     if chars.iter().all(|c| is_cjk(*c) || *c == '·' || *c == '•') {
         let dots = chars.iter().filter(|c| !is_cjk(**c)).count();
@@ -833,13 +901,24 @@ fn luhn(v: &str) -> bool {
 
 fn is_diagnosis_name(v: &str, has_cjk: bool) -> bool {
     if has_cjk {
-        return v.chars().count() <= 40 && DISEASE_WORDS.iter().any(|w| v.contains(w));
+        // One automaton over the disease words rather than a substring search per word.
+        static WORDS: std::sync::OnceLock<Option<aho_corasick::AhoCorasick>> =
+            std::sync::OnceLock::new();
+        let automaton = WORDS.get_or_init(|| aho_corasick::AhoCorasick::new(DISEASE_WORDS).ok());
+        return v.chars().count() <= 40
+            && match automaton {
+                Some(ac) => ac.is_match(v),
+                None => DISEASE_WORDS.iter().any(|w| v.contains(w)),
+            };
     }
-    let lower = v.to_ascii_lowercase();
     v.len() <= 80
-        && lower
-            .split(|c: char| !c.is_ascii_alphabetic())
-            .any(|w| ENGLISH_DISEASE_WORDS.contains(&w))
+        && v.split(|c: char| !c.is_ascii_alphabetic())
+            .filter(|w| !w.is_empty())
+            .any(|w| {
+                ENGLISH_DISEASE_WORDS
+                    .iter()
+                    .any(|d| d.eq_ignore_ascii_case(w))
+            })
 }
 
 fn is_code_like(v: &str, chars: usize) -> bool {

@@ -281,7 +281,7 @@ fn max_level(classes: &[ColumnClassification]) -> Level {
 
 /// Scans a CSV file without a node (`medspace scan FILE`): the sampled report ingest proposes.
 pub fn scan_file(
-    input: impl Read,
+    input: impl Read + Send,
 ) -> std::result::Result<ScanResult, medspace_classify::ScanError> {
     medspace_classify::scan_report(
         input,
