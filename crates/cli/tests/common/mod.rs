@@ -46,17 +46,18 @@ pub struct Totp {
 }
 
 impl Totp {
-    pub fn code(&mut self, user: &str) -> String {
+    /// A fresh code of `user`, or `None` if the account has no second factor enrolled.
+    pub fn code(&mut self, user: &str) -> Option<String> {
         loop {
             let now = chrono::Utc::now().timestamp();
-            let (secret, used) = self.accounts.get_mut(user).expect("enrolled");
+            let (secret, used) = self.accounts.get_mut(user)?;
             let step = totp_step(now);
             if let Some(s) = [step, step + 1, step - 1]
                 .into_iter()
                 .find(|s| !used.contains(s))
             {
                 used.push(s);
-                return totp_code(secret, s * TOTP_STEP_SECONDS).unwrap();
+                return Some(totp_code(secret, s * TOTP_STEP_SECONDS).unwrap());
             }
             std::thread::sleep(std::time::Duration::from_secs(2));
         }
@@ -73,7 +74,7 @@ pub async fn activate(node: &Node, user: &str, otp: &str, totp: &mut Totp) -> Ca
         let e = node.begin_totp_enrolment(&c).await.unwrap();
         totp.accounts
             .insert(user.to_string(), (e.secret.clone(), Vec::new()));
-        let code = totp.code(user);
+        let code = totp.code(user).expect("just enrolled");
         node.confirm_totp_enrolment(&c, &code).await.unwrap();
     }
     node.authenticate(&token).await.unwrap()
