@@ -390,6 +390,36 @@ impl Authorizer {
             .collect()
     }
 
+    /// Decides the same principal, action and context over many resources with request-scoped
+    /// entities instead of the stored ones: the service builds the caller, the patient and the
+    /// records for each call from current data, so an attribute change applies to the very next
+    /// request (T/CI 857-2024 7.2.4 b)). Fails if the requests do not conform to the schema.
+    pub fn decide_batch_in(
+        &self,
+        entities: &Entities,
+        principal: &EntityUid,
+        action: &EntityUid,
+        resources: &[EntityUid],
+        context: &AccessContext,
+    ) -> Result<Vec<DecisionWithReasons>, AuthzError> {
+        let state = self.shared.policies.load();
+        let mirror = EntityMirror::build(entities);
+        let ctx = context.to_cedar()?;
+        resources
+            .iter()
+            .map(|r| {
+                let req = Request::new(
+                    principal.clone(),
+                    action.clone(),
+                    r.clone(),
+                    ctx.clone(),
+                    Some(&self.shared.schema),
+                )?;
+                Ok(decide_in(&state.engine, &mirror, entities, &req).into())
+            })
+            .collect()
+    }
+
     /// Plain Cedar over the full policy set: the reference the fast path is tested against.
     pub fn decide_reference(&self, request: &Request) -> DecisionWithReasons {
         let state = self.shared.policies.load();
@@ -480,16 +510,25 @@ impl Authorizer {
 }
 
 fn decide_with(engine: &Engine, store: &EntityStore, request: &Request) -> Outcome {
+    decide_in(engine, &store.mirror, &store.entities, request)
+}
+
+fn decide_in(
+    engine: &Engine,
+    mirror: &EntityMirror,
+    entities: &Entities,
+    request: &Request,
+) -> Outcome {
     let env = Env {
-        p_attrs: store.mirror.get(&request.principal),
-        r_attrs: store.mirror.get(&request.resource),
+        p_attrs: mirror.get(&request.principal),
+        r_attrs: mirror.get(&request.resource),
         principal: &request.principal,
         action: &request.action,
         resource: &request.resource,
         ctx: &request.ctx,
         ctx_keys: context_keys(),
-        mirror: &store.mirror,
-        entities: &store.entities,
+        mirror,
+        entities,
     };
     engine.decide(&request.cedar, &env)
 }

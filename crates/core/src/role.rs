@@ -18,16 +18,24 @@ pub enum Role {
     DataUser,
     /// Auditor or regulator: reads and verifies the audit log, changes nothing.
     Auditor,
+    /// Doctor or nurse (GB/T 39725-2020 §11.1): reads patient records only as the access policies
+    /// allow for their department, title and treatment groups.
+    Clinician,
+    /// A patient (or guardian) using self-service: own records, disclosure history, requests
+    /// (GB/T 39725-2020 §7 d)–h), §11.2). Logs in with a one-time SMS code only.
+    Patient,
 }
 
 impl Role {
     /// All roles, in a stable order.
-    pub const ALL: [Role; 5] = [
+    pub const ALL: [Role; 7] = [
         Role::Administrator,
         Role::SecurityOfficer,
         Role::CommitteeMember,
         Role::DataUser,
         Role::Auditor,
+        Role::Clinician,
+        Role::Patient,
     ];
 
     /// The role's stable name, as stored and as used on the command line and API.
@@ -38,6 +46,8 @@ impl Role {
             Role::CommitteeMember => "committee_member",
             Role::DataUser => "data_user",
             Role::Auditor => "auditor",
+            Role::Clinician => "clinician",
+            Role::Patient => "patient",
         }
     }
 }
@@ -50,7 +60,7 @@ impl fmt::Display for Role {
 
 /// The text named no known role.
 #[derive(Debug, thiserror::Error)]
-#[error("unknown role `{0}`; expected one of administrator, security_officer, committee_member, data_user, auditor")]
+#[error("unknown role `{0}`; expected one of administrator, security_officer, committee_member, data_user, auditor, clinician, patient")]
 pub struct UnknownRole(pub String);
 
 impl FromStr for Role {

@@ -79,7 +79,7 @@ pub struct LoginStepResponse {
     pub challenge_expires_in_seconds: Option<i64>,
 }
 
-fn session(out: LoginOutcome) -> LoginStepResponse {
+pub(crate) fn session(out: LoginOutcome) -> LoginStepResponse {
     LoginStepResponse {
         token: Some(out.token),
         must_change_password: out.must_change_password,

@@ -80,6 +80,14 @@ pub fn router_with(node: Arc<Node>, options: RouterOptions) -> Router {
         .route("/api/v1/openapi.json", get(openapi_json))
         .route("/api/v1/auth/login", post(crate::accounts_api::login))
         .route(
+            "/api/v1/patient/login/code",
+            post(crate::self_service_api::send_code),
+        )
+        .route(
+            "/api/v1/patient/login",
+            post(crate::self_service_api::login),
+        )
+        .route(
             "/api/v1/auth/login/totp",
             post(crate::accounts_api::login_totp),
         )
@@ -143,6 +151,79 @@ pub fn router_with(node: Arc<Node>, options: RouterOptions) -> Router {
             post(crate::grading_api::decide),
         )
         .route("/api/v1/gradings", get(crate::grading_api::statuses))
+        .route(
+            "/api/v1/patients/{id}/records",
+            get(crate::patients_api::records).post(crate::patients_api::register_record),
+        )
+        .route(
+            "/api/v1/patients/{id}/consents",
+            get(crate::patients_api::list_consents).post(crate::patients_api::add_consent),
+        )
+        .route(
+            "/api/v1/patients/{id}/consents/fhir",
+            get(crate::patients_api::consents_fhir).post(crate::patients_api::import_consent_fhir),
+        )
+        .route(
+            "/api/v1/consents/{id}/revoke",
+            post(crate::patients_api::revoke_consent),
+        )
+        .route(
+            "/api/v1/access/policies",
+            get(crate::patients_api::policies).post(crate::patients_api::add_policies),
+        )
+        .route(
+            "/api/v1/access/policies/{id}/remove",
+            post(crate::patients_api::remove_policy),
+        )
+        .route("/api/v1/alerts", get(crate::patients_api::alerts))
+        .route(
+            "/api/v1/patients/{id}/account",
+            post(crate::self_service_api::create_account),
+        )
+        .route(
+            "/api/v1/users/{id}/wards",
+            post(crate::self_service_api::link_ward),
+        )
+        .route(
+            "/api/v1/me/records",
+            get(crate::self_service_api::my_records),
+        )
+        .route(
+            "/api/v1/me/records/download",
+            get(crate::self_service_api::download),
+        )
+        .route(
+            "/api/v1/me/disclosures",
+            get(crate::self_service_api::disclosures),
+        )
+        .route(
+            "/api/v1/me/requests",
+            post(crate::self_service_api::file_request),
+        )
+        .route(
+            "/api/v1/subject-requests",
+            get(crate::self_service_api::requests),
+        )
+        .route(
+            "/api/v1/subject-requests/{id}/resolve",
+            post(crate::self_service_api::resolve),
+        )
+        .route(
+            "/api/v1/access-requests",
+            get(crate::patients_api::access_requests).post(crate::patients_api::request_access),
+        )
+        .route(
+            "/api/v1/access-requests/{id}/decision",
+            post(crate::patients_api::decide_access_request),
+        )
+        .route(
+            "/api/v1/alerts/{id}/review",
+            post(crate::patients_api::review_alert),
+        )
+        .route(
+            "/api/v1/users/{id}/attributes",
+            get(crate::patients_api::attributes).put(crate::patients_api::set_attributes),
+        )
         .route("/api/v1/keys", get(key_status))
         .route("/api/v1/applications", get(list_applications).post(apply))
         .route(

@@ -1162,6 +1162,33 @@ const OPERATIONS: &[(&str, &str)] = &[
     ("post", "/api/v1/audit/subject-history"),
     ("get", "/api/v1/peer/identity"),
     ("post", "/api/v1/witness/add-checkpoint"),
+    ("get", "/api/v1/patients/{id}/records"),
+    ("post", "/api/v1/patients/{id}/records"),
+    ("get", "/api/v1/patients/{id}/consents"),
+    ("post", "/api/v1/patients/{id}/consents"),
+    ("get", "/api/v1/patients/{id}/consents/fhir"),
+    ("post", "/api/v1/patients/{id}/consents/fhir"),
+    ("post", "/api/v1/consents/{id}/revoke"),
+    ("get", "/api/v1/access/policies"),
+    ("post", "/api/v1/access/policies"),
+    ("post", "/api/v1/access/policies/{id}/remove"),
+    ("get", "/api/v1/users/{id}/attributes"),
+    ("put", "/api/v1/users/{id}/attributes"),
+    ("get", "/api/v1/alerts"),
+    ("post", "/api/v1/alerts/{id}/review"),
+    ("get", "/api/v1/access-requests"),
+    ("post", "/api/v1/access-requests"),
+    ("post", "/api/v1/access-requests/{id}/decision"),
+    ("post", "/api/v1/patient/login/code"),
+    ("post", "/api/v1/patient/login"),
+    ("get", "/api/v1/me/records"),
+    ("get", "/api/v1/me/records/download"),
+    ("get", "/api/v1/me/disclosures"),
+    ("post", "/api/v1/me/requests"),
+    ("post", "/api/v1/patients/{id}/account"),
+    ("post", "/api/v1/users/{id}/wards"),
+    ("get", "/api/v1/subject-requests"),
+    ("post", "/api/v1/subject-requests/{id}/resolve"),
 ];
 
 const PUBLIC: &[&str] = &[
@@ -1170,6 +1197,9 @@ const PUBLIC: &[&str] = &[
     "/api/v1/auth/login",
     // The second login step: the challenge of the password step authenticates it.
     "/api/v1/auth/login/totp",
+    // Patients' login: the code sent to the registered mobile number authenticates.
+    "/api/v1/patient/login/code",
+    "/api/v1/patient/login",
     // The signed checkpoint: origin, size and root hash, for clients and witnesses to keep.
     "/api/v1/audit/checkpoint",
     // C2SP tlog-witness: the log's signature on the checkpoint authenticates the request.

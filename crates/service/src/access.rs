@@ -86,6 +86,29 @@ pub enum Action {
     GradeDataset,
     /// Approve or reject a confirmed grading (GB/T 39725-2020 §9.2 a) 8)).
     DecideGrading,
+    /// Read patient records; what may be seen is decided by the access policies
+    /// (GB/T 39725-2020 §11.1, Table 7).
+    ReadPatientRecords,
+    /// Register patient records (a hospital system or the security officer).
+    RegisterPatientRecords,
+    /// Record, list and revoke consents (GB/T 39725-2020 §7).
+    ManageConsents,
+    /// Add and remove access policies (T/CI 857-2024 7.2.4 b)).
+    ManageAccessPolicies,
+    /// List the access policies in force.
+    ViewAccessPolicies,
+    /// Read and set the attributes the access policies read (department, title, groups …).
+    ManageUserAttributes,
+    /// See and review abnormal-access alerts (GB/T 39725-2020 §11.1.2.5).
+    ReviewAlerts,
+    /// Ask for access beyond the normal scope (T/CI 857-2024 6.4.2).
+    RequestAccess,
+    /// Approve or reject such a request (one of two distinct approvers, DMS 4.3.2).
+    DecideAccessRequest,
+    /// A patient's own records, disclosure history and requests (GB/T 39725-2020 §7, §11.2).
+    SelfService,
+    /// Create patient accounts, link guardians, work the correction/restriction queue.
+    ManagePatientAccounts,
 }
 
 impl Action {
@@ -110,6 +133,17 @@ impl Action {
             Action::ManageCredentials => "manage_credentials",
             Action::GradeDataset => "grade_dataset",
             Action::DecideGrading => "decide_grading",
+            Action::ReadPatientRecords => "read_patient_records",
+            Action::RegisterPatientRecords => "register_patient_records",
+            Action::ManageConsents => "manage_consents",
+            Action::ManageAccessPolicies => "manage_access_policies",
+            Action::ViewAccessPolicies => "view_access_policies",
+            Action::ManageUserAttributes => "manage_user_attributes",
+            Action::ReviewAlerts => "review_alerts",
+            Action::RequestAccess => "request_access",
+            Action::DecideAccessRequest => "decide_access_request",
+            Action::SelfService => "self_service",
+            Action::ManagePatientAccounts => "manage_patient_accounts",
         }
     }
 }
@@ -146,6 +180,20 @@ pub fn permits(role: Role, action: Action) -> bool {
             | (Auditor, ViewFullCatalog)
             | (Auditor, ViewPublishedCatalog)
             | (Auditor, ViewAllApplications)
+            | (Auditor, ViewAccessPolicies)
+            | (SecurityOfficer, ViewAccessPolicies)
+            | (SecurityOfficer, ManageAccessPolicies)
+            | (SecurityOfficer, ManageUserAttributes)
+            | (SecurityOfficer, RegisterPatientRecords)
+            | (SecurityOfficer, ManageConsents)
+            | (SecurityOfficer, ReviewAlerts)
+            | (SecurityOfficer, DecideAccessRequest)
+            | (CommitteeMember, DecideAccessRequest)
+            | (Clinician, RequestAccess)
+            | (Patient, SelfService)
+            | (SecurityOfficer, ManagePatientAccounts)
+            | (Clinician, ReadPatientRecords)
+            | (DataUser, ReadPatientRecords)
     )
 }
 

@@ -466,7 +466,10 @@ impl Node {
             let last_use = state
                 .and_then(|s| s.last_login_at)
                 .unwrap_or(user.created_at);
-            let unused = unused_days > 0 && now - last_use > Duration::days(unused_days);
+            // A patient's self-service account may rightly go unused for long (§11.2).
+            let unused = unused_days > 0
+                && user.role != Role::Patient
+                && now - last_use > Duration::days(unused_days);
             if !(expired || unused) {
                 continue;
             }

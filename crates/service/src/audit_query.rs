@@ -142,7 +142,7 @@ impl DisclosureCategory {
         match verb {
             "ingest" => Self::Collection,
             "download" | "transfer" | "share" | "send" => Self::Disclosure,
-            "query" | "deidentify" | "execute" => Self::Use,
+            "query" | "deidentify" | "execute" | "read" => Self::Use,
             "destroy" => Self::Destruction,
             _ => Self::Management,
         }
@@ -318,6 +318,16 @@ impl Node {
                 "identifiers: expected at least one non-empty subject identifier".into(),
             ));
         }
+        self.subject_history_of(caller, pseudonyms).await
+    }
+
+    /// The history of the subject with these pseudonyms (the caller's right to it is checked by
+    /// the callers: auditors, or the patient or guardian themself).
+    pub(crate) async fn subject_history_of(
+        &self,
+        caller: &Caller,
+        pseudonyms: Vec<String>,
+    ) -> Result<SubjectHistory> {
         let mut direct = BTreeSet::new();
         for p in &pseudonyms {
             direct.extend(self.store.subject_datasets(p).await?);

@@ -65,6 +65,18 @@ pub struct NodeConfig {
         skip_serializing_if = "crate::identity::AccountSettings::is_default"
     )]
     pub accounts: crate::identity::AccountSettings,
+    /// Abnormal-access rules, alert channels and automatic lock (GB/T 39725-2020 §11.1.2.5).
+    #[serde(
+        default,
+        skip_serializing_if = "crate::anomaly::AnomalySettings::is_default"
+    )]
+    pub anomaly: crate::anomaly::AnomalySettings,
+    /// Patient self-service: login codes and the default query window (GB/T 39725-2020 §11.2).
+    #[serde(
+        default,
+        skip_serializing_if = "crate::self_service::PatientSettings::is_default"
+    )]
+    pub patients: crate::self_service::PatientSettings,
 }
 
 /// `[audit]` in medspace.toml — T/CI 857-2024 7.2.6, 7.2.9 e) (checkpoints others can check).
@@ -279,6 +291,8 @@ impl NodeConfig {
             backup: None,
             audit: AuditSettings::default(),
             accounts: crate::identity::AccountSettings::default(),
+            anomaly: crate::anomaly::AnomalySettings::default(),
+            patients: crate::self_service::PatientSettings::default(),
         }
     }
 
@@ -338,6 +352,8 @@ impl NodeConfig {
     pub fn validate(&self) -> Result<()> {
         self.crypto_profile()?;
         self.accounts.validate()?;
+        self.anomaly.validate()?;
+        self.patients.validate()?;
         if self.min_group_size < 5 {
             return Err(ServiceError::Config(
                 "min_group_size must be at least 5 (GB/T 39725-2020 §11.4.2.4)".into(),

@@ -7,11 +7,14 @@
 #![deny(missing_docs)]
 
 pub mod access;
+pub mod access_requests;
 pub mod account_admin;
 pub mod accounts;
+pub mod anomaly;
 pub mod audit_query;
 pub mod backup;
 pub mod config;
+pub mod consent;
 pub mod csvio;
 pub mod datasets;
 pub mod destruction;
@@ -20,7 +23,9 @@ pub mod grading;
 pub mod identity;
 pub mod keys;
 pub mod node;
+pub mod patients;
 pub mod sandbox;
+pub mod self_service;
 pub mod transparency;
 pub mod witness;
 pub mod workflow;

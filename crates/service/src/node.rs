@@ -37,6 +37,12 @@ pub struct Node {
     pub(crate) profile: CryptoProfile,
     /// Group commit of standalone audit events (reads, denials, logins).
     pub(crate) committer: AuditCommitter,
+    /// The access-policy decision point, reloaded when the stored policy version changes.
+    pub(crate) policies: Arc<crate::patients::PolicyCache>,
+    /// Recent record reads per account, for the frequency and volume rules.
+    pub(crate) access_window: Arc<crate::anomaly::AccessWindow>,
+    /// Where patients' login codes are sent.
+    pub(crate) sms: Arc<dyn crate::self_service::SmsGateway>,
 }
 
 /// Options of `medspace init`.
@@ -242,6 +248,9 @@ impl Node {
             dir,
             config,
             committer: AuditCommitter::start(store.clone()),
+            policies: Default::default(),
+            access_window: Default::default(),
+            sms: Arc::new(crate::self_service::LogSmsGateway),
             store,
             keys,
             objects,
@@ -321,6 +330,9 @@ impl Node {
             dir: dir.to_path_buf(),
             config,
             committer: AuditCommitter::start(store.clone()),
+            policies: Default::default(),
+            access_window: Default::default(),
+            sms: Arc::new(crate::self_service::LogSmsGateway),
             store,
             keys,
             objects,

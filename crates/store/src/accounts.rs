@@ -283,28 +283,32 @@ pub(crate) const INSERT_CERT: &str = "INSERT INTO certificate_accounts (fingerpr
 pub(crate) const CERT: &str = "SELECT fingerprint, subject, user_id, created_by, created_at \
      FROM certificate_accounts WHERE fingerprint = $1";
 
-fn corrupt(table: &str, col: &str, reason: impl std::fmt::Display) -> StoreError {
+pub(crate) fn corrupt(table: &str, col: &str, reason: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt {
         what: format!("{table} row (column `{col}`)"),
         reason: reason.to_string(),
     }
 }
 
-fn time(table: &str, col: &str, text: &str) -> Result<DateTime<Utc>> {
+pub(crate) fn time(table: &str, col: &str, text: &str) -> Result<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(text)
         .map(|t| t.with_timezone(&Utc))
         .map_err(|e| corrupt(table, col, format!("expected RFC 3339: {e}")))
 }
 
-fn text<R: crate::sql::Cols>(table: &str, row: &R, col: &str) -> Result<String> {
+pub(crate) fn text<R: crate::sql::Cols>(table: &str, row: &R, col: &str) -> Result<String> {
     row.text(col).map_err(|e| corrupt(table, col, e))
 }
 
-fn ts<R: crate::sql::Cols>(table: &str, row: &R, col: &str) -> Result<DateTime<Utc>> {
+pub(crate) fn ts<R: crate::sql::Cols>(table: &str, row: &R, col: &str) -> Result<DateTime<Utc>> {
     time(table, col, &text(table, row, col)?)
 }
 
-fn opt_ts<R: crate::sql::Cols>(table: &str, row: &R, col: &str) -> Result<Option<DateTime<Utc>>> {
+pub(crate) fn opt_ts<R: crate::sql::Cols>(
+    table: &str,
+    row: &R,
+    col: &str,
+) -> Result<Option<DateTime<Utc>>> {
     row.opt_text(col)
         .map_err(|e| corrupt(table, col, e))?
         .map(|t| time(table, col, &t))

@@ -13,11 +13,13 @@
 //! failure aborts the change.
 #![deny(missing_docs)]
 
+mod access;
 mod accounts;
 mod audit_index;
 mod grading;
 pub mod group;
 mod postgres;
+mod self_service;
 mod sql;
 mod sqlite;
 mod tree;
@@ -25,12 +27,16 @@ pub use tree::audit_index_rows;
 mod url;
 mod witness;
 
+pub use access::{
+    AccessRequestRow, AccessStore, AlertRow, ConsentRow, PatientRecordRow, PolicyVersion,
+};
 pub use accounts::{
     AccountState, AccountStore, ApiToken, CertificateAccount, LoginChallenge, TotpFactor,
 };
 pub use grading::GradingRecord;
 pub use group::AuditCommitter;
 pub use postgres::PgStore;
+pub use self_service::{PatientAccountRow, SelfServiceStore, SmsCodeRow, SubjectRequestRow};
 pub use sqlite::{detach_snapshot, SnapshotInfo, SqliteStore};
 pub use url::{open_store, redact_url};
 
@@ -218,8 +224,11 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 #[async_trait]
 ///
 /// Account security state (lockout, password history, second factor, API tokens, certificate
-/// mappings) is the [`AccountStore`] supertrait.
-pub trait Store: AccountStore + Send + Sync + std::fmt::Debug {
+/// mappings) is the [`AccountStore`] supertrait; policies, account attributes, patient records and
+/// consents the [`AccessStore`] supertrait.
+pub trait Store:
+    AccountStore + AccessStore + SelfServiceStore + Send + Sync + std::fmt::Debug
+{
     /// Which backend this is.
     fn backend(&self) -> Backend;
 

@@ -724,6 +724,8 @@ macro_rules! sql_store {
         $crate::grading::grading_methods!($store, $db);
         $crate::audit_index::audit_index_methods!($store, $db);
         $crate::accounts::account_store_impl!($store, $db);
+        $crate::access::access_store_impl!($store, $db);
+        $crate::self_service::self_service_store_impl!($store, $db);
 
         #[async_trait::async_trait]
         impl $crate::Store for $store {

@@ -6,6 +6,8 @@
     reason = "test code: a panic is a test failure"
 )]
 
+pub mod api;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
