@@ -372,22 +372,15 @@ impl Authorizer {
         resources: &[EntityUid],
         context: &AccessContext,
     ) -> Result<Vec<DecisionWithReasons>, AuthzError> {
-        let state = self.shared.policies.load();
         let store = self.shared.entities.load();
-        let ctx = context.to_cedar()?;
-        resources
-            .iter()
-            .map(|r| {
-                let req = Request::new(
-                    principal.clone(),
-                    action.clone(),
-                    r.clone(),
-                    ctx.clone(),
-                    Some(&self.shared.schema),
-                )?;
-                Ok(decide_with(&state.engine, &store, &req).into())
-            })
-            .collect()
+        self.decide_all(
+            &store.mirror,
+            &store.entities,
+            principal,
+            action,
+            resources,
+            context,
+        )
     }
 
     /// Decides the same principal, action and context over many resources with request-scoped
@@ -402,8 +395,20 @@ impl Authorizer {
         resources: &[EntityUid],
         context: &AccessContext,
     ) -> Result<Vec<DecisionWithReasons>, AuthzError> {
-        let state = self.shared.policies.load();
         let mirror = EntityMirror::build(entities);
+        self.decide_all(&mirror, entities, principal, action, resources, context)
+    }
+
+    fn decide_all(
+        &self,
+        mirror: &EntityMirror,
+        entities: &Entities,
+        principal: &EntityUid,
+        action: &EntityUid,
+        resources: &[EntityUid],
+        context: &AccessContext,
+    ) -> Result<Vec<DecisionWithReasons>, AuthzError> {
+        let state = self.shared.policies.load();
         let ctx = context.to_cedar()?;
         resources
             .iter()
@@ -415,7 +420,7 @@ impl Authorizer {
                     ctx.clone(),
                     Some(&self.shared.schema),
                 )?;
-                Ok(decide_in(&state.engine, &mirror, entities, &req).into())
+                Ok(decide_in(&state.engine, mirror, entities, &req).into())
             })
             .collect()
     }

@@ -390,15 +390,13 @@ impl Node {
     /// The decision point for the current stored policy version (reloaded when another request or
     /// another node process changed it).
     pub(crate) async fn authorizer(&self) -> Result<Authorizer> {
-        let latest = self.store.latest_policy_version().await?;
-        let version = latest.as_ref().map_or(0, |v| v.version);
+        let (version, added) = self.added_policies().await?;
         let mut loaded = self.policies.loaded.lock().await;
         if let Some((v, a)) = loaded.as_ref() {
             if *v == version {
                 return Ok(a.clone());
             }
         }
-        let added = latest.map(|v| v.policies).unwrap_or_default();
         let a = authorizer_for(&added).map_err(|e| {
             ServiceError::Internal(format!("stored access policies no longer validate: {e}"))
         })?;
@@ -409,8 +407,7 @@ impl Node {
     /// Every policy in force. Security officers and auditors.
     pub async fn access_policies(&self, caller: &Caller) -> Result<PolicyListing> {
         self.require(caller, Action::ViewAccessPolicies).await?;
-        let latest = self.store.latest_policy_version().await?;
-        let version = latest.as_ref().map_or(0, |v| v.version);
+        let (version, _) = self.added_policies().await?;
         let authz = self.authorizer().await?;
         let builtin = ids_of(DEFAULT_POLICIES)?;
         let policies = authz
@@ -439,8 +436,7 @@ impl Node {
     ) -> Result<PolicyListing> {
         self.require(caller, Action::ManageAccessPolicies).await?;
         let reason = required_reason(reason)?;
-        let latest = self.store.latest_policy_version().await?;
-        let (version, before) = latest.map(|v| (v.version, v.policies)).unwrap_or_default();
+        let (version, before) = self.added_policies().await?;
         let after = if before.trim().is_empty() {
             text.trim().to_string()
         } else {
@@ -472,8 +468,7 @@ impl Node {
                 "policy `{id}` is built in; add a forbid to narrow it instead"
             )));
         }
-        let latest = self.store.latest_policy_version().await?;
-        let (version, before) = latest.map(|v| (v.version, v.policies)).unwrap_or_default();
+        let (version, before) = self.added_policies().await?;
         let kept: Vec<_> = medspace_authz::parse_policies(&before)
             .map_err(|e| ServiceError::Internal(format!("stored policies: {e}")))?
             .into_iter()
@@ -497,6 +492,16 @@ impl Node {
         )
         .await?;
         self.access_policies(caller).await
+    }
+
+    /// The stored version of the added policies and their text (0 and empty: none added).
+    async fn added_policies(&self) -> Result<(i64, String)> {
+        Ok(self
+            .store
+            .latest_policy_version()
+            .await?
+            .map(|v| (v.version, v.policies))
+            .unwrap_or_default())
     }
 
     async fn store_policy_version(

@@ -217,19 +217,16 @@ macro_rules! self_service_store_impl {
                 audit: &medspace_core::AuditEvent,
             ) -> $crate::Result<$crate::AuditReceipt> {
                 let (mut w, receipt) = self.begin_audited(audit).await?;
-                sqlx::query($crate::sql::INSERT_USER)
-                    .bind(&user.id)
-                    .bind(&user.username)
-                    .bind(user.role.as_str())
-                    .bind(&user.password_hash)
-                    .bind(user.must_change_password)
-                    .bind(user.failed_logins)
-                    .bind(user.locked)
-                    .bind(user.disabled)
-                    .bind($crate::sql::ts(&user.created_at))
+                let account = $crate::sql::Change::Insert {
+                    table: "users",
+                    unique: Some(("username", "an account with this username".into())),
+                    duplicate: format!("account `{}`", user.id),
+                    missing: "referenced row".into(),
+                };
+                Self::user_insert(user)
                     .execute(&mut *w.tx)
                     .await
-                    .map_err($crate::sql::db_err)?;
+                    .map_err(|e| account.error(e))?;
                 let change = $crate::sql::Change::Insert {
                     table: "patient_accounts",
                     unique: Some(("mobile_key", "an account for this mobile number".into())),

@@ -639,6 +639,22 @@ macro_rules! sql_store {
                 ))
             }
 
+            /// Binds an account row to the insert statement.
+            pub(crate) fn user_insert<'q>(
+                user: &'q medspace_core::User,
+            ) -> sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>> {
+                sqlx::query($crate::sql::INSERT_USER)
+                    .bind(&user.id)
+                    .bind(&user.username)
+                    .bind(user.role.as_str())
+                    .bind(&user.password_hash)
+                    .bind(user.must_change_password)
+                    .bind(user.failed_logins)
+                    .bind(user.locked)
+                    .bind(user.disabled)
+                    .bind($crate::sql::ts(&user.created_at))
+            }
+
             /// Runs one change statement under an audit entry.
             async fn audited<'q>(
                 &self,
@@ -1124,16 +1140,7 @@ macro_rules! sql_store {
                 user: &medspace_core::User,
                 audit: &medspace_core::AuditEvent,
             ) -> $crate::Result<$crate::AuditReceipt> {
-                let q = sqlx::query($crate::sql::INSERT_USER)
-                    .bind(&user.id)
-                    .bind(&user.username)
-                    .bind(user.role.as_str())
-                    .bind(&user.password_hash)
-                    .bind(user.must_change_password)
-                    .bind(user.failed_logins)
-                    .bind(user.locked)
-                    .bind(user.disabled)
-                    .bind($crate::sql::ts(&user.created_at));
+                let q = Self::user_insert(user);
                 let change = $crate::sql::Change::Insert {
                     table: "users",
                     // The username may be a person's name: it is not repeated in the error.
