@@ -7,8 +7,9 @@
 //! (patient, purpose, reason, days). Two distinct approvers — security officers or committee
 //! members, never the requester — must approve; any one rejection ends it. Once approved and until
 //! it expires, the requester's reads of that patient for that purpose carry the request id as
-//! `context.approval_id`, which the `approved-over-scope` policy permits (forbids such as
-//! level 5 or a revoked consent still apply). Every step is audited.
+//! `context.approval_id` with the legal basis `approved_access`, which the `approved-over-scope`
+//! policy permits (forbids such as level 5 or a revoked consent still apply). Every step is
+//! audited.
 
 use chrono::{DateTime, Duration, Utc};
 use medspace_core::{new_id, EntityKind, EntityRef, Outcome, Role};

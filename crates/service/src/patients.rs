@@ -741,6 +741,13 @@ impl Node {
             Utc::now(),
         );
         let now = Utc::now();
+        // An approved over-scope request for this patient and purpose (T/CI 857-2024 6.4.2).
+        let approval = if purpose.is_empty() || self_query {
+            None
+        } else {
+            self.active_approval(caller, &patient_key, &purpose, now)
+                .await?
+        };
         let context = AccessContext {
             purpose: (!purpose.is_empty()).then(|| purpose.clone()),
             hour: local_hour(now),
@@ -750,16 +757,15 @@ impl Node {
             },
             consent,
             emergency: query.emergency,
-            legal_basis: LAWFUL_PURPOSES
-                .iter()
-                .find(|(p, _)| *p == purpose)
-                .map(|(_, b)| b.to_string()),
-            approval_id: if purpose.is_empty() {
-                None
+            legal_basis: if approval.is_some() {
+                Some("approved_access".to_string())
             } else {
-                self.active_approval(caller, &patient_key, &purpose, now)
-                    .await?
+                LAWFUL_PURPOSES
+                    .iter()
+                    .find(|(p, _)| *p == purpose)
+                    .map(|(_, b)| b.to_string())
             },
+            approval_id: approval,
         };
         let authz = self.authorizer().await?;
         let mut caller_entity = caller_attrs.entity(caller.id());
