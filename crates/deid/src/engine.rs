@@ -185,6 +185,9 @@ pub enum CellProblem {
     /// No subject column is configured (the policy parser prevents this).
     #[error("date_shift needs the policy's subject_column")]
     NoSubjectColumn,
+    /// The value cannot get a format-preserving pseudonym (too few digits).
+    #[error("format-preserving pseudonym: the value {0}")]
+    Ff1(crate::ff1::Ff1Error),
     /// The subject cell is empty, so no per-subject offset exists.
     #[error("the subject column `{subject}` is empty in this row, so no per-subject date shift can be derived; expected every dated row to name its subject")]
     SubjectEmpty {
@@ -255,6 +258,8 @@ enum Op<'p> {
     Keep,
     Blank,
     Pseudonymize(&'p str),
+    /// Format-preserving pseudonym; the cipher is keyed on first use (keys arrive per call).
+    Ff1(Option<Box<crate::ff1::Ff1Pseudonymizer>>),
     Mask(MaskSpec),
     AgeBand(Reference<'p>),
     ToAge(Reference<'p>),
@@ -407,7 +412,11 @@ impl<'p> Plan<'p> {
                 Action::Drop => continue,
                 Action::Blank => Op::Blank,
                 Action::Keep => Op::Keep,
-                Action::Pseudonymize { prefix } => Op::Pseudonymize(prefix),
+                Action::Pseudonymize {
+                    format_preserving: true,
+                    ..
+                } => Op::Ff1(None),
+                Action::Pseudonymize { prefix, .. } => Op::Pseudonymize(prefix),
                 Action::Mask(spec) => Op::Mask(*spec),
                 Action::AgeBand { reference: r } => Op::AgeBand(reference(column, r)?),
                 Action::ToAge { reference: r } => Op::ToAge(reference(column, r)?),
@@ -575,6 +584,17 @@ impl<'p> Plan<'p> {
                 _ if value.is_empty() => String::new(),
                 Op::Pseudonymize(prefix) => {
                     transform::pseudonymize(&keys.pseudonym_key, prefix, value)
+                }
+                Op::Ff1(cipher) => {
+                    let ff1 = match cipher {
+                        Some(c) => c,
+                        None => cipher.insert(Box::new(
+                            crate::ff1::Ff1Pseudonymizer::new(&keys.pseudonym_key)
+                                .map_err(|e| cell_err(CellProblem::Ff1(e)))?,
+                        )),
+                    };
+                    ff1.pseudonymize(value)
+                        .map_err(|e| cell_err(CellProblem::Ff1(e)))?
                 }
                 Op::Mask(spec) => transform::mask(value, spec),
                 Op::Truncate(length, pad) => transform::truncate(value, *length, *pad),

@@ -17,7 +17,8 @@
 //! [columns.person_name]
 //! action = "drop"                              # or "blank": keep the column, empty every value
 //! [columns.id_number]
-//! action = "pseudonymize"                      # HMAC-SHA-256 → 32 hex chars; prefix = "PID-"
+//! action = "pseudonymize"                      # HMAC-SHA-256 → 32 hex chars; prefix = "PID-";
+//!                                               # or format = "ff1": digits encrypted in place (FF1)
 //! [columns.mobile]
 //! action = "mask"                              # keep_first, keep_last, mask_char = "*"
 //! keep_first = 3
@@ -62,6 +63,7 @@
 
 pub mod anon;
 pub mod engine;
+pub mod ff1;
 pub mod hierarchy;
 pub mod kanon;
 pub mod keys;

@@ -295,10 +295,14 @@ pub enum Action {
     Blank,
     /// Copy unchanged.
     Keep,
-    /// HMAC-SHA-256 pseudonym, 32 hex characters after `prefix` (§10.2 f).
+    /// HMAC-SHA-256 pseudonym, 32 hex characters after `prefix` (§10.2 f); or, with
+    /// `format = "ff1"`, the value's digits encrypted in place with FF1 (length and every other
+    /// character kept; see [`crate::ff1`]).
     Pseudonymize {
-        /// Prepended to every pseudonym.
+        /// Prepended to every pseudonym (hex form only).
         prefix: String,
+        /// Format-preserving FF1 instead of the hex form.
+        format_preserving: bool,
     },
     /// Hide characters except some at each end.
     Mask(MaskSpec),
@@ -1355,7 +1359,7 @@ impl Checker<'_> {
         let action_name = self.string(&action_value, &action_path, &format!("one of {valid}"))?;
         let allowed: &[&str] = match action_name.as_str() {
             "drop" | "blank" | "null" | "keep" | "date_shift" | "year" => &[],
-            "pseudonymize" => &["prefix"],
+            "pseudonymize" => &["prefix", "format"],
             "mask" => &["keep_first", "keep_last", "mask_char"],
             "age_band" | "to_age" => &["reference_column", "reference_date"],
             "truncate" => &["length", "pad"],
@@ -1577,7 +1581,33 @@ impl Checker<'_> {
                     }
                     None => String::new(),
                 };
-                Action::Pseudonymize { prefix }
+                let format_preserving =
+                    match table.get("format") {
+                        None => false,
+                        Some(v) => match self
+                            .string(v, &opt_path("format"), "\"hex\" or \"ff1\"")?
+                            .as_str()
+                        {
+                            "hex" => false,
+                            "ff1" => true,
+                            _ => return Err(self.err(
+                                v,
+                                &opt_path("format"),
+                                "expected \"hex\" (HMAC pseudonym) or \"ff1\" (format-preserving)",
+                            )),
+                        },
+                    };
+                if format_preserving && !prefix.is_empty() {
+                    return Err(self.err(
+                        &action_value,
+                        &opt_path("prefix"),
+                        "a format-preserving (ff1) pseudonym keeps the value's format; expected no prefix",
+                    ));
+                }
+                Action::Pseudonymize {
+                    prefix,
+                    format_preserving,
+                }
             }
             "mask" => {
                 let mut spec = MaskSpec::default();
@@ -1701,7 +1731,8 @@ action = "keep"
         assert_eq!(
             p.action_for("id_number"),
             &Action::Pseudonymize {
-                prefix: "PID-".into()
+                prefix: "PID-".into(),
+                format_preserving: false,
             }
         );
         assert_eq!(

@@ -201,6 +201,10 @@ pub fn router_with(node: Arc<Node>, options: RouterOptions) -> Router {
             post(crate::self_service_api::file_request),
         )
         .route(
+            "/api/v1/me/credentials",
+            post(crate::self_service_api::set_credentials),
+        )
+        .route(
             "/api/v1/subject-requests",
             get(crate::self_service_api::requests),
         )

@@ -295,3 +295,34 @@ pub(crate) async fn resolve(
         .await?;
     Ok(Json(serde_json::json!({"id": id, "resolved": true})))
 }
+
+/// The account name and password a patient chooses.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialsBody {
+    /// New account name (optional).
+    pub username: Option<String>,
+    /// New password (same rules as staff passwords).
+    pub password: String,
+}
+
+/// The patient chooses an account name and a password (GB/T 39725-2020 §11.2.2.1); afterwards
+/// `/api/v1/auth/login` accepts them too, with the staff password rules and maximum age.
+#[utoipa::path(post, path = "/api/v1/me/credentials", tag = "self-service",
+    request_body = CredentialsBody,
+    responses(
+        (status = 200, description = "set", body = Object),
+        (status = 400, description = "a password rule or the account-name rule is broken (named)", body = ErrorBody),
+        (status = 401, description = "no valid session", body = ErrorBody),
+        (status = 403, description = "not a patient account", body = ErrorBody),
+        (status = 409, description = "the account name is taken", body = ErrorBody),
+    ))]
+pub(crate) async fn set_credentials(
+    State(node): State<Arc<Node>>,
+    Authed(c): Authed,
+    JsonBody(req): JsonBody<CredentialsBody>,
+) -> ApiResult<serde_json::Value> {
+    node.set_patient_credentials(&c, req.username.as_deref(), &req.password)
+        .await?;
+    Ok(Json(serde_json::json!({"updated": true})))
+}

@@ -1189,6 +1189,7 @@ const OPERATIONS: &[(&str, &str)] = &[
     ("post", "/api/v1/users/{id}/wards"),
     ("get", "/api/v1/subject-requests"),
     ("post", "/api/v1/subject-requests/{id}/resolve"),
+    ("post", "/api/v1/me/credentials"),
 ];
 
 const PUBLIC: &[&str] = &[

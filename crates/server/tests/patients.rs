@@ -14,7 +14,9 @@
 mod common;
 
 use axum::http::StatusCode;
-use common::api::Api;
+use std::sync::Arc;
+
+use common::api::{Api, Outbox};
 use serde_json::{json, Value};
 
 struct Ward {
@@ -552,18 +554,20 @@ async fn policy_and_attribute_changes_apply_to_the_next_request_and_are_audited_
     let _ = &w.auditor;
 }
 
-/// Reopens the node of `api` with extra configuration appended to its medspace.toml.
-async fn reconfigure(tmp: &std::path::Path, api: Api, extra: &str) -> Api {
+/// Reopens the node of `api` with extra configuration appended to its medspace.toml; text
+/// messages go to `outbox`.
+async fn reconfigure(tmp: &std::path::Path, api: Api, extra: &str, outbox: Arc<Outbox>) -> Api {
     api.node.close().await;
     drop(api);
     let config = tmp.join("node").join("medspace.toml");
     let mut text = std::fs::read_to_string(&config).unwrap();
     text.push_str(extra);
     std::fs::write(&config, text).unwrap();
-    let node = medspace_service::Node::open(&tmp.join("node"), &Default::default())
+    let mut node = medspace_service::Node::open(&tmp.join("node"), &Default::default())
         .await
         .unwrap();
-    Api::from_node(std::sync::Arc::new(node))
+    node.set_sms_gateway(outbox);
+    Api::from_node(Arc::new(node))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -611,14 +615,17 @@ async fn high_frequency_reads_raise_alerts_to_the_webhook_and_lock_the_account_u
                 .unwrap();
         }
     });
+    let outbox = Arc::new(Outbox::default());
     let api = reconfigure(
         tmp.path(),
         api,
         &format!(
             "\n[anomaly]\nwork_hours_start = 0\nwork_hours_end = 24\nmax_reads_per_minute = 3\n\
              lock_at = \"high\"\n\n[[anomaly.channels]]\nkind = \"log\"\n\n\
-             [[anomaly.channels]]\nkind = \"webhook\"\nurl = \"http://127.0.0.1:{port}/hook\"\n"
+             [[anomaly.channels]]\nkind = \"webhook\"\nurl = \"http://127.0.0.1:{port}/hook\"\n\n\
+             [[anomaly.channels]]\nkind = \"sms\"\nto = [\"13700000001\"]\n"
         ),
+        outbox.clone(),
     )
     .await;
     // Sessions survive the restart (they are stored); three reads are normal.
@@ -646,6 +653,17 @@ async fn high_frequency_reads_raise_alerts_to_the_webhook_and_lock_the_account_u
         .unwrap()
         .starts_with("sp:"));
     assert!(!hook.to_string().contains("P-CARD-1"));
+    // The on-call phone got a text naming the rule and the account, nothing about the patient.
+    let texts = outbox.0.lock().unwrap().clone();
+    let (to, text) = texts
+        .iter()
+        .find(|(_, t)| t.contains("high_frequency"))
+        .unwrap();
+    assert_eq!(to, "13700000001");
+    assert!(
+        text.contains(&w.resident_id) && !text.contains("sp:"),
+        "{text}"
+    );
     // Locked: the session no longer works and the password is refused.
     let (s, _) = read(&api, &w.resident, "P-CARD-1", "purpose=treatment").await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);

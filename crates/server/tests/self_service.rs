@@ -10,42 +10,11 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::http::StatusCode;
-use common::api::Api;
-use medspace_service::self_service::SmsGateway;
+use common::api::{Api, Outbox};
 use serde_json::{json, Value};
-
-/// Keeps every message instead of sending it.
-#[derive(Debug, Default)]
-struct Outbox(Mutex<Vec<(String, String)>>);
-
-impl SmsGateway for Outbox {
-    fn send(&self, mobile: &str, message: &str) -> Result<(), String> {
-        self.0
-            .lock()
-            .unwrap()
-            .push((mobile.to_string(), message.to_string()));
-        Ok(())
-    }
-}
-
-impl Outbox {
-    fn last_code(&self, mobile: &str) -> String {
-        let all = self.0.lock().unwrap();
-        let (_, msg) = all.iter().rev().find(|(m, _)| m == mobile).unwrap();
-        msg.chars()
-            .collect::<Vec<_>>()
-            .windows(6)
-            .map(|w| w.iter().collect::<String>())
-            .find(|w| w.chars().all(|c| c.is_ascii_digit()))
-            .unwrap()
-    }
-    fn count(&self) -> usize {
-        self.0.lock().unwrap().len()
-    }
-}
 
 async fn patient_login(api: &Api, outbox: &Outbox, mobile: &str) -> String {
     let (s, v) = api
@@ -284,6 +253,42 @@ async fn patients_log_in_by_sms_read_their_records_without_hidden_results_and_se
         entries.iter().all(|e| e["proof"].is_array()),
         "each entry has its proof"
     );
+
+    // The patient chooses an account name and a password, then may log in with them too.
+    let (s, v) = api
+        .call(
+            "POST",
+            "/api/v1/me/credentials",
+            Some(&patient),
+            Some(json!({"username": "zs-1990", "password": "short"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    let (s, v) = api
+        .call(
+            "POST",
+            "/api/v1/me/credentials",
+            Some(&patient),
+            Some(json!({"username": "officer", "password": "Patient-Passw0rd-1"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{v}");
+    let (s, v) = api
+        .call(
+            "POST",
+            "/api/v1/me/credentials",
+            Some(&patient),
+            Some(json!({"username": "zs-1990", "password": "Patient-Passw0rd-1"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, v) = api.login("zs-1990", "Patient-Passw0rd-1").await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["user"]["role"], "patient");
+    let (s, _) = api
+        .call("GET", "/api/v1/me/records", v["token"].as_str(), None)
+        .await;
+    assert_eq!(s, StatusCode::OK);
 
     // A correction request, worked by the officer.
     let (s, r) = api

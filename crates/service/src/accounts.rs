@@ -488,8 +488,10 @@ impl Node {
     /// Whether the password is older than the configured maximum age.
     async fn password_expired(&self, user: &User) -> Result<bool> {
         let days = self.config.accounts.password_max_age_days;
-        // Patients never use a password: they log in with one-time SMS codes.
-        if days == 0 || user.role == Role::Patient {
+        // A patient who never chose a password logs in with one-time SMS codes only.
+        let sms_only = user.role == Role::Patient
+            && self.store.password_history(&user.id, 1).await?.is_empty();
+        if days == 0 || sms_only {
             return Ok(false);
         }
         let changed = self
@@ -739,7 +741,7 @@ impl Node {
 
     /// Complexity (`[accounts] password_min_length`, three character classes, no username) and
     /// history (not the current password, nor one of the last `password_history`).
-    async fn check_new_password(&self, caller: &Caller, new: &str) -> Result<()> {
+    pub(crate) async fn check_new_password(&self, caller: &Caller, new: &str) -> Result<()> {
         let settings = &self.config.accounts;
         crate::identity::check_password(settings, &caller.user.username, new)?;
         let mut earlier = vec![caller.user.password_hash.clone()];

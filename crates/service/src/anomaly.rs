@@ -62,6 +62,12 @@ pub enum ChannelSettings {
         /// Receiver URL.
         url: String,
     },
+    /// A text message to the on-call security staff through the node's SMS gateway: rule,
+    /// severity, account, address and time only (§11.1.2.5: SMS alerts).
+    Sms {
+        /// Mainland mobile numbers.
+        to: Vec<String>,
+    },
 }
 
 /// `[anomaly]` in medspace.toml.
@@ -139,8 +145,22 @@ impl AnomalySettings {
             return bad("max_reads_per_minute, max_patients_per_hour and max_records_per_call must be at least 1".into());
         }
         for c in &self.channels {
-            if let ChannelSettings::Webhook { url } = c {
-                webhook_url(url).map_err(|m| ServiceError::Config(format!("[anomaly] {m}")))?;
+            match c {
+                ChannelSettings::Webhook { url } => {
+                    webhook_url(url).map_err(|m| ServiceError::Config(format!("[anomaly] {m}")))?;
+                }
+                ChannelSettings::Sms { to } => {
+                    if to.is_empty()
+                        || to
+                            .iter()
+                            .any(|m| medspace_validators::phone::normalize_mobile(m).is_none())
+                    {
+                        return bad(
+                            "an sms channel needs `to`: one or more mainland mobile numbers".into(),
+                        );
+                    }
+                }
+                ChannelSettings::Log => {}
             }
         }
         Ok(())
@@ -400,6 +420,19 @@ impl Node {
                     ("log", Ok(()))
                 }
                 ChannelSettings::Webhook { url } => ("webhook", post_webhook(url, alert).await),
+                ChannelSettings::Sms { to } => {
+                    let text = format!(
+                        "【medspace】异常访问告警 {} {}: 账号 {}，地址 {}，时间 {}，告警 {}",
+                        alert.severity,
+                        alert.rule,
+                        alert.user_id,
+                        alert.address.as_deref().unwrap_or("-"),
+                        alert.raised_at.format("%Y-%m-%d %H:%M:%S UTC"),
+                        alert.id
+                    );
+                    let sent = to.iter().try_for_each(|m| self.sms.send(m, &text));
+                    ("sms", sent)
+                }
             };
             if let Err(e) = sent {
                 // The alert is stored and stays open; the failed delivery is on record.

@@ -432,6 +432,60 @@ impl Node {
         self.subject_history_of(caller, vec![patient_key]).await
     }
 
+    /// The patient chooses an account name and a password (§11.2.2.1): afterwards they may also
+    /// log in with them at `/api/v1/auth/login`, under the same complexity, history and maximum-age
+    /// rules as staff (§11.2.2.1: periodic change). The SMS login keeps working.
+    pub async fn set_patient_credentials(
+        &self,
+        caller: &Caller,
+        username: Option<&str>,
+        password: &str,
+    ) -> Result<()> {
+        self.require(caller, Action::SelfService).await?;
+        if let Some(name) = username {
+            let ok = (3..=64).contains(&name.len())
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-');
+            if !ok {
+                return Err(ServiceError::BadRequest(
+                    "username: 3 to 64 characters of a-z, A-Z, 0-9, '.', '_' or '-'".into(),
+                ));
+            }
+        }
+        if let Err(e) = self.check_new_password(caller, password).await {
+            self.audit(
+                caller
+                    .event("account.password.change", caller.id(), Outcome::Denied)
+                    .with_detail(json!({"reason": e.to_string()})),
+            )
+            .await?;
+            return Err(e);
+        }
+        if let Some(name) = username {
+            self.store
+                .set_username(
+                    caller.id(),
+                    name,
+                    &caller.event("account.username.change", caller.id(), Outcome::Success),
+                )
+                .await?;
+        }
+        let p = password.to_string();
+        let hash =
+            tokio::task::spawn_blocking(move || crate::accounts::hash_password(&p)).await??;
+        self.store
+            .change_password_hash(
+                caller.id(),
+                &hash,
+                false,
+                Utc::now(),
+                &caller.event("account.password.change", caller.id(), Outcome::Success),
+            )
+            .await?;
+        Ok(())
+    }
+
     /// Files a correction (§7 f)) or restriction (§7 h)) request into the officers' queue.
     pub async fn file_subject_request(
         &self,

@@ -88,6 +88,14 @@ pub trait SelfServiceStore: Send + Sync {
         at: DateTime<Utc>,
         audit: &medspace_core::AuditEvent,
     ) -> Result<AuditReceipt>;
+    /// Renames a patient account (the patient chooses an account name, §11.2.2.1); the name must
+    /// be unused (`AlreadyExists`).
+    async fn set_username(
+        &self,
+        user_id: &str,
+        username: &str,
+        audit: &medspace_core::AuditEvent,
+    ) -> Result<AuditReceipt>;
     /// Patients a guardian acts for.
     async fn wards_of(&self, guardian_id: &str) -> Result<Vec<String>>;
     /// Stores (replaces) the pending code of a mobile number.
@@ -134,6 +142,7 @@ pub(crate) const INSERT_ACCOUNT: &str = "INSERT INTO patient_accounts (user_id, 
      patient_key, created_by, created_at) VALUES ($1, $2, $3, $4, $5)";
 pub(crate) const INSERT_GUARDIAN: &str = "INSERT INTO patient_guardians (guardian_id, \
      patient_key, created_by, created_at) VALUES ($1, $2, $3, $4)";
+pub(crate) const SET_USERNAME: &str = "UPDATE users SET username = $1 WHERE id = $2";
 pub(crate) const WARDS: &str =
     "SELECT patient_key FROM patient_guardians WHERE guardian_id = $1 ORDER BY patient_key";
 pub(crate) const PUT_CODE: &str = "INSERT INTO sms_codes (mobile_key, code_hash, expires_at, \
@@ -290,6 +299,35 @@ macro_rules! self_service_store_impl {
                     missing: format!("account `{guardian_id}`"),
                 };
                 self.audited(audit, change, q).await
+            }
+
+            async fn set_username(
+                &self,
+                user_id: &str,
+                username: &str,
+                audit: &medspace_core::AuditEvent,
+            ) -> $crate::Result<$crate::AuditReceipt> {
+                let (mut w, receipt) = self.begin_audited(audit).await?;
+                // An update, but a duplicate name is reported like a duplicate insert.
+                let change = $crate::sql::Change::Insert {
+                    table: "users",
+                    unique: Some(("username", "an account with this username".into())),
+                    duplicate: "an account with this username".into(),
+                    missing: format!("account `{user_id}`"),
+                };
+                let done = sqlx::query($crate::self_service::SET_USERNAME)
+                    .bind(username)
+                    .bind(user_id)
+                    .execute(&mut *w.tx)
+                    .await
+                    .map_err(|e| change.error(e))?;
+                if done.rows_affected() != 1 {
+                    return Err($crate::StoreError::NotFound {
+                        what: format!("account `{user_id}`"),
+                    });
+                }
+                w.commit().await?;
+                Ok(receipt)
             }
 
             async fn wards_of(&self, guardian_id: &str) -> $crate::Result<Vec<String>> {

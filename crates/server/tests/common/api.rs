@@ -1,11 +1,12 @@
 //! The API driven in-process (`tower::ServiceExt::oneshot`), with accounts activated the way
 //! a person would: one-time password, new password, TOTP enrolment where the role needs it.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use medspace_service::identity::{totp_code, totp_step, TOTP_STEP_SECONDS};
+use medspace_service::self_service::SmsGateway;
 use medspace_service::Node;
 use serde_json::{json, Value};
 use tower::ServiceExt;
@@ -170,5 +171,35 @@ impl Api {
             .into_iter()
             .map(|e| serde_json::from_str::<Value>(&e.entry).unwrap())
             .collect()
+    }
+}
+
+/// Keeps every message instead of sending it.
+#[derive(Debug, Default)]
+pub struct Outbox(pub Mutex<Vec<(String, String)>>);
+
+impl SmsGateway for Outbox {
+    fn send(&self, mobile: &str, message: &str) -> Result<(), String> {
+        self.0
+            .lock()
+            .unwrap()
+            .push((mobile.to_string(), message.to_string()));
+        Ok(())
+    }
+}
+
+impl Outbox {
+    pub fn last_code(&self, mobile: &str) -> String {
+        let all = self.0.lock().unwrap();
+        let (_, msg) = all.iter().rev().find(|(m, _)| m == mobile).unwrap();
+        msg.chars()
+            .collect::<Vec<_>>()
+            .windows(6)
+            .map(|w| w.iter().collect::<String>())
+            .find(|w| w.chars().all(|c| c.is_ascii_digit()))
+            .unwrap()
+    }
+    pub fn count(&self) -> usize {
+        self.0.lock().unwrap().len()
     }
 }
