@@ -65,6 +65,7 @@ mod compile;
 mod engine;
 mod mirror;
 pub mod synth;
+pub mod vocab;
 
 pub use authorizer::{
     builtin_schema, parse_policies, AccessContext, Authorizer, ConsentState, DecisionWithReasons,

@@ -52,18 +52,6 @@ pub struct Workload {
     pub requests: Vec<(String, String, String, AccessContext)>,
 }
 
-const TITLES: [&str; 5] = ["resident", "attending", "associate_chief", "chief", "none"];
-const DISEASES: [&str; 8] = [
-    "sexual_reproductive",
-    "infectious",
-    "mental",
-    "malignant_tumour",
-    "hereditary",
-    "anal",
-    "rare",
-    "incurable",
-];
-const GRANULARITY: [&str; 3] = ["summary", "abstract", "detail"];
 const PURPOSES: [&str; 6] = [
     "treatment",
     "research",
@@ -128,7 +116,7 @@ pub fn generate(seed: u64, sizes: Sizes, requests: usize) -> Workload {
             vec!["patient"]
         };
         let title = if roles.contains(&"doctor") {
-            TITLES[rng.gen_range(0..4)]
+            crate::vocab::TITLES[rng.gen_range(0..4)]
         } else {
             "none"
         };
@@ -179,11 +167,11 @@ pub fn generate(seed: u64, sizes: Sizes, requests: usize) -> Workload {
             "attending": attending}, "parents": []}));
         for r in 0..3 {
             let special: Vec<&str> = if rng.gen_bool(0.35) {
-                vec![DISEASES[rng.gen_range(0..8)]]
+                vec![crate::vocab::SPECIAL_DISEASES[rng.gen_range(0..8)]]
             } else {
                 Vec::new()
             };
-            let gran = GRANULARITY[rng.gen_range(0..3)];
+            let gran = crate::vocab::GRANULARITIES[rng.gen_range(0..3)];
             let level = match (gran, special.is_empty()) {
                 ("detail", false) => 5,
                 ("summary", _) => rng.gen_range(2..=3),

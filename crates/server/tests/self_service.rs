@@ -44,17 +44,7 @@ async fn patient_login(api: &Api, outbox: &Outbox, mobile: &str) -> String {
 async fn patients_log_in_by_sms_read_their_records_without_hidden_results_and_see_every_disclosure()
 {
     let tmp = tempfile::tempdir().unwrap();
-    let (mut node, outcome) = medspace_service::Node::init(medspace_service::InitOptions {
-        dir: tmp.path().join("node"),
-        database_url: None,
-        profile: None,
-        master_key_file: Some(tmp.path().join("node.masterkey")),
-        hsm: None,
-        admin_username: "admin".into(),
-        listen: None,
-    })
-    .await
-    .unwrap();
+    let (mut node, outcome) = common::init_node(tmp.path()).await;
     let outbox = Arc::new(Outbox::default());
     node.set_sms_gateway(outbox.clone());
     let api = Api::from_node(Arc::new(node));

@@ -99,8 +99,12 @@ pub enum Action {
     ViewAccessPolicies,
     /// Read and set the attributes the access policies read (department, title, groups …).
     ManageUserAttributes,
-    /// See and review abnormal-access alerts (GB/T 39725-2020 §11.1.2.5).
+    /// Review (close) abnormal-access alerts (GB/T 39725-2020 §11.1.2.5).
     ReviewAlerts,
+    /// See abnormal-access alerts (security officers, auditors).
+    ViewAlerts,
+    /// See every over-scope access request, not only one's own (approvers, auditors).
+    ViewAllAccessRequests,
     /// Ask for access beyond the normal scope (T/CI 857-2024 6.4.2).
     RequestAccess,
     /// Approve or reject such a request (one of two distinct approvers, DMS 4.3.2).
@@ -140,6 +144,8 @@ impl Action {
             Action::ViewAccessPolicies => "view_access_policies",
             Action::ManageUserAttributes => "manage_user_attributes",
             Action::ReviewAlerts => "review_alerts",
+            Action::ViewAlerts => "view_alerts",
+            Action::ViewAllAccessRequests => "view_all_access_requests",
             Action::RequestAccess => "request_access",
             Action::DecideAccessRequest => "decide_access_request",
             Action::SelfService => "self_service",
@@ -187,6 +193,11 @@ pub fn permits(role: Role, action: Action) -> bool {
             | (SecurityOfficer, RegisterPatientRecords)
             | (SecurityOfficer, ManageConsents)
             | (SecurityOfficer, ReviewAlerts)
+            | (SecurityOfficer, ViewAlerts)
+            | (Auditor, ViewAlerts)
+            | (SecurityOfficer, ViewAllAccessRequests)
+            | (CommitteeMember, ViewAllAccessRequests)
+            | (Auditor, ViewAllAccessRequests)
             | (SecurityOfficer, DecideAccessRequest)
             | (CommitteeMember, DecideAccessRequest)
             | (Clinician, RequestAccess)

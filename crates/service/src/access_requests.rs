@@ -12,7 +12,7 @@
 //! audited.
 
 use chrono::{DateTime, Duration, Utc};
-use medspace_core::{new_id, EntityKind, EntityRef, Outcome, Role};
+use medspace_core::{new_id, EntityKind, EntityRef, Outcome};
 use medspace_store::AccessRequestRow;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -173,10 +173,7 @@ impl Node {
 
     /// Requests: a requester sees their own, approvers and auditors all.
     pub async fn access_requests(&self, caller: &Caller) -> Result<Vec<AccessRequestView>> {
-        let all = matches!(
-            caller.role(),
-            Role::SecurityOfficer | Role::CommitteeMember | Role::Auditor
-        );
+        let all = crate::access::permits(caller.role(), Action::ViewAllAccessRequests);
         if !all {
             self.require(caller, Action::RequestAccess).await?;
         }

@@ -448,15 +448,7 @@ impl Node {
 
     /// Alerts, newest first (security officers and auditors).
     pub async fn alerts(&self, caller: &Caller, open_only: bool) -> Result<Vec<AlertView>> {
-        self.require(caller, Action::ReviewAlerts)
-            .await
-            .or_else(|e| {
-                if crate::access::permits(caller.role(), Action::ReadAudit) {
-                    Ok(())
-                } else {
-                    Err(e)
-                }
-            })?;
+        self.require(caller, Action::ViewAlerts).await?;
         let rows = self.store.alerts(open_only, 1000).await?;
         self.audit(
             caller

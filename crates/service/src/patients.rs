@@ -38,35 +38,9 @@ use crate::Node;
 /// China Standard Time: `context.hour` is the local hour of the hospital (§11.1.2.5 off-hours).
 const LOCAL_OFFSET_SECONDS: i32 = 8 * 3600;
 
-/// Titles a policy can test (`User.title`).
-pub const TITLES: &[&str] = &["resident", "attending", "associate_chief", "chief", "none"];
-/// Clinical and organisational roles a policy can test (`User.roles`).
-pub const ATTRIBUTE_ROLES: &[&str] = &[
-    "doctor",
-    "nurse",
-    "researcher",
-    "insurer",
-    "officer",
-    "committee",
-    "auditor",
-    "sysadmin",
-    "patient",
-];
-/// Employment states (`User.employment_status`).
-pub const EMPLOYMENT: &[&str] = &["active", "suspended", "left"];
-/// The eight special-disease categories of §11.1.2.3 a) 2).
-pub const SPECIAL_DISEASES: &[&str] = &[
-    "sexual_reproductive",
-    "infectious",
-    "mental",
-    "malignant_tumour",
-    "hereditary",
-    "anal",
-    "rare",
-    "incurable",
-];
-/// Record granularities of §11.1.2.3 b).
-pub const GRANULARITIES: &[&str] = &["summary", "abstract", "detail"];
+pub use medspace_authz::vocab::{
+    EMPLOYMENT, GRANULARITIES, ROLES as ATTRIBUTE_ROLES, SPECIAL_DISEASES, TITLES,
+};
 /// Purposes that are a lawful basis without consent (§7 b)), and the basis they state.
 const LAWFUL_PURPOSES: &[(&str, &str)] = &[
     ("treatment", "treatment"),
@@ -120,10 +94,10 @@ impl UserAttributes {
 
     /// Checks the vocabularies; the error names the field and what was expected.
     pub fn validate(&self) -> Result<()> {
-        one_of("title", &self.title, TITLES)?;
-        one_of("employment_status", &self.employment_status, EMPLOYMENT)?;
+        one_of("title", &self.title, &TITLES)?;
+        one_of("employment_status", &self.employment_status, &EMPLOYMENT)?;
         for r in &self.roles {
-            one_of("roles", r, ATTRIBUTE_ROLES)?;
+            one_of("roles", r, &ATTRIBUTE_ROLES)?;
         }
         if self.organisation.trim().is_empty() {
             return Err(ServiceError::BadRequest(
@@ -192,9 +166,9 @@ pub struct RecordLabels {
 
 impl RecordLabels {
     fn validate(&self) -> Result<()> {
-        one_of("granularity", &self.granularity, GRANULARITIES)?;
+        one_of("granularity", &self.granularity, &GRANULARITIES)?;
         for d in &self.special_diseases {
-            one_of("special_diseases", d, SPECIAL_DISEASES)?;
+            one_of("special_diseases", d, &SPECIAL_DISEASES)?;
         }
         if !(1..=5).contains(&self.level) {
             return Err(ServiceError::BadRequest(format!(
@@ -355,21 +329,23 @@ fn uid(kind: &str, id: &str) -> Result<EntityUid> {
     ))
 }
 
-/// Masks a value for display: first three and last four characters of a long value, first and
-/// last of a short one (`138****5678`, `110***********1234`).
+/// Masks a value for display with the de-identification `mask` transform: first three and last
+/// four characters of a long value, first and last of a short one (`138****5678`,
+/// `110***********1234`); at least one character is always hidden.
 pub fn mask_for_display(value: &str) -> String {
-    let chars: Vec<char> = value.chars().collect();
-    let n = chars.len();
-    let (head, tail) = match n {
+    let (keep_first, keep_last) = match value.chars().count() {
         0..=2 => (0, 0),
         3..=6 => (1, 1),
         _ => (3, 4),
     };
-    chars
-        .iter()
-        .enumerate()
-        .map(|(i, c)| if i < head || i >= n - tail { *c } else { '*' })
-        .collect()
+    medspace_deid::transform::mask(
+        value,
+        &medspace_deid::transform::MaskSpec {
+            keep_first,
+            keep_last,
+            mask_char: '*',
+        },
+    )
 }
 
 pub(crate) fn validate_purpose(purpose: &str) -> Result<()> {

@@ -373,23 +373,35 @@ impl Node {
         for_patient: Option<&str>,
         since: Option<DateTime<Utc>>,
     ) -> Result<PatientRecords> {
+        Ok(self.own_records(caller, for_patient, since).await?.0)
+    }
+
+    /// The records of [`Node::my_records`] and the patient's pseudonym.
+    async fn own_records(
+        &self,
+        caller: &Caller,
+        for_patient: Option<&str>,
+        since: Option<DateTime<Utc>>,
+    ) -> Result<(PatientRecords, String)> {
         self.require(caller, Action::SelfService).await?;
         let patient_key = self.own_patient_key(caller, for_patient).await?;
         let since = since.unwrap_or_else(|| {
             Utc::now() - Duration::days(30 * self.config.patients.self_query_months)
         });
-        self.records_of_key(
-            caller,
-            &patient_key,
-            &RecordQuery {
-                purpose: Some("self_service".into()),
-                emergency: false,
-                reason: None,
-            },
-            Some(since),
-            true,
-        )
-        .await
+        let records = self
+            .records_of_key(
+                caller,
+                &patient_key,
+                &RecordQuery {
+                    purpose: Some("self_service".into()),
+                    emergency: false,
+                    reason: None,
+                },
+                Some(since),
+                true,
+            )
+            .await?;
+        Ok((records, patient_key))
     }
 
     /// A copy of the patient's own records with the security notice (§7 e), §11.2.2.3); audited
@@ -400,8 +412,7 @@ impl Node {
         for_patient: Option<&str>,
         since: Option<DateTime<Utc>>,
     ) -> Result<RecordDownload> {
-        let records = self.my_records(caller, for_patient, since).await?;
-        let patient_key = self.own_patient_key(caller, for_patient).await?;
+        let (records, patient_key) = self.own_records(caller, for_patient, since).await?;
         let mut event = caller
             .event("patient.records.download", &patient_key, Outcome::Success)
             .with_detail(json!({

@@ -39,17 +39,7 @@ impl Totp {
 
 impl Api {
     pub async fn new(tmp: &std::path::Path) -> (Api, String) {
-        let (node, outcome) = medspace_service::Node::init(medspace_service::InitOptions {
-            dir: tmp.join("node"),
-            database_url: None,
-            profile: None,
-            master_key_file: Some(tmp.join("node.masterkey")),
-            hsm: None,
-            admin_username: "admin".into(),
-            listen: None,
-        })
-        .await
-        .unwrap();
+        let (node, outcome) = super::init_node(tmp).await;
         (Api::from_node(Arc::new(node)), outcome.admin_password)
     }
 

@@ -14,8 +14,10 @@ use std::sync::Arc;
 use medspace_server::{CertInfo, Listeners, NodeTls, ServerError};
 use medspace_service::{InitOptions, Node};
 
-pub async fn new_node(tmp: &Path) -> Arc<Node> {
-    let (node, _) = Node::init(InitOptions {
+/// A fresh node under `tmp/node` with its master key beside it, and what `init` reported (the
+/// administrator's one-time password).
+pub async fn init_node(tmp: &Path) -> (Node, medspace_service::InitOutcome) {
+    Node::init(InitOptions {
         dir: tmp.join("node"),
         database_url: None,
         profile: None,
@@ -25,8 +27,11 @@ pub async fn new_node(tmp: &Path) -> Arc<Node> {
         listen: None,
     })
     .await
-    .unwrap();
-    Arc::new(node)
+    .unwrap()
+}
+
+pub async fn new_node(tmp: &Path) -> Arc<Node> {
+    Arc::new(init_node(tmp).await.0)
 }
 
 pub struct Running {
