@@ -18,6 +18,7 @@ pub mod consent;
 pub mod csvio;
 pub mod datasets;
 pub mod destruction;
+pub mod dual_control;
 pub mod error;
 pub mod grading;
 pub mod identity;

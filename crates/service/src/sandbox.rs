@@ -46,6 +46,9 @@ pub struct GrantedTable {
     pub level: Level,
     /// Applications granting them.
     pub application_ids: Vec<String>,
+    /// Whether a granted column is important (C2) data (DMS 4.3.2: results leave only with two
+    /// approvers).
+    pub important: bool,
 }
 
 impl Node {
@@ -75,8 +78,15 @@ impl Node {
                     columns: Vec::new(),
                     level: Level::L1,
                     application_ids: Vec::new(),
+                    important: false,
                 });
-            entry.application_ids.push(app.id.clone());
+            if crate::dual_control::covers_important_data(&meta, &app.columns) {
+                // Listed first, so the query records it.
+                entry.important = true;
+                entry.application_ids.insert(0, app.id.clone());
+            } else {
+                entry.application_ids.push(app.id.clone());
+            }
             for c in app.columns {
                 if !entry.columns.contains(&c) {
                     if let Some(class) = meta.column_class(&c) {
@@ -147,8 +157,13 @@ impl Node {
             min_group_size: self.config.min_group_size,
             ..SandboxOptions::default()
         };
+        // The result may come from any granted table, so it is recorded under an application
+        // that opens important (C2) data if the caller holds one: its export then needs two
+        // approvers (DMS 4.3.2).
         let application_id = granted
             .iter()
+            .filter(|g| g.important)
+            .chain(granted.iter())
             .flat_map(|g| g.application_ids.iter())
             .next()
             .cloned()
@@ -216,11 +231,7 @@ impl Node {
                 ));
             }
         }
-        context.approval = granted
-            .iter()
-            .flat_map(|g| g.application_ids.first())
-            .next()
-            .cloned();
+        context.approval = Some(record.application_id.clone()).filter(|a| !a.is_empty());
         if let Err(e) = self.store.insert_query(&record, &event).await {
             let _ = self.objects.delete(&object_key);
             return Err(e.into());

@@ -12,6 +12,7 @@ use serde_json::json;
 use std::io::Read;
 
 use crate::access::{Action, Caller};
+use crate::dual_control::DualControl;
 use crate::error::{Result, ServiceError};
 use crate::node::Node;
 
@@ -152,6 +153,17 @@ impl Node {
         } else {
             Decision::Rejected
         };
+        let mut first_approver = None;
+        if approve && app.status == Decision::Pending && self.application_is_important(&app).await?
+        {
+            match self
+                .dual_approve(caller, "application", id, reason.trim())
+                .await?
+            {
+                DualControl::AwaitingSecond => return Ok(app),
+                DualControl::Complete(first) => first_approver = Some(first.approver_id),
+            }
+        }
         self.store
             .decide_application(
                 id,
@@ -161,9 +173,10 @@ impl Node {
                 Utc::now(),
                 &caller
                     .event("application.decide", id, Outcome::Success)
-                    .with_detail(
-                        json!({"decision": decision.as_str(), "applicant_id": app.applicant_id}),
-                    ),
+                    .with_detail(json!({
+                        "decision": decision.as_str(), "applicant_id": app.applicant_id,
+                        "first_approver": first_approver,
+                    })),
             )
             .await?;
         self.store
@@ -265,6 +278,16 @@ impl Node {
         } else {
             Decision::Rejected
         };
+        let mut first_approver = None;
+        if approve && e.status == Decision::Pending && self.export_is_important(&e).await? {
+            match self
+                .dual_approve(caller, "export", id, reason.trim())
+                .await?
+            {
+                DualControl::AwaitingSecond => return Ok(e),
+                DualControl::Complete(first) => first_approver = Some(first.approver_id),
+            }
+        }
         self.store
             .decide_export(
                 id,
@@ -274,7 +297,10 @@ impl Node {
                 Utc::now(),
                 &caller
                     .event("export.decide", id, Outcome::Success)
-                    .with_detail(json!({"decision": decision.as_str(), "query_id": e.query_id})),
+                    .with_detail(json!({
+                        "decision": decision.as_str(), "query_id": e.query_id,
+                        "first_approver": first_approver,
+                    })),
             )
             .await?;
         self.store

@@ -119,6 +119,19 @@ pub struct AccessRequestRow {
     pub valid_until: Option<DateTime<Utc>>,
 }
 
+/// The first of the two approvals an operation on important (C2) data needs (DMS 4.3.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DualApprovalRow {
+    /// What is approved: `application:<id>` or `export:<id>`.
+    pub subject: String,
+    /// Who approved.
+    pub approver_id: String,
+    /// Their reason.
+    pub reason: String,
+    /// When.
+    pub decided_at: DateTime<Utc>,
+}
+
 /// Access-layer storage; every [`Store`](crate::Store) implements it.
 #[async_trait::async_trait]
 pub trait AccessStore: Send + Sync {
@@ -209,6 +222,30 @@ pub trait AccessStore: Send + Sync {
         expected_approvals: &str,
         audit: &medspace_core::AuditEvent,
     ) -> Result<AuditReceipt>;
+    /// The first approvals recorded for `subject`, oldest first.
+    async fn dual_approvals(&self, subject: &str) -> Result<Vec<DualApprovalRow>>;
+    /// Records one person's approval of `subject`; the same person twice is `AlreadyExists`.
+    async fn insert_dual_approval(
+        &self,
+        row: &DualApprovalRow,
+        audit: &medspace_core::AuditEvent,
+    ) -> Result<AuditReceipt>;
+}
+
+pub(crate) const DUAL_APPROVALS: &str = "SELECT subject, approver_id, reason, decided_at FROM \
+     dual_approvals WHERE subject = $1 ORDER BY decided_at, approver_id";
+pub(crate) const INSERT_DUAL_APPROVAL: &str = "INSERT INTO dual_approvals (subject, approver_id, \
+     reason, decided_at) VALUES ($1, $2, $3, $4)";
+
+/// Decodes a `dual_approvals` row.
+pub(crate) fn dual_approval<R: crate::sql::Cols>(row: &R) -> Result<DualApprovalRow> {
+    const T: &str = "dual_approvals";
+    Ok(DualApprovalRow {
+        subject: text(T, row, "subject")?,
+        approver_id: text(T, row, "approver_id")?,
+        reason: text(T, row, "reason")?,
+        decided_at: ts(T, row, "decided_at")?,
+    })
 }
 
 const REQUEST_COLS: &str = "SELECT id, requester_id, patient_key, purpose, reason, days, status, \
@@ -693,6 +730,37 @@ macro_rules! access_store_impl {
                 }
                 w.commit().await?;
                 Ok(receipt)
+            }
+
+            async fn dual_approvals(
+                &self,
+                subject: &str,
+            ) -> $crate::Result<Vec<$crate::DualApprovalRow>> {
+                self.fetch_list(
+                    $crate::access::DUAL_APPROVALS,
+                    Some(subject),
+                    $crate::access::dual_approval,
+                )
+                .await
+            }
+
+            async fn insert_dual_approval(
+                &self,
+                a: &$crate::DualApprovalRow,
+                audit: &medspace_core::AuditEvent,
+            ) -> $crate::Result<$crate::AuditReceipt> {
+                let q = sqlx::query($crate::access::INSERT_DUAL_APPROVAL)
+                    .bind(&a.subject)
+                    .bind(&a.approver_id)
+                    .bind(&a.reason)
+                    .bind($crate::sql::ts(&a.decided_at));
+                let change = $crate::sql::Change::Insert {
+                    table: "dual_approvals",
+                    unique: None,
+                    duplicate: format!("your approval of `{}`", a.subject),
+                    missing: format!("account `{}`", a.approver_id),
+                };
+                self.audited(audit, change, q).await
             }
         }
     };

@@ -28,7 +28,8 @@ mod url;
 mod witness;
 
 pub use access::{
-    AccessRequestRow, AccessStore, AlertRow, ConsentRow, PatientRecordRow, PolicyVersion,
+    AccessRequestRow, AccessStore, AlertRow, ConsentRow, DualApprovalRow, PatientRecordRow,
+    PolicyVersion,
 };
 pub use accounts::{
     AccountState, AccountStore, ApiToken, CertificateAccount, LoginChallenge, TotpFactor,

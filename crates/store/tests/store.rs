@@ -214,6 +214,7 @@ both_backends!(
         two_handles_writing_concurrently_keep_one_chain,
         audit_log_refuses_edits_and_tampering_is_located,
         failed_audit_append_aborts_the_change,
+        dual_approvals_are_one_per_person_and_append_only,
     ],
 );
 
@@ -1499,4 +1500,59 @@ async fn witness_heads_move_forward_compare_and_set_and_cosignatures_are_append_
         .await
         .is_err());
     assert!(f.raw("DELETE FROM audit_cosignatures").await.is_err());
+}
+
+async fn dual_approvals_are_one_per_person_and_append_only(f: &Fixture) {
+    use medspace_store::DualApprovalRow;
+    let store = &f.store;
+    let (u, ..) = seed(store.as_ref()).await;
+    let subject = "export:exp-1";
+    let row = DualApprovalRow {
+        subject: subject.into(),
+        approver_id: u.id.clone(),
+        reason: "looked at the aggregate".into(),
+        decided_at: at(50, 1),
+    };
+    assert!(store.dual_approvals(subject).await.unwrap().is_empty());
+    let before = entry_count(store.as_ref()).await;
+    store
+        .insert_dual_approval(&row, &ev("export.approve_first", "exp-1"))
+        .await
+        .unwrap();
+    assert_eq!(entry_count(store.as_ref()).await, before + 1);
+    assert_eq!(
+        store.dual_approvals(subject).await.unwrap(),
+        vec![row.clone()]
+    );
+    assert!(store
+        .dual_approvals("export:exp-2")
+        .await
+        .unwrap()
+        .is_empty());
+    // The same person a second time: refused, and nothing audited.
+    let again = store
+        .insert_dual_approval(&row, &ev("export.approve_first", "exp-1"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(again, medspace_store::StoreError::AlreadyExists { .. }),
+        "{again:?}"
+    );
+    assert_eq!(entry_count(store.as_ref()).await, before + 1);
+    let stranger = DualApprovalRow {
+        approver_id: "u-nobody".into(),
+        ..row.clone()
+    };
+    assert!(matches!(
+        store
+            .insert_dual_approval(&stranger, &ev("export.approve_first", "exp-1"))
+            .await
+            .unwrap_err(),
+        medspace_store::StoreError::NotFound { .. }
+    ));
+    assert!(f
+        .raw("UPDATE dual_approvals SET reason = 'x'")
+        .await
+        .is_err());
+    assert!(f.raw("DELETE FROM dual_approvals").await.is_err());
 }
