@@ -95,6 +95,9 @@ pub struct AccessContext {
     pub legal_basis: Option<String>,
     /// Approval authorising an over-scope or bulk operation.
     pub approval_id: Option<String>,
+    /// Special-disease classes the approval explicitly covers (sandbox rows).
+    #[serde(default)]
+    pub approved_special_diseases: Option<Vec<String>>,
 }
 
 impl AccessContext {
@@ -131,6 +134,12 @@ impl AccessContext {
             if let Some(v) = v {
                 pairs.push((k.to_string(), s(v)));
             }
+        }
+        if let Some(classes) = &self.approved_special_diseases {
+            pairs.push((
+                "approved_special_diseases".to_string(),
+                RestrictedExpression::new_set(classes.iter().map(|c| s(c))),
+            ));
         }
         Context::from_pairs(pairs).map_err(|e| AuthzError::Request(e.to_string()))
     }

@@ -89,6 +89,7 @@ pub const CONTEXT_KEYS: &[&str] = &[
     "emergency",
     "legal_basis",
     "approval_id",
+    "approved_special_diseases",
 ];
 
 /// Errors of the access-control layer. Messages name the problem (policy id, attribute) but

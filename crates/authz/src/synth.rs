@@ -10,7 +10,11 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Value};
 
+use crate::vocab::SPECIAL_DISEASES;
 use crate::{AccessContext, ConsentState, Network, DEFAULT_POLICIES};
+
+/// Row groups (distinct label sets) per dataset.
+const ROW_GROUPS: usize = 8;
 
 /// Sizes of the synthetic hospital.
 #[derive(Debug, Clone, Copy)]
@@ -167,7 +171,7 @@ pub fn generate(seed: u64, sizes: Sizes, requests: usize) -> Workload {
             "attending": attending}, "parents": []}));
         for r in 0..3 {
             let special: Vec<&str> = if rng.gen_bool(0.35) {
-                vec![crate::vocab::SPECIAL_DISEASES[rng.gen_range(0..8)]]
+                vec![SPECIAL_DISEASES[rng.gen_range(0..8)]]
             } else {
                 Vec::new()
             };
@@ -201,6 +205,26 @@ pub fn generate(seed: u64, sizes: Sizes, requests: usize) -> Workload {
                 json!({"uid": uid("Column", &format!("ds{ds}-c{c}")), "attrs": {
                 "dataset": uid("Dataset", &format!("ds{ds}")), "category": "clinical",
                 "level": rng.gen_range(1..=5), "dms_class": class},
+                "parents": [uid("Dataset", &format!("ds{ds}"))]}),
+            );
+        }
+        // Row groups for the sandbox's row filter: most without a special disease.
+        for g in 0..ROW_GROUPS {
+            let classes: Vec<&str> = if rng.gen_bool(0.6) {
+                Vec::new()
+            } else {
+                SPECIAL_DISEASES
+                    .iter()
+                    .copied()
+                    .filter(|_| rng.gen_bool(0.25))
+                    .collect()
+            };
+            let level = if classes.is_empty() { level } else { 5 };
+            ents.push(
+                json!({"uid": uid("Row", &format!("ds{ds}-g{g}")), "attrs": {
+                "dataset": uid("Dataset", &format!("ds{ds}")), "special_diseases": classes,
+                "department": format!("dept{}", rng.gen_range(0..sizes.departments)),
+                "level": level},
                 "parents": [uid("Dataset", &format!("ds{ds}"))]}),
             );
         }
@@ -313,7 +337,7 @@ fn random_request(
                 "AuditLog",
             ],
         ),
-        ("query", &["Dataset", "Column"]),
+        ("query", &["Dataset", "Column", "Row", "Row"]),
         ("export", &["PatientRecord", "Dataset", "Column"]),
         ("download", &["PatientRecord", "Dataset", "Column"]),
         ("approve", &["Application"]),
@@ -337,6 +361,11 @@ fn random_request(
             rng.gen_range(0..20)
         ),
         "Application" => format!("app{}", rng.gen_range(0..sizes.applications)),
+        "Row" => format!(
+            "ds{}-g{}",
+            rng.gen_range(0..sizes.datasets),
+            rng.gen_range(0..ROW_GROUPS)
+        ),
         _ => "log".to_string(),
     };
     let purpose = if rng.gen_bool(0.05) {
@@ -368,6 +397,13 @@ fn random_request(
         approval_id: rng
             .gen_bool(0.3)
             .then(|| format!("APR-{}", rng.gen_range(0..1000))),
+        approved_special_diseases: rng.gen_bool(0.2).then(|| {
+            SPECIAL_DISEASES
+                .iter()
+                .filter(|_| rng.gen_bool(0.3))
+                .map(|d| d.to_string())
+                .collect()
+        }),
     };
     (
         principal,

@@ -119,6 +119,7 @@ proptest! {
             emergency,
             legal_basis: law.then(|| "law".to_string()),
             approval_id: approval.then(|| "APR-1".to_string()),
+            approved_special_diseases: None,
         };
         let req = authz.request(
             uid(&format!("User::\"u{user}\"")),

@@ -26,6 +26,7 @@ enum Ctx {
     MarketingConsented,
     NoPurpose,
     Emergency,
+    ApprovedCancer,
 }
 
 fn ctx(c: Ctx) -> AccessContext {
@@ -57,6 +58,10 @@ fn ctx(c: Ctx) -> AccessContext {
             x.consent = ConsentState::Granted;
         }
         Ctx::NoPurpose => x.purpose = None,
+        Ctx::ApprovedCancer => {
+            x.approval_id = Some("APR-7".into());
+            x.approved_special_diseases = Some(vec!["malignant_tumour".into()]);
+        }
         Ctx::Emergency => {
             x.emergency = true;
             x.purpose = Some("emergency_treatment".into());
@@ -140,6 +145,16 @@ const MATRIX: &[Cell] = &[
     ("researcher", "export", "Column", "ds2_l2", Treatment, false, Some("dms-c2-approval-column")),
     ("researcher", "export", "Column", "ds1_l2", ApprovedExternal, false, Some("net-internal-transfer")),
     ("researcher2", "export", "Column", "ds1_l2", Approved, false, None),
+    // Sandbox rows: the project team with an approval; special-disease rows only when the
+    // approval names every class the rows hold.
+    ("researcher", "query", "Row", "ds1_row_plain", Approved, true, None),
+    ("researcher", "query", "Row", "ds1_row_plain", Treatment, false, None),            // no approval
+    ("researcher2", "query", "Row", "ds1_row_plain", Approved, false, None),            // not in the team
+    ("researcher", "query", "Row", "ds1_row_cancer", Approved, false, Some("sandbox-row-special-disease")),
+    ("researcher", "query", "Row", "ds1_row_cancer", ApprovedCancer, true, None),
+    ("researcher", "query", "Row", "ds1_row_cancer_hiv", ApprovedCancer, false, Some("sandbox-row-special-disease")),
+    ("researcher", "query", "Row", "ds1_row_plain", NoPurpose, false, Some("minimum-necessary-purpose")),
+    ("sysadmin", "query", "Row", "ds1_row_plain", Approved, false, Some("sod-sysadmin-no-data")),
     ("researcher", "reidentify", "Dataset", "ds1", Approved, false, None),
     ("researcher", "grant", "Dataset", "ds1", Approved, false, None),
     // --- Applications: another user's application, self-approval. ---

@@ -376,6 +376,7 @@ pub async fn run(a: DemoArgs) -> Result<ExitCode> {
                 columns: columns.iter().map(|c| c.to_string()).collect(),
                 purpose: "Study of inpatient and outpatient cost burden by visit type and insurance scheme (demo)".into(),
                 period_days: 90,
+                ..Default::default()
             },
         )
         .await?;
@@ -414,6 +415,16 @@ pub async fn run(a: DemoArgs) -> Result<ExitCode> {
         result.query_id,
         result.smallest_group.unwrap_or(0)
     );
+    for f in &result.row_filter {
+        println!(
+            "   row filter on `{}`: {} rows visible, {} withheld by {} ({} label groups decided by Cedar in one batch; the application named no special disease)",
+            f.table,
+            f.rows_visible,
+            f.rows_withheld,
+            f.withheld_by.iter().cloned().collect::<Vec<_>>().join(", "),
+            f.groups
+        );
+    }
 
     let small = "SELECT total_fee, count(*) AS n FROM settlements_deid GROUP BY total_fee";
     println!("   small-count query (one group per exact fee, nearly unique):\n     {small}");

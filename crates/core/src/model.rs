@@ -213,6 +213,10 @@ pub struct Application {
     pub decided_at: Option<DateTime<Utc>>,
     /// When filed.
     pub created_at: DateTime<Utc>,
+    /// Special-disease classes (GB/T 39725-2020 §11.1.2.3) whose rows the application asks to
+    /// include; rows of any other special disease are withheld from the sandbox (§6.2 e)).
+    #[serde(default)]
+    pub special_diseases: Vec<String>,
 }
 
 impl Application {

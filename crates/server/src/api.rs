@@ -816,6 +816,10 @@ pub struct ApplyRequest {
     pub purpose: String,
     /// Period of use in days.
     pub period_days: i64,
+    /// Special-disease classes whose rows the study needs (`malignant_tumour`, `infectious` …);
+    /// without them, rows of special diseases are withheld from the sandbox.
+    #[serde(default)]
+    pub special_diseases: Vec<String>,
 }
 
 /// Files an application (data users).
@@ -838,6 +842,7 @@ pub(crate) async fn apply(
         columns: r.columns,
         purpose: r.purpose,
         period_days: r.period_days,
+        special_diseases: r.special_diseases,
     };
     Ok(Json(node.apply(&c, req).await?))
 }
@@ -912,6 +917,10 @@ pub struct QueryResponse {
     pub rows: Vec<Vec<serde_json::Value>>,
     /// Smallest group behind any aggregate.
     pub smallest_group: Option<u64>,
+    /// Per table: rows the access policies let the query see and rows they withheld
+    /// (`table`, `rows_visible`, `rows_withheld`, `groups`, `withheld_by`).
+    #[schema(value_type = Vec<Object>)]
+    pub row_filter: Vec<medspace_service::row_filter::RowFilterReport>,
 }
 
 impl From<QueryResult> for QueryResponse {
@@ -921,12 +930,14 @@ impl From<QueryResult> for QueryResponse {
             columns,
             rows,
             smallest_group,
+            row_filter,
         } = r;
         QueryResponse {
             query_id,
             columns,
             rows,
             smallest_group,
+            row_filter,
         }
     }
 }

@@ -855,8 +855,16 @@ action = "keep"
             .iter()
             .map(|r| r[1].as_i64().unwrap())
             .sum::<i64>(),
-        2000
+        result["row_filter"][0]["rows_visible"].as_i64().unwrap()
     );
+    // The application named no special disease: those rows are withheld by the row filter.
+    assert_eq!(
+        result["row_filter"][0]["rows_visible"].as_i64().unwrap()
+            + result["row_filter"][0]["rows_withheld"].as_i64().unwrap(),
+        2000,
+        "{result}"
+    );
+    assert!(result["row_filter"][0]["rows_withheld"].as_i64().unwrap() > 0);
     let (s, v) = api.call("POST", "/api/v1/sandbox/query", Some(researcher), Some(json!({"sql": "SELECT diagnosis_code, count(*) FROM claims_deid GROUP BY diagnosis_code"}))).await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
     assert!(

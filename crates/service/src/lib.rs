@@ -25,6 +25,7 @@ pub mod identity;
 pub mod keys;
 pub mod node;
 pub mod patients;
+pub mod row_filter;
 pub mod sandbox;
 pub mod self_service;
 pub mod transparency;

@@ -107,7 +107,7 @@ impl UserAttributes {
         Ok(())
     }
 
-    fn entity(&self, id: &str) -> Value {
+    pub(crate) fn entity(&self, id: &str) -> Value {
         json!({
             "uid": {"type": "User", "id": id},
             "attrs": {
@@ -320,7 +320,7 @@ fn ids_of(text: &str) -> Result<BTreeSet<String>> {
 }
 
 /// The uid of an entity of type `kind` (a schema type name) with this id.
-fn uid(kind: &str, id: &str) -> Result<EntityUid> {
+pub(crate) fn uid(kind: &str, id: &str) -> Result<EntityUid> {
     let type_name = EntityTypeName::from_str(kind)
         .map_err(|e| ServiceError::Internal(format!("entity type `{kind}`: {e}")))?;
     Ok(EntityUid::from_type_name_and_id(
@@ -534,7 +534,7 @@ impl Node {
         Ok(attrs)
     }
 
-    async fn attributes_of(&self, user_id: &str) -> Result<UserAttributes> {
+    pub(crate) async fn attributes_of(&self, user_id: &str) -> Result<UserAttributes> {
         match self.store.user_attributes(user_id).await? {
             Some(text) => serde_json::from_str(&text).map_err(|e| {
                 ServiceError::Internal(format!("stored attributes of `{user_id}`: {e}"))
@@ -742,6 +742,7 @@ impl Node {
                     .map(|(_, b)| b.to_string())
             },
             approval_id: approval,
+            approved_special_diseases: None,
         };
         let authz = self.authorizer().await?;
         let mut caller_entity = caller_attrs.entity(caller.id());
@@ -952,7 +953,7 @@ fn patient_attrs(latest: Option<&RecordLabels>) -> Value {
     }
 }
 
-fn local_hour(now: DateTime<Utc>) -> u8 {
+pub(crate) fn local_hour(now: DateTime<Utc>) -> u8 {
     let hour = FixedOffset::east_opt(LOCAL_OFFSET_SECONDS)
         .map_or(now.hour(), |offset| now.with_timezone(&offset).hour());
     u8::try_from(hour).unwrap_or(0)

@@ -19,6 +19,7 @@ use serde_json::json;
 use crate::access::{Action, Caller};
 use crate::error::{Result, ServiceError};
 use crate::node::Node;
+use crate::row_filter::RowFilterReport;
 
 /// A query result as returned to the data user (inside the node's UI/API, never downloadable).
 #[derive(Debug, Clone, Serialize)]
@@ -31,6 +32,8 @@ pub struct QueryResult {
     pub rows: Vec<Vec<serde_json::Value>>,
     /// Smallest group behind any aggregate.
     pub smallest_group: Option<u64>,
+    /// Rows each table's row filter let through and withheld.
+    pub row_filter: Vec<RowFilterReport>,
 }
 
 /// A table the caller may query, with its granted columns.
@@ -49,6 +52,12 @@ pub struct GrantedTable {
     /// Whether a granted column is important (C2) data (DMS 4.3.2: results leave only with two
     /// approvers).
     pub important: bool,
+    /// Special-disease classes whose rows the approved applications include; rows of any other
+    /// special disease are withheld (`row_filter`).
+    pub special_diseases: Vec<String>,
+    /// Purpose of the first application (the row filter's context).
+    #[serde(skip)]
+    pub purpose: String,
 }
 
 impl Node {
@@ -79,7 +88,14 @@ impl Node {
                     level: Level::L1,
                     application_ids: Vec::new(),
                     important: false,
+                    special_diseases: Vec::new(),
+                    purpose: app.purpose.clone(),
                 });
+            for d in &app.special_diseases {
+                if !entry.special_diseases.contains(d) {
+                    entry.special_diseases.push(d.clone());
+                }
+            }
             if crate::dual_control::covers_important_data(&meta, &app.columns) {
                 // Listed first, so the query records it.
                 entry.important = true;
@@ -119,6 +135,7 @@ impl Node {
             ));
         }
         let mut tables = Vec::new();
+        let mut row_filter = Vec::new();
         for g in &granted {
             let meta = self
                 .store
@@ -139,15 +156,25 @@ impl Node {
             }
             // Only the granted columns are decrypted; a granted name the schema lacks is left to
             // the sandbox, which refuses it.
-            let columns: Vec<String> = g
+            let mut columns: Vec<String> = g
                 .columns
                 .iter()
                 .filter(|c| meta.schema.iter().any(|s| &s.name == *c))
                 .cloned()
                 .collect();
+            // The row filter's label columns are read too; the sandbox drops them before the
+            // query engine sees the table.
+            for c in crate::row_filter::label_columns(&meta) {
+                if !columns.contains(&c) {
+                    columns.push(c);
+                }
+            }
+            let loaded = self.load_batches(&meta, Some(columns)).await?;
+            let (batches, report) = self.filter_rows(caller, &meta, g, loaded).await?;
+            row_filter.push(report);
             tables.push(SandboxTable {
                 name: g.table.clone(),
-                batches: self.load_batches(&meta, Some(columns)).await?,
+                batches,
                 schema: meta.schema.clone(),
                 granted_columns: g.columns.clone(),
                 level: g.level,
@@ -214,6 +241,7 @@ impl Node {
                 "sql_sha256": sql_sha256, "rows": record.row_count,
                 "tables": granted.iter().map(|g| g.dataset_id.clone()).collect::<Vec<_>>(),
                 "smallest_group": output.smallest_group,
+                "row_filter": row_filter,
             }));
         // T/CI 857-2024 7.2.6: which data (datasets, columns, labels) and on what approval.
         let context = event.context_mut();
@@ -241,6 +269,7 @@ impl Node {
             columns: output.columns,
             rows: output.rows,
             smallest_group: output.smallest_group,
+            row_filter,
         })
     }
 

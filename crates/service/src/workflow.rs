@@ -17,7 +17,7 @@ use crate::error::{Result, ServiceError};
 use crate::node::Node;
 
 /// What a data user asks for.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct ApplicationRequest {
     /// De-identified dataset id.
     pub dataset_id: String,
@@ -27,6 +27,9 @@ pub struct ApplicationRequest {
     pub purpose: String,
     /// Length of the access period in days.
     pub period_days: i64,
+    /// Special-disease classes whose rows the study needs (GB/T 39725-2020 §11.1.2.3 names);
+    /// empty: rows of any special disease are withheld from the sandbox.
+    pub special_diseases: Vec<String>,
 }
 
 impl Node {
@@ -80,6 +83,17 @@ impl Node {
                 self.config.max_application_days
             )));
         }
+        let mut special_diseases = req.special_diseases.clone();
+        for d in &special_diseases {
+            if !medspace_authz::vocab::SPECIAL_DISEASES.contains(&d.as_str()) {
+                return Err(ServiceError::BadRequest(format!(
+                    "special_diseases: `{d}` is not one of {}",
+                    medspace_authz::vocab::SPECIAL_DISEASES.join(", ")
+                )));
+            }
+        }
+        special_diseases.sort();
+        special_diseases.dedup();
         let now = Utc::now();
         let mut columns = req.columns.clone();
         columns.sort();
@@ -97,12 +111,14 @@ impl Node {
             decision_reason: None,
             decided_at: None,
             created_at: now,
+            special_diseases,
         };
         self.store
             .insert_application(
                 &app,
                 &caller.event("application.create", &app.id, Outcome::Success).with_detail(json!({
                     "dataset_id": app.dataset_id, "columns": app.columns, "period_days": req.period_days,
+                    "special_diseases": app.special_diseases,
                 })),
             )
             .await?;

@@ -82,6 +82,7 @@ async fn a_subjects_history_lists_collection_use_and_disclosure_with_proofs() {
                     columns: vec!["sex".into(), "visit_type".into(), "total_fee".into()],
                     purpose: "cost burden by visit type".into(),
                     period_days: 30,
+                    ..Default::default()
                 },
             )
             .await

@@ -67,6 +67,7 @@ async fn important_data_needs_two_distinct_approvers_for_each_lock() {
             columns: columns.iter().map(|c| c.to_string()).collect(),
             purpose: "service volume by institution".into(),
             period_days: 30,
+            ..Default::default()
         };
         // C1 columns only: one approver, as before.
         let plain = node

@@ -72,6 +72,7 @@ async fn the_trusted_flow_enforces_grants_and_refusals() {
                     columns: vec!["sex".into()],
                     purpose: "wants the raw data please".into(),
                     period_days: 30,
+                    ..Default::default()
                 },
             )
             .await;
@@ -85,6 +86,7 @@ async fn the_trusted_flow_enforces_grants_and_refusals() {
                     columns: vec!["sex".into(), "visit_type".into(), "total_fee".into()],
                     purpose: "cost burden by visit type".into(),
                     period_days: 30,
+                    ..Default::default()
                 },
             )
             .await
@@ -104,8 +106,11 @@ async fn the_trusted_flow_enforces_grants_and_refusals() {
             .query(&researcher, "SELECT visit_type, count(*) AS n, sum(total_fee) AS fees FROM claims_deid GROUP BY visit_type")
             .await
             .unwrap();
+        // Rows of special diseases are withheld: the application named none (§6.2 e)).
         let total: i64 = ok.rows.iter().map(|r| r[1].as_i64().unwrap()).sum();
-        assert_eq!(total, 2000, "{label}");
+        let filter = &ok.row_filter[0];
+        assert_eq!(total as u64, filter.rows_visible, "{label}");
+        assert_eq!(filter.rows_visible + filter.rows_withheld, 2000, "{label}");
         for sql in [
             "SELECT diagnosis_code, count(*) FROM claims_deid GROUP BY diagnosis_code",
             "SELECT * FROM claims_deid",

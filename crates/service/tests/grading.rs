@@ -87,6 +87,7 @@ async fn gradings_are_proposed_confirmed_approved_audited_and_gate_the_sandbox()
                     columns: vec!["visit_type".into(), "total_fee".into()],
                     purpose: "cost burden by visit type (grading test)".into(),
                     period_days: 30,
+                    ..Default::default()
                 },
             )
             .await

@@ -104,6 +104,7 @@ async fn datasets_are_encrypted_parquet_in_both_profiles() {
                     columns: vec!["sex".into(), "total_fee".into()],
                     purpose: "fees by sex".into(),
                     period_days: 30,
+                    ..Default::default()
                 },
             )
             .await

@@ -80,12 +80,12 @@ pub(crate) const INSERT_DATASET: &str = "INSERT INTO datasets (id, name, kind, f
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)";
 
 const APPLICATION_COLS: &str = "SELECT id, applicant_id, dataset_id, columns_json, purpose, \
-     period_start, period_end, status, decided_by, decision_reason, decided_at, created_at \
-     FROM applications";
+     period_start, period_end, status, decided_by, decision_reason, decided_at, created_at, \
+     special_diseases_json FROM applications";
 pub(crate) const INSERT_APPLICATION: &str = "INSERT INTO applications (id, applicant_id, \
      dataset_id, columns_json, purpose, period_start, period_end, status, decided_by, \
-     decision_reason, decided_at, created_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
+     decision_reason, decided_at, created_at, special_diseases_json) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
 pub(crate) const DECIDE_APPLICATION: &str =
     "UPDATE applications SET status = $1, decided_by = $2, \
      decision_reason = $3, decided_at = $4 WHERE id = $5 AND status = 'pending'";
@@ -542,6 +542,7 @@ pub(crate) fn application<R: Cols>(row: &R) -> Result<Application> {
         decision_reason: r.opt_text("decision_reason")?,
         decided_at: r.opt_ts("decided_at")?,
         created_at: r.ts("created_at")?,
+        special_diseases: r.json("special_diseases_json")?,
     })
 }
 
@@ -1346,7 +1347,11 @@ macro_rules! sql_store {
                     .bind(app.decided_by.as_deref())
                     .bind(app.decision_reason.as_deref())
                     .bind(app.decided_at.as_ref().map($crate::sql::ts))
-                    .bind($crate::sql::ts(&app.created_at));
+                    .bind($crate::sql::ts(&app.created_at))
+                    .bind($crate::sql::json(
+                        "application special diseases",
+                        &app.special_diseases,
+                    )?);
                 let change = $crate::sql::Change::Insert {
                     table: "applications",
                     unique: None,

@@ -304,6 +304,7 @@ fn application(applicant: &User, ds: &DatasetMeta) -> Application {
         decision_reason: None,
         decided_at: None,
         created_at: at(2, 7),
+        special_diseases: vec!["malignant_tumour".into()],
     }
 }
 

@@ -249,6 +249,22 @@ pub fn hospital() -> Value {
             "parents": [u("Dataset", ds)]}),
         );
     }
+    // Row groups of ds1 for the sandbox's row filter.
+    for (id, classes, level) in [
+        ("ds1_row_plain", vec![], 2),
+        ("ds1_row_cancer", vec!["malignant_tumour"], 5),
+        (
+            "ds1_row_cancer_hiv",
+            vec!["infectious", "malignant_tumour"],
+            5,
+        ),
+    ] {
+        v.push(
+            json!({"uid": u("Row", id), "attrs": {"dataset": u("Dataset", "ds1"),
+            "special_diseases": classes, "department": "cardiology", "level": level},
+            "parents": [u("Dataset", "ds1")]}),
+        );
+    }
     v.push(json!({"uid": u("Application", "app_researcher"), "attrs": {
         "applicant": u("User", "researcher"), "dataset": u("Dataset", "ds1"),
         "status": "submitted"}, "parents": []}));
@@ -283,6 +299,7 @@ pub fn treatment() -> AccessContext {
         emergency: false,
         legal_basis: Some("treatment".into()),
         approval_id: None,
+        approved_special_diseases: None,
     }
 }
 
