@@ -615,6 +615,7 @@ async fn high_frequency_reads_raise_alerts_to_the_webhook_and_lock_the_account_u
                 .unwrap();
         }
     });
+    let (smtp_port, mut mail) = smtp_sink().await;
     let outbox = Arc::new(Outbox::default());
     let api = reconfigure(
         tmp.path(),
@@ -623,7 +624,10 @@ async fn high_frequency_reads_raise_alerts_to_the_webhook_and_lock_the_account_u
             "\n[anomaly]\nwork_hours_start = 0\nwork_hours_end = 24\nmax_reads_per_minute = 3\n\
              lock_at = \"high\"\n\n[[anomaly.channels]]\nkind = \"log\"\n\n\
              [[anomaly.channels]]\nkind = \"webhook\"\nurl = \"http://127.0.0.1:{port}/hook\"\n\n\
-             [[anomaly.channels]]\nkind = \"sms\"\nto = [\"13700000001\"]\n"
+             [[anomaly.channels]]\nkind = \"sms\"\nto = [\"13700000001\"]\n\n\
+             [[anomaly.channels]]\nkind = \"email\"\nsmtp_host = \"127.0.0.1\"\nport = {smtp_port}\n\
+             security = \"none\"\nfrom = \"medspace@hospital.example\"\n\
+             to = [\"secops@hospital.example\"]\n"
         ),
         outbox.clone(),
     )
@@ -664,6 +668,18 @@ async fn high_frequency_reads_raise_alerts_to_the_webhook_and_lock_the_account_u
         text.contains(&w.resident_id) && !text.contains("sp:"),
         "{text}"
     );
+    // The security team's mailbox got the alert: rule, account, address, time; no patient id.
+    let (rcpt, message) = tokio::time::timeout(std::time::Duration::from_secs(10), mail.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(rcpt, "<secops@hospital.example>");
+    assert!(
+        message.contains("Subject: [medspace] abnormal access: high high_frequency"),
+        "{message}"
+    );
+    assert!(message.contains(&w.resident_id), "{message}");
+    assert!(!message.contains("P-CARD-1"), "{message}");
     // Locked: the session no longer works and the password is refused.
     let (s, _) = read(&api, &w.resident, "P-CARD-1", "purpose=treatment").await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
@@ -818,4 +834,55 @@ async fn over_scope_access_needs_two_distinct_approvers_then_reads_for_the_appro
         && e["outcome"] == "success"
         && e["context"]["approval"] == req["id"]));
     let _ = (&w.chief, &w.insurer, &w.auditor);
+}
+
+/// A minimal SMTP receiver on loopback (RFC 5321 commands only, no extensions) that hands each
+/// message's recipient and text to the test.
+async fn smtp_sink() -> (u16, tokio::sync::mpsc::UnboundedReceiver<(String, String)>) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        loop {
+            let Ok((sock, _)) = listener.accept().await else {
+                return;
+            };
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let (read, mut write) = sock.into_split();
+                let mut lines = BufReader::new(read).lines();
+                write.write_all(b"220 sink ESMTP\r\n").await.unwrap();
+                let mut rcpt = String::new();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    let upper = line.to_ascii_uppercase();
+                    let reply: &[u8] = if upper.starts_with("EHLO") || upper.starts_with("HELO") {
+                        b"250 sink\r\n"
+                    } else if upper.starts_with("RCPT TO:") {
+                        rcpt = line["RCPT TO:".len()..].trim().to_string();
+                        b"250 OK\r\n"
+                    } else if upper == "DATA" {
+                        write.write_all(b"354 go ahead\r\n").await.unwrap();
+                        let mut message = String::new();
+                        while let Ok(Some(l)) = lines.next_line().await {
+                            if l == "." {
+                                break;
+                            }
+                            message.push_str(&l);
+                            message.push('\n');
+                        }
+                        let _ = tx.send((rcpt.clone(), message));
+                        b"250 queued\r\n"
+                    } else if upper == "QUIT" {
+                        let _ = write.write_all(b"221 bye\r\n").await;
+                        return;
+                    } else {
+                        b"250 OK\r\n"
+                    };
+                    write.write_all(reply).await.unwrap();
+                }
+            });
+        }
+    });
+    (port, rx)
 }

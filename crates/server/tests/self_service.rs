@@ -371,7 +371,55 @@ async fn patients_log_in_by_sms_read_their_records_without_hidden_results_and_se
             "`{plain}` must not appear in the audit log"
         );
     }
+    // A locked account (say, by the abnormal-access rules) is refused even with the right code,
+    // and the refusal is on record.
+    let patient_id = api
+        .node
+        .authenticate(&patient)
+        .await
+        .unwrap()
+        .id()
+        .to_string();
+    api.node
+        .store()
+        .lock_account(
+            &patient_id,
+            chrono::Utc::now(),
+            &medspace_core::AuditEvent::new(
+                "system",
+                "account.lock",
+                &patient_id,
+                medspace_core::Outcome::Success,
+            ),
+        )
+        .await
+        .unwrap();
+    let (s, _) = api
+        .call(
+            "POST",
+            "/api/v1/patient/login/code",
+            None,
+            Some(json!({"mobile": "13812345678"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let code = outbox.last_code("13812345678");
+    let (s, _) = api
+        .call(
+            "POST",
+            "/api/v1/patient/login",
+            None,
+            Some(json!({"mobile": "13812345678", "code": code})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
     let all: Vec<Value> = api.audit().await;
+    assert!(
+        all.iter().any(|e| e["action"] == "patient.login"
+            && e["outcome"] == "denied"
+            && e["detail"]["reason"] == "locked"),
+        "the refused login of a locked account is audited"
+    );
     for action in [
         "patient.account.create",
         "patient.login.code",

@@ -7,7 +7,9 @@
 //!
 //! Every rule's threshold is configuration (`[anomaly]` in medspace.toml), not code. Alerts are
 //! stored (audited) before they are sent to the configured channels: `log` (the node's log, for the
-//! demo) and `webhook` (HTTPS POST of the alert as JSON; plain HTTP only to a loopback address).
+//! demo), `webhook` (HTTPS POST of the alert as JSON; plain HTTP only to a loopback address), `sms`
+//! (through the node's SMS gateway) and `email` (SMTP with implicit TLS or STARTTLS; no TLS only to
+//! a loopback relay).
 //! A channel failure is audited and never loses the alert: it stays in the store, open, for the
 //! security officer's review queue. Alerts name the patient by keyed pseudonym only.
 
@@ -68,6 +70,142 @@ pub enum ChannelSettings {
         /// Mainland mobile numbers.
         to: Vec<String>,
     },
+    /// An e-mail to the security team through an SMTP relay (§11.1.2.5: e-mail alerts): implicit
+    /// TLS or STARTTLS with TLS 1.2 or later; without TLS only to a relay on a loopback address.
+    Email(EmailChannel),
+}
+
+/// How the e-mail channel reaches its SMTP relay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SmtpSecurity {
+    /// TLS from the first byte (port 465 by default).
+    #[default]
+    Tls,
+    /// Plain connection upgraded with STARTTLS, which is required (port 587 by default).
+    Starttls,
+    /// No TLS: only a relay on a loopback address (a local MTA that relays onward with TLS).
+    None,
+}
+
+/// `kind = "email"` channel settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailChannel {
+    /// SMTP relay host name or address.
+    pub smtp_host: String,
+    /// Port; 465 (`tls`), 587 (`starttls`) or 25 (`none`) when absent.
+    #[serde(default)]
+    pub port: Option<u16>,
+    /// Transport security.
+    #[serde(default)]
+    pub security: SmtpSecurity,
+    /// Sender address.
+    pub from: String,
+    /// Recipients.
+    pub to: Vec<String>,
+    /// SMTP user name, if the relay needs authentication.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Environment variable holding the SMTP password (never the password itself in the file).
+    #[serde(default)]
+    pub password_env: Option<String>,
+}
+
+impl EmailChannel {
+    fn validate(&self) -> std::result::Result<(), String> {
+        if self.smtp_host.trim().is_empty() {
+            return Err("an email channel needs `smtp_host`".into());
+        }
+        self.from.parse::<lettre::message::Mailbox>().map_err(|e| {
+            format!(
+                "email channel `from` = `{}` is not an address ({e})",
+                self.from
+            )
+        })?;
+        if self.to.is_empty() {
+            return Err("an email channel needs `to`: one or more addresses".into());
+        }
+        for t in &self.to {
+            t.parse::<lettre::message::Mailbox>()
+                .map_err(|e| format!("email channel `to` = `{t}` is not an address ({e})"))?;
+        }
+        if self.security == SmtpSecurity::None && !is_loopback_host(&self.smtp_host) {
+            return Err(format!(
+                "email channel to `{}` must use security = \"tls\" or \"starttls\" (no TLS only to a loopback relay)",
+                self.smtp_host
+            ));
+        }
+        if self.username.is_some() != self.password_env.is_some() {
+            return Err(
+                "an email channel needs both `username` and `password_env`, or neither".into(),
+            );
+        }
+        Ok(())
+    }
+}
+
+fn is_loopback_host(host: &str) -> bool {
+    host == "localhost"
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Sends one alert by e-mail; the error text names no personal data.
+async fn send_email(
+    c: &EmailChannel,
+    alert: &AlertView,
+    text: &str,
+) -> std::result::Result<(), String> {
+    use lettre::transport::smtp::authentication::Credentials;
+    use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+    c.validate()?;
+    let builder = match c.security {
+        SmtpSecurity::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&c.smtp_host)
+            .map_err(|e| format!("email relay: {e}"))?,
+        SmtpSecurity::Starttls => {
+            AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&c.smtp_host)
+                .map_err(|e| format!("email relay: {e}"))?
+        }
+        SmtpSecurity::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&c.smtp_host),
+    };
+    let port = c.port.unwrap_or(match c.security {
+        SmtpSecurity::Tls => 465,
+        SmtpSecurity::Starttls => 587,
+        SmtpSecurity::None => 25,
+    });
+    let mut builder = builder.port(port).timeout(Some(Duration::from_secs(10)));
+    if let (Some(user), Some(var)) = (&c.username, &c.password_env) {
+        let password = std::env::var(var)
+            .map_err(|_| format!("email channel: environment variable `{var}` is not set"))?;
+        builder = builder.credentials(Credentials::new(user.clone(), password));
+    }
+    let mut message = Message::builder()
+        .from(c.from.parse().map_err(|e| format!("email from: {e}"))?)
+        .subject(format!(
+            "[medspace] abnormal access: {} {} ({})",
+            alert.severity, alert.rule, alert.id
+        ));
+    for t in &c.to {
+        message = message.to(t.parse().map_err(|e| format!("email to: {e}"))?);
+    }
+    let body = format!(
+        "{text}\n\n{}\n",
+        serde_json::to_string_pretty(alert).map_err(|e| format!("alert body: {e}"))?
+    );
+    let message = message
+        .header(lettre::message::header::ContentType::TEXT_PLAIN)
+        .body(body)
+        .map_err(|e| format!("email message: {e}"))?;
+    builder
+        .build()
+        .send(message)
+        .await
+        .map(|_| ())
+        .map_err(|e| format!("email: {e}"))
 }
 
 /// `[anomaly]` in medspace.toml.
@@ -159,6 +297,10 @@ impl AnomalySettings {
                             "an sms channel needs `to`: one or more mainland mobile numbers".into(),
                         );
                     }
+                }
+                ChannelSettings::Email(e) => {
+                    e.validate()
+                        .map_err(|m| ServiceError::Config(format!("[anomaly] {m}")))?;
                 }
                 ChannelSettings::Log => {}
             }
@@ -421,17 +563,12 @@ impl Node {
                 }
                 ChannelSettings::Webhook { url } => ("webhook", post_webhook(url, alert).await),
                 ChannelSettings::Sms { to } => {
-                    let text = format!(
-                        "【medspace】异常访问告警 {} {}: 账号 {}，地址 {}，时间 {}，告警 {}",
-                        alert.severity,
-                        alert.rule,
-                        alert.user_id,
-                        alert.address.as_deref().unwrap_or("-"),
-                        alert.raised_at.format("%Y-%m-%d %H:%M:%S UTC"),
-                        alert.id
-                    );
+                    let text = alert_text(alert);
                     let sent = to.iter().try_for_each(|m| self.sms.send(m, &text));
                     ("sms", sent)
+                }
+                ChannelSettings::Email(e) => {
+                    ("email", send_email(e, alert, &alert_text(alert)).await)
                 }
             };
             if let Err(e) = sent {
@@ -475,6 +612,19 @@ impl Node {
             .await?;
         Ok(())
     }
+}
+
+/// The short text of an alert (SMS, e-mail): rule, severity, account, address and time.
+fn alert_text(alert: &AlertView) -> String {
+    format!(
+        "【medspace】异常访问告警 {} {}: 账号 {}，地址 {}，时间 {}，告警 {}",
+        alert.severity,
+        alert.rule,
+        alert.user_id,
+        alert.address.as_deref().unwrap_or("-"),
+        alert.raised_at.format("%Y-%m-%d %H:%M:%S UTC"),
+        alert.id
+    )
 }
 
 /// Sends one alert to a webhook (TLS 1.2 or later); the error text names no personal data.
@@ -584,5 +734,49 @@ mod tests {
             url: "http://127.0.0.1:9/hook".into(),
         }];
         s.validate().unwrap();
+        let email = |host: &str, security: SmtpSecurity| {
+            ChannelSettings::Email(EmailChannel {
+                smtp_host: host.into(),
+                port: None,
+                security,
+                from: "medspace@hospital.example".into(),
+                to: vec!["secops@hospital.example".into()],
+                username: None,
+                password_env: None,
+            })
+        };
+        s.channels = vec![email("smtp.hospital.example", SmtpSecurity::None)];
+        assert!(s.validate().unwrap_err().to_string().contains("loopback"));
+        s.channels = vec![email("127.0.0.1", SmtpSecurity::None)];
+        s.validate().unwrap();
+        s.channels = vec![email("smtp.hospital.example", SmtpSecurity::Starttls)];
+        s.validate().unwrap();
+        let ChannelSettings::Email(mut e) = email("smtp.hospital.example", SmtpSecurity::Tls)
+        else {
+            unreachable!()
+        };
+        e.to = vec!["not an address".into()];
+        s.channels = vec![ChannelSettings::Email(e.clone())];
+        assert!(s
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("not an address"));
+        e.to = vec!["secops@hospital.example".into()];
+        e.username = Some("medspace".into());
+        s.channels = vec![ChannelSettings::Email(e)];
+        assert!(s
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("password_env"));
+        // The TOML form.
+        let parsed: AnomalySettings = toml::from_str(
+            "[[channels]]\nkind = \"email\"\nsmtp_host = \"127.0.0.1\"\nport = 2525\nsecurity = \"none\"\n\
+             from = \"medspace@hospital.example\"\nto = [\"secops@hospital.example\"]\n",
+        )
+        .unwrap();
+        parsed.validate().unwrap();
+        assert!(matches!(&parsed.channels[0], ChannelSettings::Email(e) if e.port == Some(2525)));
     }
 }

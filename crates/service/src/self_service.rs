@@ -335,6 +335,17 @@ impl Node {
             .await?
             .ok_or_else(|| ServiceError::Internal("patient account without user".into()))?;
         if user.locked || user.disabled {
+            // A refused login is on record like any other (GB/T 39725-2020 §11.1.2.4).
+            self.audit(
+                AuditEvent::new(
+                    &account.user_id,
+                    "patient.login",
+                    &account.user_id,
+                    Outcome::Denied,
+                )
+                .with_detail(json!({"reason": if user.locked { "locked" } else { "disabled" }})),
+            )
+            .await?;
             return Err(ServiceError::Unauthenticated(
                 "account is locked or disabled".into(),
             ));

@@ -104,7 +104,11 @@ async fn datasets_are_encrypted_parquet_in_both_profiles() {
                     columns: vec!["sex".into(), "total_fee".into()],
                     purpose: "fees by sex".into(),
                     period_days: 30,
-                    ..Default::default()
+                    // Every row: the application names every special-disease class.
+                    special_diseases: medspace_service::patients::SPECIAL_DISEASES
+                        .iter()
+                        .map(|d| d.to_string())
+                        .collect(),
                 },
             )
             .await
