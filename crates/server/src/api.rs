@@ -131,6 +131,10 @@ pub fn router_with(node: Arc<Node>, options: RouterOptions) -> Router {
         .route("/api/v1/datasets/{id}/deidentify", post(deidentify))
         .route("/api/v1/datasets/{id}/destroy", post(destroy_dataset))
         .route(
+            "/api/v1/datasets/{id}/destruction-approvals",
+            post(approve_destruction),
+        )
+        .route(
             "/api/v1/datasets/{id}/grading",
             get(crate::grading_api::current),
         )
@@ -761,7 +765,7 @@ pub struct DestroyRequest {
         (status = 200, description = "destruction certificate", body = Object),
         (status = 400, description = "no agreement named", body = ErrorBody),
         (status = 401, description = "no valid session", body = ErrorBody),
-        (status = 403, description = "not a security officer", body = ErrorBody),
+        (status = 403, description = "not a security officer, or the committee has not approved (T/CI 857-2024 6.4.3)", body = ErrorBody),
         (status = 404, description = "unknown dataset", body = ErrorBody),
         (status = 409, description = "already destroyed", body = ErrorBody),
     ))]
@@ -772,6 +776,45 @@ pub(crate) async fn destroy_dataset(
     JsonBody(req): JsonBody<DestroyRequest>,
 ) -> ApiResult<medspace_service::destruction::DestructionCertificate> {
     Ok(Json(node.destroy_dataset(&c, &id, &req.agreement).await?))
+}
+
+/// Destruction approval body.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct DestructionApprovalRequest {
+    /// Why the data may go (the agreement or retention rule that ends).
+    pub reason: String,
+}
+
+/// Approvals of a destruction: recorded and needed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DestructionApprovals {
+    /// Distinct committee members who approved.
+    pub approvals: usize,
+    /// Needed before the officer may destroy (2 for important, C2, data).
+    pub needed: usize,
+}
+
+/// A committee member approves the destruction of a dataset before the security officer carries
+/// it out (T/CI 857-2024 6.4.3; two distinct members for C2 data, DMS 4.3.2).
+#[utoipa::path(post, path = "/api/v1/datasets/{id}/destruction-approvals", tag = "datasets",
+    params(("id" = String, Path, description = "dataset id")),
+    request_body = DestructionApprovalRequest,
+    responses(
+        (status = 200, description = "approvals recorded and needed", body = DestructionApprovals),
+        (status = 400, description = "no reason", body = ErrorBody),
+        (status = 401, description = "no valid session", body = ErrorBody),
+        (status = 403, description = "not a committee member", body = ErrorBody),
+        (status = 404, description = "unknown dataset", body = ErrorBody),
+        (status = 409, description = "already approved by this member, or already destroyed", body = ErrorBody),
+    ))]
+pub(crate) async fn approve_destruction(
+    State(node): State<Arc<Node>>,
+    Authed(c): Authed,
+    Path(id): Path<String>,
+    JsonBody(req): JsonBody<DestructionApprovalRequest>,
+) -> ApiResult<DestructionApprovals> {
+    let (approvals, needed) = node.approve_destruction(&c, &id, &req.reason).await?;
+    Ok(Json(DestructionApprovals { approvals, needed }))
 }
 
 /// Master-key versions and how many wrapped keys each protects (security officers, auditors).

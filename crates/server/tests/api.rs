@@ -441,6 +441,7 @@ async fn the_api_enforces_roles_grants_and_output_control() {
     for (name, role) in [
         ("officer", "security_officer"),
         ("reviewer", "committee_member"),
+        ("reviewer2", "committee_member"),
         ("researcher", "data_user"),
         ("auditor", "auditor"),
     ] {
@@ -1088,6 +1089,51 @@ action = "keep"
         )
         .await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
+    // T/CI 857-2024 6.4.3: not before a committee member has approved; the officer cannot.
+    let (s, ap) = api
+        .call("POST", &destroy_uri, Some(officer), Some(body.clone()))
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{ap}");
+    assert!(ap.to_string().contains("6.4.3"), "{ap}");
+    let approve_uri = format!(
+        "/api/v1/datasets/{}/destruction-approvals",
+        raw["id"].as_str().unwrap()
+    );
+    let reason = json!({"reason": "agreement A-7 ended; retention period over"});
+    let (s, _) = api
+        .call("POST", &approve_uri, Some(officer), Some(reason.clone()))
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, ap) = api
+        .call("POST", &approve_uri, Some(reviewer), Some(reason.clone()))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{ap}");
+    // The raw settlements hold designated-institution codes (C2): two distinct members.
+    assert_eq!(
+        (ap["approvals"].as_u64(), ap["needed"].as_u64()),
+        (Some(1), Some(2))
+    );
+    let (s, _) = api
+        .call("POST", &approve_uri, Some(reviewer), Some(reason.clone()))
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    let (s, ap) = api
+        .call("POST", &destroy_uri, Some(officer), Some(body.clone()))
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{ap}");
+    let (s, ap) = api
+        .call(
+            "POST",
+            &approve_uri,
+            Some(&tokens["reviewer2"]),
+            Some(reason),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{ap}");
+    assert_eq!(
+        (ap["approvals"].as_u64(), ap["needed"].as_u64()),
+        (Some(2), Some(2))
+    );
     let (s, cert) = api
         .call("POST", &destroy_uri, Some(officer), Some(body.clone()))
         .await;
@@ -1145,6 +1191,7 @@ const OPERATIONS: &[(&str, &str)] = &[
     ("get", "/api/v1/datasets/{id}"),
     ("post", "/api/v1/datasets/{id}/deidentify"),
     ("post", "/api/v1/datasets/{id}/destroy"),
+    ("post", "/api/v1/datasets/{id}/destruction-approvals"),
     ("get", "/api/v1/datasets/{id}/grading"),
     ("get", "/api/v1/datasets/{id}/grading/history"),
     ("put", "/api/v1/datasets/{id}/grading/columns/{column}"),

@@ -76,6 +76,9 @@ pub enum Action {
     ReadAudit,
     /// Destroy a dataset (crypto-shredding, GB/T 39725-2020 §11.4.2.6).
     DestroyDataset,
+    /// Approve the destruction of a dataset before the security officer carries it out
+    /// (T/CI 857-2024 6.4.3: bulk modification through an internal approval).
+    ApproveDestruction,
     /// See master-key versions and their use (no key material).
     ViewKeyStatus,
     /// Unlock a locked account, reset a second factor (security administrator).
@@ -132,6 +135,7 @@ impl Action {
             Action::DecideExport => "decide_export",
             Action::ReadAudit => "read_audit",
             Action::DestroyDataset => "destroy_dataset",
+            Action::ApproveDestruction => "approve_destruction",
             Action::ViewKeyStatus => "view_key_status",
             Action::UnlockAccount => "unlock_account",
             Action::ManageCredentials => "manage_credentials",
@@ -178,6 +182,7 @@ pub fn permits(role: Role, action: Action) -> bool {
             | (CommitteeMember, DecideApplication)
             | (CommitteeMember, ViewAllApplications)
             | (CommitteeMember, DecideExport)
+            | (CommitteeMember, ApproveDestruction)
             | (DataUser, ViewPublishedCatalog)
             | (DataUser, Apply)
             | (DataUser, Query)
@@ -246,6 +251,10 @@ mod tests {
                 r == Role::CommitteeMember
             );
             assert_eq!(permits(r, Action::DecideExport), r == Role::CommitteeMember);
+            assert_eq!(
+                permits(r, Action::ApproveDestruction),
+                r == Role::CommitteeMember
+            );
             assert_eq!(
                 permits(r, Action::DecideGrading),
                 r == Role::CommitteeMember

@@ -86,7 +86,67 @@ impl DestructionCertificate {
     }
 }
 
+/// The approval subject of a dataset's destruction.
+fn destruction_subject(dataset_id: &str) -> String {
+    format!("dataset.destroy:{dataset_id}")
+}
+
+/// One committee member, or two distinct ones when a column is important (C2) data.
+fn destruction_approvals_needed(meta: &medspace_core::DatasetMeta) -> usize {
+    let columns: Vec<String> = meta.schema.iter().map(|c| c.name.clone()).collect();
+    if crate::dual_control::covers_important_data(meta, &columns) {
+        2
+    } else {
+        1
+    }
+}
+
 impl Node {
+    /// A committee member approves the destruction of a dataset, which the security officer then
+    /// carries out (T/CI 857-2024 6.4.3). Returns how many approvals are recorded and needed.
+    pub async fn approve_destruction(
+        &self,
+        caller: &Caller,
+        dataset_id: &str,
+        reason: &str,
+    ) -> Result<(usize, usize)> {
+        self.require(caller, Action::ApproveDestruction).await?;
+        let reason = reason.trim();
+        if reason.chars().count() < 3 {
+            return Err(ServiceError::BadRequest(
+                "reason: name the agreement or retention rule that ends".into(),
+            ));
+        }
+        let meta = self
+            .store
+            .dataset(dataset_id)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(format!("dataset `{dataset_id}`")))?;
+        if meta.is_destroyed() {
+            return Err(ServiceError::Conflict(format!(
+                "dataset `{}` was already destroyed",
+                meta.name
+            )));
+        }
+        let row = medspace_store::DualApprovalRow {
+            subject: destruction_subject(&meta.id),
+            approver_id: caller.id().to_string(),
+            reason: reason.to_string(),
+            decided_at: Utc::now(),
+        };
+        let needed = destruction_approvals_needed(&meta);
+        self.store
+            .insert_dual_approval(
+                &row,
+                &caller
+                    .event("dataset.destroy.approve", &meta.id, Outcome::Success)
+                    .with_detail(json!({"reason": reason, "needed": needed})),
+            )
+            .await?;
+        let have = self.store.dual_approvals(&row.subject).await?.len();
+        Ok((have, needed))
+    }
+
     /// Destroys a dataset (security officers): erases its data key in one audited transaction that
     /// also records the signed certificate, then deletes its objects.
     pub async fn destroy_dataset(
@@ -114,6 +174,36 @@ impl Node {
                 meta.name
             )));
         }
+        // T/CI 857-2024 6.4.3: a bulk modification only after an internal approval; important
+        // (C2) data needs two distinct approvers (DMS 4.3.2). The officer never approves.
+        let approvers: Vec<String> = self
+            .store
+            .dual_approvals(&destruction_subject(&meta.id))
+            .await?
+            .into_iter()
+            .map(|a| a.approver_id)
+            .filter(|a| a != caller.id())
+            .collect();
+        let needed = destruction_approvals_needed(&meta);
+        if approvers.len() < needed {
+            self.audit(
+                caller
+                    .event("dataset.destroy", &meta.id, Outcome::Denied)
+                    .with_detail(json!({
+                        "reason": "approval missing", "approvals": approvers.len(),
+                        "needed": needed,
+                    })),
+            )
+            .await?;
+            return Err(ServiceError::Forbidden(format!(
+                "destroying dataset `{}` needs the approval of {needed} committee member(s) first \
+                 (T/CI 857-2024 6.4.3{}); {} so far: POST /api/v1/datasets/{}/destruction-approvals",
+                meta.name,
+                if needed > 1 { "; important (C2) data: DMS 4.3.2" } else { "" },
+                approvers.len(),
+                meta.id
+            )));
+        }
         let identity = self.identity_key().await?;
         let node_id = self.store.setting("node_id").await?.unwrap_or_default();
         let at: DateTime<Utc> = Utc::now();
@@ -138,7 +228,7 @@ impl Node {
         cert.signature = hex::encode(identity.sign(&cert.signed_bytes()?)?);
         let event = caller
             .event("dataset.destroy", &meta.id, Outcome::Success)
-            .with_detail(json!({ "certificate": cert }));
+            .with_detail(json!({ "certificate": cert, "approved_by": approvers }));
         // Backups hold no keys; the key vault beside them does. It drops this key first, so the
         // moment the destruction commits, no copy anywhere — earlier backups included — has a key.
         let vault_kept = self.key_vault_path().exists();

@@ -251,13 +251,20 @@ async fn destruction_defeats_earlier_backups() {
     for profile in ["international", "national"] {
         let tmp = tempfile::tempdir().unwrap();
         let (node, otp) = new_node_with_profile(tmp.path(), None, Some(profile)).await;
-        let [officer, ..] = accounts(&node, &otp).await;
+        let [officer, reviewer, ..] = accounts(&node, &otp).await;
         let doomed = ingest(&node, &officer, "doomed", 600).await;
         let kept = ingest(&node, &officer, "kept", 600).await;
         let doomed_meta = node.store().dataset(&doomed).await.unwrap().unwrap();
         let file = tmp.path().join("before.msbk");
         node.backup(&file, None, "test").await.unwrap();
 
+        // The raw settlements hold C2 columns: two distinct committee members approve.
+        let reviewer2 = second_reviewer(&node).await;
+        for r in [&reviewer, &reviewer2] {
+            node.approve_destruction(r, &doomed, "agreement A-7 ended")
+                .await
+                .unwrap();
+        }
         node.destroy_dataset(&officer, &doomed, "agreement A-7 ended")
             .await
             .unwrap();

@@ -21,15 +21,7 @@ async fn important_data_needs_two_distinct_approvers_for_each_lock() {
         let tmp = tempfile::tempdir().unwrap();
         let (node, otp) = new_node(tmp.path(), db).await;
         let [officer, reviewer, researcher, auditor] = accounts(&node, &otp).await;
-        let admin = node
-            .authenticate(&login_token(&node, "admin", "New-Passw0rd-2026").await)
-            .await
-            .unwrap();
-        let (_, otp2) = node
-            .create_user(&admin, "reviewer2", medspace_core::Role::CommitteeMember)
-            .await
-            .unwrap();
-        let reviewer2 = activate(&node, "reviewer2", &otp2).await;
+        let reviewer2 = second_reviewer(&node).await;
 
         let raw = node
             .ingest(
@@ -188,6 +180,29 @@ async fn important_data_needs_two_distinct_approvers_for_each_lock() {
             Some(reviewer.id()),
             "{label}"
         );
+
+        // Destroying the dataset (a bulk modification, T/CI 857-2024 6.4.3) needs two distinct
+        // committee members too, because it holds C2 columns.
+        assert_eq!(
+            node.approve_destruction(&reviewer, &deid.id, "study ended")
+                .await
+                .unwrap(),
+            (1, 2)
+        );
+        assert!(matches!(
+            node.destroy_dataset(&officer, &deid.id, "study agreement S-1 ended")
+                .await,
+            Err(ServiceError::Forbidden(_))
+        ));
+        assert_eq!(
+            node.approve_destruction(&reviewer2, &deid.id, "agreed")
+                .await
+                .unwrap(),
+            (2, 2)
+        );
+        node.destroy_dataset(&officer, &deid.id, "study agreement S-1 ended")
+            .await
+            .unwrap();
         node.verify_audit().await.unwrap().unwrap();
     }
 }

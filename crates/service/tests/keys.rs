@@ -200,6 +200,31 @@ async fn destruction_shreds_the_key_and_issues_a_signed_certificate() {
                     Err(ServiceError::Forbidden(_))
                 ));
             }
+            // T/CI 857-2024 6.4.3: the committee approves first; the officer cannot.
+            assert!(matches!(
+                node.destroy_dataset(&officer, &raw, "data-use agreement A-1 ended")
+                    .await,
+                Err(ServiceError::Forbidden(_))
+            ));
+            assert!(matches!(
+                node.approve_destruction(&officer, &raw, "agreement A-1 ended")
+                    .await,
+                Err(ServiceError::Forbidden(_))
+            ));
+            // The raw settlements hold C2 columns: two distinct committee members.
+            assert_eq!(
+                node.approve_destruction(&reviewer, &raw, "agreement A-1 ended")
+                    .await
+                    .unwrap(),
+                (1, 2)
+            );
+            let reviewer2 = second_reviewer(&node).await;
+            assert_eq!(
+                node.approve_destruction(&reviewer2, &raw, "agreement A-1 ended")
+                    .await
+                    .unwrap(),
+                (2, 2)
+            );
             let cert = node
                 .destroy_dataset(&officer, &raw, "data-use agreement A-1 ended")
                 .await
@@ -254,8 +279,15 @@ async fn destruction_shreds_the_key_and_issues_a_signed_certificate() {
             let entries = node.audit_entries(&auditor, 1, 1000).await.unwrap();
             let destroy = entries
                 .iter()
-                .find(|e| e.action == "dataset.destroy")
+                .find(|e| {
+                    e.action == "dataset.destroy" && e.outcome == medspace_core::Outcome::Success
+                })
                 .expect("destruction audited");
+            // The refusal before the committee approved is on record too.
+            assert!(entries
+                .iter()
+                .any(|e| e.action == "dataset.destroy"
+                    && e.outcome == medspace_core::Outcome::Denied));
             assert!(serde_json::to_string(destroy)
                 .unwrap()
                 .contains(&cert.signature));

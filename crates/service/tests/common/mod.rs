@@ -237,3 +237,17 @@ pub async fn approve_grading(node: &Node, officer: &Caller, reviewer: &Caller, d
     .await
     .unwrap();
 }
+
+/// A second committee member (important data needs two, DMS 4.3.2), created by the
+/// administrator after [`accounts`].
+pub async fn second_reviewer(node: &Node) -> Caller {
+    let admin = node
+        .authenticate(&login_token(node, "admin", "New-Passw0rd-2026").await)
+        .await
+        .unwrap();
+    let (_, otp) = node
+        .create_user(&admin, "reviewer2", Role::CommitteeMember)
+        .await
+        .unwrap();
+    activate(node, "reviewer2", &otp).await
+}
