@@ -1,9 +1,11 @@
 //! `medspace authz check --dir D --request R.json [--entities E.json] [--format json]`: decides
 //! one request with the node's access policies and prints the decision and the policies that
 //! determined it (issue 7 item 4; GB/T 39725-2020 §11.1.2.3 and Table 7; T/CI 857-2024 6.4.1,
-//! 7.2.4). Policies are the built-in defaults plus any `*.cedar` files in `D/policies/`, all
-//! validated against the schema; entities use Cedar's JSON entity format. This is a dry run over
-//! files: it reads no node data and changes nothing, so it writes no audit entry.
+//! 7.2.4). Policies are the built-in defaults, then — when `D` is a node directory — the policies
+//! the security officer added through the API (the version in force), then any `*.cedar` files in
+//! `D/policies/` (drafts to try), all validated against the schema; entities use Cedar's JSON
+//! entity format. This is a dry run: it reads no personal data and changes nothing, so it writes no
+//! audit entry.
 //!
 //! Exit status: 0 allowed, 3 denied, 1 on an invalid input.
 
@@ -20,20 +22,42 @@ use crate::cli::{AuthzCommand, Format};
 const DENIED: u8 = 3;
 
 /// Runs one `authz` subcommand.
-pub fn run(command: AuthzCommand) -> Result<ExitCode> {
+pub async fn run(command: AuthzCommand) -> Result<ExitCode> {
     match command {
         AuthzCommand::Check {
             dir,
             request,
             entities,
             format,
-        } => check(&dir.dir, &request, entities.as_deref(), format),
+        } => {
+            let added = node_policies(&dir.dir).await?;
+            check(&dir.dir, added, &request, entities.as_deref(), format)
+        }
     }
 }
 
-/// The default policies followed by `D/policies/*.cedar` in name order.
-fn policy_text(dir: &Path) -> Result<(String, Vec<String>)> {
+/// The policies added through the API on the node in `dir` and their version, if `dir` holds a
+/// node.
+async fn node_policies(dir: &Path) -> Result<Option<(i64, String)>> {
+    if !dir.join(medspace_service::config::CONFIG_FILE).exists() {
+        return Ok(None);
+    }
+    let node = crate::commands::open(dir, &medspace_service::ConfigOverrides::default()).await?;
+    let added = node
+        .added_access_policies()
+        .await
+        .context("cannot read the node's access policies")?;
+    node.close().await;
+    Ok(Some(added))
+}
+
+/// The default policies, the node's added ones, then `D/policies/*.cedar` in name order.
+fn policy_text(dir: &Path, added: Option<&str>) -> Result<(String, Vec<String>)> {
     let mut text = DEFAULT_POLICIES.to_string();
+    if let Some(added) = added {
+        text.push('\n');
+        text.push_str(added);
+    }
     let mut files = Vec::new();
     let pdir = dir.join("policies");
     if pdir.is_dir() {
@@ -60,9 +84,15 @@ fn read_json(path: &Path) -> Result<serde_json::Value> {
     serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))
 }
 
-fn check(dir: &Path, request: &Path, entities: Option<&Path>, format: Format) -> Result<ExitCode> {
+fn check(
+    dir: &Path,
+    added: Option<(i64, String)>,
+    request: &Path,
+    entities: Option<&Path>,
+    format: Format,
+) -> Result<ExitCode> {
     let schema = builtin_schema()?;
-    let (text, files) = policy_text(dir)?;
+    let (text, files) = policy_text(dir, added.as_ref().map(|(_, t)| t.as_str()))?;
     let entities = match entities {
         Some(p) => Entities::from_json_value(read_json(p)?, Some(&schema))
             .with_context(|| format!("entities in {} rejected", p.display()))?,
@@ -94,6 +124,7 @@ fn check(dir: &Path, request: &Path, entities: Option<&Path>, format: Format) ->
                 "errors": d.errors,
                 "policies": authz.policy_count(),
                 "custom_policy_files": files,
+                "node_policy_version": added.as_ref().map(|(v, _)| *v),
             });
             println!("{out}");
         }

@@ -533,7 +533,8 @@ pub enum AuditCommand {
 #[derive(Debug, Subcommand)]
 pub enum AuthzCommand {
     /// Decide one request and print the decision and the policies that determined it. Policies:
-    /// the built-in defaults plus `DIR/policies/*.cedar`. Exit status 0 allowed, 3 denied.
+    /// the built-in defaults, the ones added through the API when DIR is a node, then
+    /// `DIR/policies/*.cedar`. Exit status 0 allowed, 3 denied.
     Check {
         #[command(flatten)]
         dir: DirArg,

@@ -29,7 +29,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Deid(a) => crate::deid_cmd::deid(a),
         Command::Risk(a) => crate::deid_cmd::risk(a),
         Command::Audit { command } => crate::audit_cmd::run(command).await,
-        Command::Authz { command } => crate::authz_cmd::run(command),
+        Command::Authz { command } => crate::authz_cmd::run(command).await,
         Command::Keys { command } => keys(command).await,
         Command::Destroy(a) => destroy(a).await,
         Command::Grading { command } => crate::grading_cmd::run(command).await,

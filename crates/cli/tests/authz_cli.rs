@@ -8,7 +8,7 @@ use std::path::Path;
 use serde_json::json;
 
 mod common;
-use common::medspace;
+use common::{activate, medspace, Totp};
 
 fn entities() -> serde_json::Value {
     let user = |id: &str, title: &str| {
@@ -130,4 +130,55 @@ fn authz_check_uses_custom_policies_and_rejects_invalid_ones() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("bad") && err.contains("shoe_size"), "{err}");
+}
+
+/// On a node directory the check uses the policies in force: the ones the security officer added
+/// through the API (T/CI 857-2024 7.2.4 b)), not only the built-in set.
+#[test]
+fn authz_check_on_a_node_uses_the_policies_added_through_the_api() {
+    use medspace_service::reexports::core::Role;
+    use medspace_service::{InitOptions, Node};
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("node");
+    let mut totp = Totp::default();
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let (node, outcome) = Node::init(InitOptions {
+            dir: dir.clone(),
+            database_url: None,
+            profile: None,
+            master_key_file: Some(tmp.path().join("node.masterkey")),
+            hsm: None,
+            admin_username: "admin".into(),
+            listen: None,
+        })
+        .await
+        .unwrap();
+        let admin = activate(&node, "admin", &outcome.admin_password, &mut totp).await;
+        let (_, otp) = node
+            .create_user(&admin, "officer", Role::SecurityOfficer)
+            .await
+            .unwrap();
+        let officer = activate(&node, "officer", &otp, &mut totp).await;
+        node.add_access_policies(
+            &officer,
+            "@id(\"blocked-terminal\")\nforbid (principal, action, resource)\n\
+             when { context.network.address == \"10.0.0.8\" };",
+            "terminal 10.0.0.8 reported stolen",
+        )
+        .await
+        .unwrap();
+        node.close().await;
+    });
+    let ents = write(tmp.path(), "entities.json", &entities());
+    let summary = write(tmp.path(), "summary.json", &request("cancer_summary"));
+    let out = check(&dir, &summary, &ents, true);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["determining_policies"], json!(["blocked-terminal"]));
+    assert_eq!(v["node_policy_version"], 1);
 }

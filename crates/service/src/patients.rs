@@ -471,6 +471,13 @@ impl Node {
     }
 
     /// The stored version of the added policies and their text (0 and empty: none added).
+    /// The policies added through the API and their version, for the operator's dry run
+    /// (`medspace authz check --dir`). Policy text is configuration, never personal data, and
+    /// reading it changes nothing.
+    pub async fn added_access_policies(&self) -> Result<(i64, String)> {
+        self.added_policies().await
+    }
+
     async fn added_policies(&self) -> Result<(i64, String)> {
         Ok(self
             .store
