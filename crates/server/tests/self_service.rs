@@ -16,7 +16,8 @@ use axum::http::StatusCode;
 use common::api::{Api, Outbox};
 use serde_json::{json, Value};
 
-async fn patient_login(api: &Api, outbox: &Outbox, mobile: &str) -> String {
+/// Asks for a code by SMS and logs in with it; the login's status and body.
+async fn sms_login(api: &Api, outbox: &Outbox, mobile: &str) -> (StatusCode, Value) {
     let (s, v) = api
         .call(
             "POST",
@@ -27,14 +28,17 @@ async fn patient_login(api: &Api, outbox: &Outbox, mobile: &str) -> String {
         .await;
     assert_eq!(s, StatusCode::OK, "{v}");
     let code = outbox.last_code(mobile);
-    let (s, v) = api
-        .call(
-            "POST",
-            "/api/v1/patient/login",
-            None,
-            Some(json!({"mobile": mobile, "code": code})),
-        )
-        .await;
+    api.call(
+        "POST",
+        "/api/v1/patient/login",
+        None,
+        Some(json!({"mobile": mobile, "code": code})),
+    )
+    .await
+}
+
+async fn patient_login(api: &Api, outbox: &Outbox, mobile: &str) -> String {
+    let (s, v) = sms_login(api, outbox, mobile).await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["user"]["role"], "patient");
     v["token"].as_str().unwrap().to_string()
@@ -394,24 +398,7 @@ async fn patients_log_in_by_sms_read_their_records_without_hidden_results_and_se
         )
         .await
         .unwrap();
-    let (s, _) = api
-        .call(
-            "POST",
-            "/api/v1/patient/login/code",
-            None,
-            Some(json!({"mobile": "13812345678"})),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK);
-    let code = outbox.last_code("13812345678");
-    let (s, _) = api
-        .call(
-            "POST",
-            "/api/v1/patient/login",
-            None,
-            Some(json!({"mobile": "13812345678", "code": code})),
-        )
-        .await;
+    let (s, _) = sms_login(&api, &outbox, "13812345678").await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
     let all: Vec<Value> = api.audit().await;
     assert!(

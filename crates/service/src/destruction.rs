@@ -93,8 +93,7 @@ fn destruction_subject(dataset_id: &str) -> String {
 
 /// One committee member, or two distinct ones when a column is important (C2) data.
 fn destruction_approvals_needed(meta: &medspace_core::DatasetMeta) -> usize {
-    let columns: Vec<String> = meta.schema.iter().map(|c| c.name.clone()).collect();
-    if crate::dual_control::covers_important_data(meta, &columns) {
+    if crate::dual_control::covers_important_data(meta, meta.schema.iter().map(|c| &c.name)) {
         2
     } else {
         1

@@ -28,8 +28,11 @@ pub(crate) enum DualControl {
 }
 
 /// True when any of `columns` of `meta` is graded important (C2).
-pub fn covers_important_data(meta: &DatasetMeta, columns: &[String]) -> bool {
-    columns.iter().any(|c| {
+pub fn covers_important_data<'a>(
+    meta: &DatasetMeta,
+    columns: impl IntoIterator<Item = &'a String>,
+) -> bool {
+    columns.into_iter().any(|c| {
         meta.column_class(c)
             .is_some_and(|class| class.dms_class == DmsClass::C2)
     })

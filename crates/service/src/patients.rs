@@ -366,7 +366,7 @@ impl Node {
     /// The decision point for the current stored policy version (reloaded when another request or
     /// another node process changed it).
     pub(crate) async fn authorizer(&self) -> Result<Authorizer> {
-        let (version, added) = self.added_policies().await?;
+        let (version, added) = self.added_access_policies().await?;
         let mut loaded = self.policies.loaded.lock().await;
         if let Some((v, a)) = loaded.as_ref() {
             if *v == version {
@@ -383,7 +383,7 @@ impl Node {
     /// Every policy in force. Security officers and auditors.
     pub async fn access_policies(&self, caller: &Caller) -> Result<PolicyListing> {
         self.require(caller, Action::ViewAccessPolicies).await?;
-        let (version, _) = self.added_policies().await?;
+        let (version, _) = self.added_access_policies().await?;
         let authz = self.authorizer().await?;
         let builtin = ids_of(DEFAULT_POLICIES)?;
         let policies = authz
@@ -412,7 +412,7 @@ impl Node {
     ) -> Result<PolicyListing> {
         self.require(caller, Action::ManageAccessPolicies).await?;
         let reason = required_reason(reason)?;
-        let (version, before) = self.added_policies().await?;
+        let (version, before) = self.added_access_policies().await?;
         let after = if before.trim().is_empty() {
             text.trim().to_string()
         } else {
@@ -444,7 +444,7 @@ impl Node {
                 "policy `{id}` is built in; add a forbid to narrow it instead"
             )));
         }
-        let (version, before) = self.added_policies().await?;
+        let (version, before) = self.added_access_policies().await?;
         let kept: Vec<_> = medspace_authz::parse_policies(&before)
             .map_err(|e| ServiceError::Internal(format!("stored policies: {e}")))?
             .into_iter()
@@ -475,10 +475,6 @@ impl Node {
     /// (`medspace authz check --dir`). Policy text is configuration, never personal data, and
     /// reading it changes nothing.
     pub async fn added_access_policies(&self) -> Result<(i64, String)> {
-        self.added_policies().await
-    }
-
-    async fn added_policies(&self) -> Result<(i64, String)> {
         Ok(self
             .store
             .latest_policy_version()

@@ -8,7 +8,6 @@
 
 use medspace_core::classification::DmsClass;
 use medspace_core::Decision;
-use medspace_service::datasets::IngestRequest;
 use medspace_service::workflow::ApplicationRequest;
 use medspace_service::ServiceError;
 
@@ -23,20 +22,7 @@ async fn important_data_needs_two_distinct_approvers_for_each_lock() {
         let [officer, reviewer, researcher, auditor] = accounts(&node, &otp).await;
         let reviewer2 = second_reviewer(&node).await;
 
-        let raw = node
-            .ingest(
-                &officer,
-                IngestRequest {
-                    name: "claims".into(),
-                    source_name: "claims.csv".into(),
-                    owner: None,
-                    update_frequency: "monthly".into(),
-                },
-                Box::new(std::io::Cursor::new(settlements(2000))),
-                Box::new(|_| {}),
-            )
-            .await
-            .unwrap();
+        let raw = ingest_claims(&node, &officer, settlements(2000)).await;
         // Keep the designated-institution code: health-resource data, important (C2).
         let policy = format!("{POLICY}[columns.institution_code]\naction = \"keep\"\n");
         let (deid, _) = node

@@ -8,7 +8,6 @@
     reason = "test code: a panic is a test failure"
 )]
 
-use medspace_service::datasets::IngestRequest;
 use medspace_service::workflow::ApplicationRequest;
 
 mod common;
@@ -43,20 +42,7 @@ async fn special_disease_rows_need_an_application_naming_them_and_added_policies
         let (special, cardiology_plain) = special_disease_rows(&csv);
         assert!(special > 0, "the generated data holds special diseases");
 
-        let raw = node
-            .ingest(
-                &officer,
-                IngestRequest {
-                    name: "claims".into(),
-                    source_name: "claims.csv".into(),
-                    owner: None,
-                    update_frequency: "monthly".into(),
-                },
-                Box::new(std::io::Cursor::new(csv)),
-                Box::new(|_| {}),
-            )
-            .await
-            .unwrap();
+        let raw = ingest_claims(&node, &officer, csv).await;
         let policy = format!("{POLICY}[columns.department]\naction = \"keep\"\n");
         let (deid, _) = node
             .deidentify_dataset(&officer, &raw.id, &policy, "p1", "claims_deid")

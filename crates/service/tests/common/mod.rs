@@ -251,3 +251,24 @@ pub async fn second_reviewer(node: &Node) -> Caller {
         .unwrap();
     activate(node, "reviewer2", &otp).await
 }
+
+/// Ingests `csv` as the dataset `claims` (the security officer).
+pub async fn ingest_claims(
+    node: &Node,
+    officer: &Caller,
+    csv: Vec<u8>,
+) -> medspace_core::DatasetMeta {
+    node.ingest(
+        officer,
+        medspace_service::datasets::IngestRequest {
+            name: "claims".into(),
+            source_name: "claims.csv".into(),
+            owner: None,
+            update_frequency: "monthly".into(),
+        },
+        Box::new(std::io::Cursor::new(csv)),
+        Box::new(|_| {}),
+    )
+    .await
+    .unwrap()
+}
