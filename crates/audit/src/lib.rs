@@ -222,11 +222,35 @@ impl Precheck {
         let mut expected = [0u8; 32];
         let hash_matches =
             hex::decode_to_slice(&stored.hash, &mut expected).is_ok() && expected[..] == digest[..];
-        let link = serde_json::from_str::<AuditEntry>(&stored.entry)
-            .map(|e| (e.seq, e.prev_hash))
+        let link = serde_json::from_str::<EntryShape>(&stored.entry)
+            .map(|e| (e.seq, e.prev_hash.into_owned()))
             .map_err(|e| format!("line {} column {}", e.line(), e.column()));
         Precheck { hash_matches, link }
     }
+}
+
+/// What verification needs of an entry's text: a JSON object with every required field of an
+/// [`AuditEntry`], of which only `seq` and `prev_hash` are kept. The other values are checked for
+/// JSON syntax and skipped instead of being built — a full parse (timestamps, `detail` maps, the
+/// context's entity lists) was most of the CPU time of verifying a million entries, and the
+/// content itself is already covered by the entry hash and the Merkle leaf.
+#[derive(Deserialize)]
+struct EntryShape<'a> {
+    seq: i64,
+    #[serde(borrow)]
+    prev_hash: std::borrow::Cow<'a, str>,
+    #[serde(rename = "timestamp")]
+    _timestamp: serde::de::IgnoredAny,
+    #[serde(rename = "actor")]
+    _actor: serde::de::IgnoredAny,
+    #[serde(rename = "action")]
+    _action: serde::de::IgnoredAny,
+    #[serde(rename = "target")]
+    _target: serde::de::IgnoredAny,
+    #[serde(rename = "outcome")]
+    _outcome: serde::de::IgnoredAny,
+    #[serde(rename = "detail")]
+    _detail: serde::de::IgnoredAny,
 }
 
 /// Summary of a successful verification.
@@ -395,5 +419,32 @@ mod tests {
                 found: 3
             }
         ));
+    }
+
+    #[test]
+    fn text_that_is_not_an_entry_is_named_malformed_even_with_a_matching_hash() {
+        let c = chain(3);
+        let reseal = |text: String| StoredEntry {
+            seq: 2,
+            hash: entry_hash(&text),
+            entry: text,
+        };
+        let without_actor = c[1].entry.replacen("\"actor\"", "\"agent\"", 1);
+        let broken_json = c[1].entry.replacen(',', ";", 1);
+        for text in [without_actor, broken_json, "[2]".to_string()] {
+            let mut edited = c.clone();
+            edited[1] = reseal(text);
+            let err = verify(&edited, None).unwrap_err();
+            assert!(
+                matches!(err, ChainBreak::Malformed { seq: 2, .. }),
+                "{err:?}"
+            );
+        }
+        // A well-formed entry whose detail holds escapes and nesting still parses.
+        let ev = AuditEvent::new("u-1", "a.b", "t", Outcome::Success).with_detail(
+            serde_json::json!({"note": "quote \" and \\ and é", "n": [1, {"x": null}]}),
+        );
+        let entry = seal(&AuditEntry::next(None, &ev, Utc::now())).unwrap();
+        assert!(verify(&[entry], None).is_ok());
     }
 }

@@ -323,7 +323,8 @@ pub struct ScanArgs {
 
 #[derive(Debug, Args)]
 pub struct DeidArgs {
-    /// Input CSV file.
+    /// Input file: CSV (comma, semicolon, tab or pipe separated) or plain Parquet (recognised by
+    /// its content).
     pub file: PathBuf,
     /// Policy (TOML).
     #[arg(long)]
@@ -352,7 +353,7 @@ pub struct DeidArgs {
     /// With --optimize: local recoding (higher utility) instead of global recoding.
     #[arg(long, requires = "optimize")]
     pub local: bool,
-    /// Field separator of the input: `,`, `;`, `tab` or `|` (default: detected from the header).
+    /// Field separator of CSV input: `,`, `;`, `tab` or `|` (default: detected from the header).
     #[arg(long, value_parser = crate::deid_cmd::parse_delimiter)]
     pub delimiter: Option<u8>,
     /// Population size for the population-uniqueness estimate in the risk figures.
@@ -362,7 +363,8 @@ pub struct DeidArgs {
 
 #[derive(Debug, Args)]
 pub struct RiskArgs {
-    /// Input CSV file.
+    /// Input file: CSV (comma, semicolon, tab or pipe separated) or plain Parquet (recognised by
+    /// its content).
     pub file: PathBuf,
     /// Quasi-identifier columns, comma-separated.
     #[arg(long)]
@@ -370,7 +372,7 @@ pub struct RiskArgs {
     /// A sensitive column (its l-diversity is reported).
     #[arg(long)]
     pub sensitive: Option<String>,
-    /// Field separator: `,`, `;`, `tab` or `|` (default: detected from the header).
+    /// Field separator of CSV input: `,`, `;`, `tab` or `|` (default: detected from the header).
     #[arg(long, value_parser = crate::deid_cmd::parse_delimiter)]
     pub delimiter: Option<u8>,
     /// Prosecutor risk above which a record counts as at risk (default 1/5, GB/T 39725 §11.4.2.4).

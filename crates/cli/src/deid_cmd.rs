@@ -7,12 +7,13 @@
 //! de-identification log: policy hash, counts, levels, utility and risk, never keys or values).
 
 use std::fs::File;
-use std::io::{BufReader, BufWriter};
-use std::path::Path;
+use std::io::{BufReader, BufWriter, Read};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{anyhow, bail, Context, Result};
 use indicatif::ProgressBar;
+use medspace_service::reexports::columnar::{is_parquet_file, plain_parquet_as_csv};
 use medspace_service::reexports::deid::{
     deidentify_with, file_risk, DeidKeys, DeidPolicy, Hierarchies, Progress, RunOptions,
     DEFAULT_RISK_THRESHOLD,
@@ -31,6 +32,32 @@ pub fn parse_delimiter(s: &str) -> Result<u8, String> {
         other => Err(format!(
             "unknown delimiter `{other}`; expected `,`, `;`, `tab` or `|`"
         )),
+    }
+}
+
+/// The input as the CSV text the engine reads: the file itself, or a plain Parquet file (known by
+/// its magic bytes, not its name) rendered as comma-separated text batch by batch. Returns the
+/// delimiter to use: `--delimiter` for CSV (or `None` to detect it), `,` for Parquet, where a
+/// `--delimiter` is refused as meaningless.
+fn input(path: &Path, delimiter: Option<u8>) -> Result<(Option<u8>, bool)> {
+    let parquet =
+        is_parquet_file(path).with_context(|| format!("cannot open {}", path.display()))?;
+    if parquet && delimiter.is_some() {
+        bail!(
+            "{}: --delimiter applies to CSV input; this file is Parquet",
+            path.display()
+        );
+    }
+    Ok((if parquet { Some(b',') } else { delimiter }, parquet))
+}
+
+fn open_input(path: &PathBuf, parquet: bool) -> std::io::Result<Box<dyn Read>> {
+    let file = File::open(path)?;
+    if parquet {
+        let csv = plain_parquet_as_csv(file).map_err(std::io::Error::other)?;
+        Ok(Box::new(csv))
+    } else {
+        Ok(Box::new(file))
     }
 }
 
@@ -92,8 +119,10 @@ pub fn deid(a: DeidArgs) -> Result<ExitCode> {
         bail!("the output must not overwrite the input");
     }
     let file = a.file.clone();
-    let mut open = || File::open(&file);
-    // Fail early (before creating the output) when the input cannot be opened.
+    let (delimiter, parquet) = input(&a.file, a.delimiter)?;
+    let mut open = || open_input(&file, parquet);
+    // Fail early (before creating the output) when the input cannot be opened or, for Parquet,
+    // when its schema has a column with no text form.
     open().with_context(|| format!("cannot open {}", a.file.display()))?;
     // Write to a temporary file beside the output and rename, so a failure leaves no half file.
     let tmp = a.output.with_extension("partial");
@@ -102,7 +131,7 @@ pub fn deid(a: DeidArgs) -> Result<ExitCode> {
     let options = RunOptions {
         optimize: a.optimize,
         local: a.local.then_some(true),
-        delimiter: a.delimiter,
+        delimiter,
         hierarchies: &hierarchies,
         progress: &bar,
         risk_threshold: DEFAULT_RISK_THRESHOLD,
@@ -177,13 +206,15 @@ pub fn risk(a: RiskArgs) -> Result<ExitCode> {
     if qis.is_empty() {
         bail!("--qi needs at least one column");
     }
-    let file = File::open(&a.file).with_context(|| format!("cannot open {}", a.file.display()))?;
+    let (delimiter, parquet) = input(&a.file, a.delimiter)?;
+    let file = open_input(&a.file, parquet)
+        .with_context(|| format!("cannot open {}", a.file.display()))?;
     let bar = Bar(output::progress_bar(0, "reading"));
     let result = file_risk(
         BufReader::with_capacity(1 << 20, file),
         &qis,
         a.sensitive.as_deref(),
-        a.delimiter,
+        delimiter,
         a.threshold,
         a.population,
         &bar,

@@ -17,12 +17,15 @@
 //!   authenticated; a wrong key or a modified byte is an error, never data.
 //! * [`CsvText`] — batches → CSV text as a [`std::io::Read`], in memory, for stream consumers
 //!   such as de-identification (module `csv_out`).
+//! * [`plain_parquet_as_csv`] — a plain Parquet file given to the command line → CSV text, other
+//!   column types cast to text (module `plain`).
 #![deny(missing_docs)]
 
 mod convert;
 mod csv_out;
 mod error;
 mod object;
+mod plain;
 
 pub use convert::{arrow_schema, arrow_type, csv_batches, expected, CsvBatches, BATCH_ROWS};
 pub use csv_out::CsvText;
@@ -31,6 +34,7 @@ pub use object::{
     read, read_from, write, ObjectKey, ParquetObjectReader, ParquetObjectWriter, READ_BATCH_ROWS,
     ROW_GROUP_ROWS,
 };
+pub use plain::{is_parquet_file, plain_parquet_as_csv, PlainParquetBatches, PARQUET_MAGIC};
 
 /// Re-exported so callers use the same Arrow and Parquet as this crate.
 pub use arrow;

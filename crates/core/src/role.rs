@@ -24,11 +24,15 @@ pub enum Role {
     /// A patient (or guardian) using self-service: own records, disclosure history, requests
     /// (GB/T 39725-2020 §7 d)–h), §11.2). Logs in with a one-time SMS code only.
     Patient,
+    /// The designated person who may turn a pseudonym of a de-identified dataset back into the
+    /// identity behind it, each time with a second person's approval (GB/T 39725-2020 §10.2 g),
+    /// h): re-identification only by designated controller staff).
+    ReidentificationOfficer,
 }
 
 impl Role {
     /// All roles, in a stable order.
-    pub const ALL: [Role; 7] = [
+    pub const ALL: [Role; 8] = [
         Role::Administrator,
         Role::SecurityOfficer,
         Role::CommitteeMember,
@@ -36,6 +40,7 @@ impl Role {
         Role::Auditor,
         Role::Clinician,
         Role::Patient,
+        Role::ReidentificationOfficer,
     ];
 
     /// The role's stable name, as stored and as used on the command line and API.
@@ -48,6 +53,7 @@ impl Role {
             Role::Auditor => "auditor",
             Role::Clinician => "clinician",
             Role::Patient => "patient",
+            Role::ReidentificationOfficer => "reidentification_officer",
         }
     }
 }
@@ -60,7 +66,7 @@ impl fmt::Display for Role {
 
 /// The text named no known role.
 #[derive(Debug, thiserror::Error)]
-#[error("unknown role `{0}`; expected one of administrator, security_officer, committee_member, data_user, auditor, clinician, patient")]
+#[error("unknown role `{0}`; expected one of administrator, security_officer, committee_member, data_user, auditor, clinician, patient, reidentification_officer")]
 pub struct UnknownRole(pub String);
 
 impl FromStr for Role {

@@ -18,6 +18,7 @@ use chrono::{DateTime, Utc};
 use medspace_core::{Role, User};
 use medspace_service::datasets::{DatasetView, IngestRequest};
 use medspace_service::reexports::deid::DeidReport;
+use medspace_service::reidentification::DeidentifyOptions;
 use medspace_service::sandbox::QueryResult;
 use medspace_service::workflow::ApplicationRequest;
 use medspace_service::{Action, Node};
@@ -215,6 +216,18 @@ pub fn router_with(node: Arc<Node>, options: RouterOptions) -> Router {
         .route(
             "/api/v1/subject-requests/{id}/resolve",
             post(crate::self_service_api::resolve),
+        )
+        .route(
+            "/api/v1/reidentifications",
+            get(crate::reident_api::list).post(crate::reident_api::request),
+        )
+        .route(
+            "/api/v1/reidentifications/{id}/decision",
+            post(crate::reident_api::decide),
+        )
+        .route(
+            "/api/v1/reidentifications/{id}/resolve",
+            post(crate::reident_api::resolve),
         )
         .route(
             "/api/v1/access-requests",
@@ -709,6 +722,10 @@ pub struct DeidentifyRequest {
     pub project: String,
     /// Name of the derived dataset.
     pub name: String,
+    /// Keep a patient code index of the pseudonymised columns so that a re-identification
+    /// officer can resolve a pseudonym with a second person's approval (GB/T 39725-2020 §10.2 f)).
+    #[serde(default)]
+    pub code_index: bool,
 }
 
 /// A derived dataset and what the run did.
@@ -741,7 +758,16 @@ pub(crate) async fn deidentify(
     JsonBody(req): JsonBody<DeidentifyRequest>,
 ) -> ApiResult<DeidentifyResponse> {
     let (meta, report) = node
-        .deidentify_dataset(&c, &id, &req.policy, &req.project, &req.name)
+        .deidentify_dataset_with(
+            &c,
+            &id,
+            &req.policy,
+            &req.project,
+            &req.name,
+            DeidentifyOptions {
+                code_index: req.code_index,
+            },
+        )
         .await?;
     Ok(Json(DeidentifyResponse {
         dataset: DatasetView::from(&meta),

@@ -25,6 +25,7 @@ mod grading_api;
 mod openapi;
 mod patients_api;
 mod peer;
+mod reident_api;
 mod self_service_api;
 mod tls;
 mod upload;

@@ -886,3 +886,86 @@ async fn smtp_sink() -> (u16, tokio::sync::mpsc::UnboundedReceiver<(String, Stri
     });
     (port, rx)
 }
+
+/// GB/T 39725-2020 §10.2 h) over the API: the re-identification routes exist, answer only the
+/// roles they are for, and are described in the OpenAPI document. (The whole flow — index,
+/// approval, one resolution, audit — is tested in the service crate's `reidentification` tests.)
+#[tokio::test]
+async fn reidentification_routes_are_role_gated_and_documented() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (api, otp) = Api::new(tmp.path()).await;
+    let (admin, _, _) = api.activate("admin", &otp).await;
+    let (reid, _) = account(&api, &admin, "reid", "reidentification_officer").await;
+    let (reviewer, _) = account(&api, &admin, "reviewer", "committee_member").await;
+    let (auditor, _) = account(&api, &admin, "auditor", "auditor").await;
+    let body = json!({
+        "dataset_id": "ds-none", "column": "id_number", "pseudonym": "P", "reason": "adverse event",
+    });
+    let (s, v) = api
+        .call(
+            "POST",
+            "/api/v1/reidentifications",
+            Some(&auditor),
+            Some(body.clone()),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{v}");
+    let (s, v) = api
+        .call("POST", "/api/v1/reidentifications", Some(&reid), Some(body))
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{v}");
+    let (s, v) = api
+        .call(
+            "POST",
+            "/api/v1/reidentifications",
+            Some(&reid),
+            Some(
+                json!({"dataset_id": "d", "column": "c", "pseudonym": "p", "reason": "r", "x": 1}),
+            ),
+        )
+        .await;
+    assert!(s.is_client_error(), "unknown fields are refused: {s} {v}");
+    let decision = json!({"approve": true, "reason": "ok"});
+    let (s, _) = api
+        .call(
+            "POST",
+            "/api/v1/reidentifications/ri-none/decision",
+            Some(&reid),
+            Some(decision.clone()),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, _) = api
+        .call(
+            "POST",
+            "/api/v1/reidentifications/ri-none/decision",
+            Some(&reviewer),
+            Some(decision),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _) = api
+        .call(
+            "POST",
+            "/api/v1/reidentifications/ri-none/resolve",
+            Some(&reviewer),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, v) = api
+        .call("GET", "/api/v1/reidentifications", Some(&auditor), None)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v, json!([]));
+    let (s, doc) = api.call("GET", "/api/v1/openapi.json", None, None).await;
+    assert_eq!(s, StatusCode::OK);
+    for path in [
+        "/api/v1/reidentifications",
+        "/api/v1/reidentifications/{id}/decision",
+        "/api/v1/reidentifications/{id}/resolve",
+    ] {
+        assert!(doc["paths"].get(path).is_some(), "{path} not documented");
+    }
+    assert!(doc["paths"]["/api/v1/datasets/{id}/deidentify"]["post"].is_object());
+}

@@ -116,6 +116,13 @@ pub enum Action {
     SelfService,
     /// Create patient accounts, link guardians, work the correction/restriction queue.
     ManagePatientAccounts,
+    /// Ask to resolve a pseudonym through the patient code index, and resolve it once approved
+    /// (GB/T 39725-2020 §10.2 h)).
+    RequestReidentification,
+    /// Approve or reject a re-identification request (the second person).
+    DecideReidentification,
+    /// List re-identification requests.
+    ViewReidentifications,
 }
 
 impl Action {
@@ -154,6 +161,9 @@ impl Action {
             Action::DecideAccessRequest => "decide_access_request",
             Action::SelfService => "self_service",
             Action::ManagePatientAccounts => "manage_patient_accounts",
+            Action::RequestReidentification => "request_reidentification",
+            Action::DecideReidentification => "decide_reidentification",
+            Action::ViewReidentifications => "view_reidentifications",
         }
     }
 }
@@ -210,6 +220,11 @@ pub fn permits(role: Role, action: Action) -> bool {
             | (SecurityOfficer, ManagePatientAccounts)
             | (Clinician, ReadPatientRecords)
             | (DataUser, ReadPatientRecords)
+            | (ReidentificationOfficer, RequestReidentification)
+            | (ReidentificationOfficer, ViewReidentifications)
+            | (CommitteeMember, DecideReidentification)
+            | (CommitteeMember, ViewReidentifications)
+            | (Auditor, ViewReidentifications)
     )
 }
 
@@ -260,6 +275,36 @@ mod tests {
                 r == Role::CommitteeMember
             );
             assert_eq!(permits(r, Action::GradeDataset), r == Role::SecurityOfficer);
+            // §10.2 h) and i): only the designated officer re-identifies, only with a second
+            // person (a committee member), and the designated officer does nothing else.
+            assert_eq!(
+                permits(r, Action::RequestReidentification),
+                r == Role::ReidentificationOfficer
+            );
+            assert_eq!(
+                permits(r, Action::DecideReidentification),
+                r == Role::CommitteeMember
+            );
         }
+        let officer_may: Vec<Action> = [
+            Action::Query,
+            Action::Deidentify,
+            Action::ViewFullCatalog,
+            Action::ReadAudit,
+            Action::ReadPatientRecords,
+            Action::ManageAccounts,
+            Action::RequestReidentification,
+            Action::ViewReidentifications,
+        ]
+        .into_iter()
+        .filter(|a| permits(Role::ReidentificationOfficer, *a))
+        .collect();
+        assert_eq!(
+            officer_may,
+            [
+                Action::RequestReidentification,
+                Action::ViewReidentifications
+            ]
+        );
     }
 }

@@ -43,6 +43,10 @@ use crate::access::{Action, Caller};
 use crate::csvio::{profile_csv, CsvProfile};
 use crate::error::{Result, ServiceError};
 use crate::node::Node;
+use crate::reidentification::{
+    check_indexable, code_index_rows, column_counts, DeidentifyOptions, IndexInputs,
+};
+use medspace_store::CodeIndexRow;
 
 /// Rows sampled for classification: the default of `medspace scan`, drawn with the same seed, so
 /// the grading proposed at ingest is the report `medspace scan` prints for the same file.
@@ -538,6 +542,29 @@ impl Node {
         project: &str,
         new_name: &str,
     ) -> Result<(DatasetMeta, DeidReport)> {
+        self.deidentify_dataset_with(
+            caller,
+            source_id,
+            policy_text,
+            project,
+            new_name,
+            DeidentifyOptions::default(),
+        )
+        .await
+    }
+
+    /// [`Node::deidentify_dataset`] with options: with `code_index`, the node also keeps the
+    /// patient code index of the pseudonymised columns (GB/T 39725-2020 §10.2 f), see
+    /// [`crate::reidentification`]), written and audited before the dataset is published.
+    pub async fn deidentify_dataset_with(
+        &self,
+        caller: &Caller,
+        source_id: &str,
+        policy_text: &str,
+        project: &str,
+        new_name: &str,
+        options: DeidentifyOptions,
+    ) -> Result<(DatasetMeta, DeidReport)> {
         self.require(caller, Action::Deidentify).await?;
         check_dataset_name(new_name)?;
         if project.is_empty() || project.len() > 64 {
@@ -579,12 +606,24 @@ impl Node {
         let dek = SecretKey::generate();
         let wrapped_key = self.keys.wrap(&dek, id.as_bytes())?;
 
+        let index_inputs = if options.code_index {
+            check_indexable(&policy)?;
+            Some(IndexInputs {
+                dataset_id: id.clone(),
+                index_key: self.code_index_key(project).await?,
+                subjects: self.subject_pseudonymizer().await?,
+                profile: self.profile,
+            })
+        } else {
+            None
+        };
         let objects = self.objects.clone();
         let crypto_profile = self.profile;
         let spool_dir = self.dir.clone();
         let source_meta = source.clone();
         let (key, id2, label) = (object_key.clone(), id.clone(), new_name.to_string());
-        let result = tokio::task::spawn_blocking(move || -> Result<(DeidReport, CsvProfile)> {
+        type Produced = (DeidReport, CsvProfile, Option<Vec<CodeIndexRow>>);
+        let result = tokio::task::spawn_blocking(move || -> Result<Produced> {
             // The source, decrypted column chunk by column chunk, as CSV text in memory.
             let reader = medspace_columnar::read_from(
                 objects.open(&source_meta.object_key)?,
@@ -616,10 +655,29 @@ impl Node {
                 &dek,
                 &id2,
             )?;
-            Ok((report, profile))
+            // The code index, from a second read of the source (only when asked for and only
+            // when the output is publishable).
+            let index = match index_inputs {
+                Some(inputs) if report.k_anonymity.passed => {
+                    let reader = medspace_columnar::read_from(
+                        objects.open(&source_meta.object_key)?,
+                        ObjectKey {
+                            dek: &source_dek,
+                            context: &source_meta.id,
+                        },
+                        None,
+                    )
+                    .map_err(|e| columnar_err(&source_meta.name, e))?;
+                    let csv = CsvText::new(reader.schema(), reader)
+                        .map_err(|e| columnar_err(&source_meta.name, e))?;
+                    Some(code_index_rows(&policy, &deid_keys, csv, &inputs)?)
+                }
+                _ => None,
+            };
+            Ok((report, profile, index))
         })
         .await?;
-        let (report, profile) = match result {
+        let (report, profile, index) = match result {
             Ok(r) => r,
             Err(e) => {
                 let _ = self.objects.delete(&object_key);
@@ -674,10 +732,12 @@ impl Node {
             created_at: Utc::now(),
             destroyed_at: None,
         };
+        let code_index = index.as_deref().map(column_counts);
         let event = caller.event("dataset.deidentify", &id, Outcome::Success).with_detail(json!({
             "source_id": source.id, "source_version": source.version, "policy_sha256": report.policy_sha256,
             "policy_name": report.policy_name, "project": project, "rows_in": report.rows_in, "rows_out": report.rows_out,
             "k": k.k, "smallest_class": k.smallest_class, "equivalence_classes": k.equivalence_classes,
+            "code_index": code_index,
         }));
         let proposal = crate::grading::proposal(
             &id,
@@ -686,12 +746,28 @@ impl Node {
             scan.result.rows_scanned,
             scan.result.rows_total,
         )?;
+        if let Some(rows) = &index {
+            let index_event = caller
+                .event("reidentification.index.create", &id, Outcome::Success)
+                .with_detail(json!({"source_id": source.id, "entries": code_index}));
+            if let Err(e) = self.store.insert_code_index(rows, &index_event).await {
+                let _ = self.objects.delete(&object_key);
+                return Err(e.into());
+            }
+        }
         if let Err(e) = self
             .store
             .insert_dataset_graded(&meta, &proposal, &event)
             .await
         {
             let _ = self.objects.delete(&object_key);
+            if index.is_some() {
+                // The index of a dataset that was never published goes too.
+                let discard = caller
+                    .event("reidentification.index.delete", &id, Outcome::Success)
+                    .with_detail(json!({"reason": "the dataset was not published"}));
+                let _ = self.store.delete_code_index(&id, &discard).await;
+            }
             return Err(e.into());
         }
         Ok((meta, report))

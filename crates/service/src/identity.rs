@@ -68,7 +68,12 @@ impl Default for AccountSettings {
             session_absolute_minutes: 8 * 60,
             unused_account_days: 90,
             sweep_interval_minutes: 60,
-            totp_required_roles: vec![Role::Administrator, Role::SecurityOfficer, Role::Auditor],
+            totp_required_roles: vec![
+                Role::Administrator,
+                Role::SecurityOfficer,
+                Role::Auditor,
+                Role::ReidentificationOfficer,
+            ],
             internal_networks: vec!["127.0.0.0/8".into(), "::1/128".into()],
             second_factor_seconds: 300,
             api_token_max_days: 365,

@@ -25,6 +25,7 @@ pub mod identity;
 pub mod keys;
 pub mod node;
 pub mod patients;
+pub mod reidentification;
 pub mod row_filter;
 pub mod sandbox;
 pub mod self_service;
@@ -41,6 +42,7 @@ pub use node::{InitOptions, InitOutcome, Node};
 pub mod reexports {
     pub use medspace_audit as audit;
     pub use medspace_classify as classify;
+    pub use medspace_columnar as columnar;
     pub use medspace_core as core;
     pub use medspace_crypto as crypto;
     pub use medspace_deid as deid;

@@ -19,6 +19,7 @@ mod audit_index;
 mod grading;
 pub mod group;
 mod postgres;
+mod reident;
 mod self_service;
 mod sql;
 mod sqlite;
@@ -37,6 +38,7 @@ pub use accounts::{
 pub use grading::GradingRecord;
 pub use group::AuditCommitter;
 pub use postgres::PgStore;
+pub use reident::{CodeIndexRow, ReidRequestRow, ReidentificationStore};
 pub use self_service::{PatientAccountRow, SelfServiceStore, SmsCodeRow, SubjectRequestRow};
 pub use sqlite::{detach_snapshot, SnapshotInfo, SqliteStore};
 pub use url::{open_store, redact_url};
@@ -226,9 +228,16 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 ///
 /// Account security state (lockout, password history, second factor, API tokens, certificate
 /// mappings) is the [`AccountStore`] supertrait; policies, account attributes, patient records and
-/// consents the [`AccessStore`] supertrait.
+/// consents the [`AccessStore`] supertrait; the patient code index and re-identification requests
+/// the [`ReidentificationStore`] supertrait.
 pub trait Store:
-    AccountStore + AccessStore + SelfServiceStore + Send + Sync + std::fmt::Debug
+    AccountStore
+    + AccessStore
+    + SelfServiceStore
+    + ReidentificationStore
+    + Send
+    + Sync
+    + std::fmt::Debug
 {
     /// Which backend this is.
     fn backend(&self) -> Backend;

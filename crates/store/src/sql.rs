@@ -743,6 +743,7 @@ macro_rules! sql_store {
         $crate::accounts::account_store_impl!($store, $db);
         $crate::access::access_store_impl!($store, $db);
         $crate::self_service::self_service_store_impl!($store, $db);
+        $crate::reident::reident_store_impl!($store, $db);
 
         #[async_trait::async_trait]
         impl $crate::Store for $store {
@@ -821,14 +822,27 @@ macro_rules! sql_store {
             ) -> $crate::Result<$crate::AuditReceipt> {
                 // The wrapped data key is overwritten with nothing: without it the objects, and
                 // every copy of them, are ciphertext under a key that no longer exists.
-                let q = sqlx::query($crate::sql::DESTROY_DATASET)
-                    .bind(Vec::<u8>::new())
-                    .bind($crate::sql::ts(&at))
-                    .bind(id);
                 let change = $crate::sql::Change::One {
                     what: format!("live dataset `{id}`"),
                 };
-                self.audited(audit, change, q).await
+                let (mut w, receipt) = self.begin_audited(audit).await?;
+                let done = sqlx::query($crate::sql::DESTROY_DATASET)
+                    .bind(Vec::<u8>::new())
+                    .bind($crate::sql::ts(&at))
+                    .bind(id)
+                    .execute(&mut *w.tx)
+                    .await
+                    .map_err(|e| change.error(e))?;
+                change.check(done.rows_affected())?;
+                // The patient code index of the dataset (GB/T 39725-2020 §10.2 f)) goes with it,
+                // in the same transaction: no identity stays mapped to a destroyed dataset.
+                sqlx::query($crate::reident::DELETE_INDEX)
+                    .bind(id)
+                    .execute(&mut *w.tx)
+                    .await
+                    .map_err($crate::sql::db_err)?;
+                w.commit().await?;
+                Ok(receipt)
             }
 
             async fn wrapped_keys(&self) -> $crate::Result<Vec<$crate::WrappedKeyRef>> {
