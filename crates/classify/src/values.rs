@@ -6,13 +6,14 @@
 //! `medspace-validators`; the rest are shape tests defined here. Each test gives the share of
 //! non-empty values that pass it.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use medspace_validators::{
     dates, gb11643, icd10, icd9cm3, nhsa, permits, phone, reference, uscc, Sex,
 };
 
 use crate::header::is_cjk;
+use crate::memo::Memo;
 
 /// Shares (0–1) of the non-empty sampled values passing each test, plus the sample size and
 /// how many distinct values there are.
@@ -153,19 +154,8 @@ pub(crate) struct StatsBuilder {
     seen: HashSet<u64, std::hash::BuildHasherDefault<Prehashed>>,
     /// Values seen when the distinct set reached its cap.
     n_at_cap: Option<usize>,
-    memo: Memo,
-}
-
-/// Test results of distinct values already tested: columns such as sex, department, hospital
-/// or diagnosis code repeat a few hundred values millions of times in a full scan, and testing a
-/// value costs some forty validators. Bounded to [`MEMO_CAP`] values; switched off when a column
-/// turns out to repeat too little for the lookups to pay.
-#[derive(Debug, Clone, Default)]
-struct Memo {
-    tested: HashMap<Box<str>, [bool; FIELDS]>,
-    lookups: u64,
-    hits: u64,
-    off: bool,
+    /// Test results of the values already tested (bits of [`test_value`]).
+    memo: Memo<u64>,
 }
 
 /// Hasher of the distinct-value set, whose keys are already 64-bit hashes of the values:
@@ -187,33 +177,6 @@ impl std::hash::Hasher for Prehashed {
     }
 }
 
-/// Distinct values whose test results a column keeps.
-const MEMO_CAP: usize = 4096;
-/// Lookups after which a column that hits the memo for fewer than half of its values stops using it.
-const MEMO_PROBATION: u64 = 20_000;
-
-impl Memo {
-    fn test(&mut self, v: &str, chars: usize) -> [bool; FIELDS] {
-        if self.off {
-            return test_value(v, chars);
-        }
-        self.lookups += 1;
-        if let Some(flags) = self.tested.get(v) {
-            self.hits += 1;
-            return *flags;
-        }
-        let flags = test_value(v, chars);
-        if self.tested.len() < MEMO_CAP {
-            self.tested.insert(v.into(), flags);
-        }
-        if self.lookups >= MEMO_PROBATION && self.hits * 2 < self.lookups {
-            self.off = true;
-            self.tested = HashMap::new();
-        }
-        flags
-    }
-}
-
 impl Default for StatsBuilder {
     fn default() -> Self {
         StatsBuilder {
@@ -228,6 +191,21 @@ impl Default for StatsBuilder {
 }
 
 impl StatsBuilder {
+    /// A builder that tests every value afresh (no memo), for tests.
+    #[cfg(test)]
+    pub(crate) fn without_memo() -> StatsBuilder {
+        StatsBuilder {
+            memo: Memo::switched_off(),
+            ..StatsBuilder::default()
+        }
+    }
+
+    /// The count of each test, for tests.
+    #[cfg(test)]
+    pub(crate) fn counts(&self) -> [usize; FIELDS] {
+        self.counts
+    }
+
     /// Adds one raw value (trimmed here; empty values are ignored).
     pub(crate) fn add(&mut self, raw: &str) {
         let v = raw.trim();
@@ -246,9 +224,14 @@ impl StatsBuilder {
         }
         let chars = v.chars().count();
         self.min_chars = self.min_chars.min(chars);
-        let flags = self.memo.test(v, chars);
-        for (count, flag) in self.counts.iter_mut().zip(flags) {
-            *count += usize::from(flag);
+        // Only the tests a value passes are counted; most values pass a handful of the 42.
+        let mut flags = self.memo.with(v, || test_value(v, chars), |f| *f);
+        while flags != 0 {
+            let i = flags.trailing_zeros() as usize;
+            if let Some(count) = self.counts.get_mut(i) {
+                *count += 1;
+            }
+            flags &= flags - 1;
         }
     }
 
@@ -364,24 +347,110 @@ const OPERATION_EXT: usize = 39;
 const PERMIT: usize = 40;
 const ID_BAD: usize = 41;
 const FIELDS: usize = 42;
+// The results of the tests of a value are the bits of a u64.
+const _: () = assert!(FIELDS <= 64);
 
-/// Runs every test on one trimmed, non-empty value of `chars` characters.
-fn test_value(v: &str, chars: usize) -> [bool; FIELDS] {
-    let mut f = [false; FIELDS];
-    let mut set = |i: usize, b: bool| {
-        if let Some(slot) = f.get_mut(i) {
-            *slot = b;
+/// The bit of test `i` in the result of [`test_value`].
+const fn flag(i: usize, b: bool) -> u64 {
+    (b as u64) << i
+}
+
+/// Set of ASCII bytes, one bit per byte value.
+type ByteSet = u128;
+
+/// The bytes of `bytes`, as a [`ByteSet`].
+const fn byte_set(bytes: &[u8]) -> ByteSet {
+    let mut set = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        set |= 1 << bytes[i];
+        i += 1;
+    }
+    set
+}
+
+/// The bytes `lo..=hi`, as a [`ByteSet`].
+const fn byte_range(lo: u8, hi: u8) -> ByteSet {
+    let mut set = 0;
+    let mut b = lo;
+    while b <= hi {
+        set |= 1 << b;
+        b += 1;
+    }
+    set
+}
+
+const DIGITS: ByteSet = byte_range(b'0', b'9');
+const UPPER: ByteSet = byte_range(b'A', b'Z');
+const LETTERS: ByteSet = UPPER | byte_range(b'a', b'z');
+const HEX: ByteSet = DIGITS | byte_range(b'A', b'F') | byte_range(b'a', b'f');
+
+/// What one pass over the bytes of a value tells about it. Most tests can only pass for values
+/// of a few shapes (a mobile number needs 11 digits, an ICD-10 list only letters, digits, dots and
+/// separators, a name no digits), so the shape rules a test out before it runs: a full scan tests
+/// every value of every column, and running each of some forty tests on each value made detection,
+/// not CSV parsing, the limit of a full scan. Every rule below is a necessary condition of the test
+/// it guards, so the answers are those of running every test (checked against the ungated tests in
+/// `values_reference.rs`).
+#[derive(Debug, Clone, Copy)]
+struct Shape {
+    /// The ASCII bytes present.
+    ascii: ByteSet,
+    /// Some byte is not ASCII.
+    non_ascii: bool,
+    /// ASCII digits.
+    digits: usize,
+    /// ASCII letters.
+    letters: usize,
+}
+
+impl Shape {
+    fn of(v: &str) -> Shape {
+        let mut shape = Shape {
+            ascii: 0,
+            non_ascii: false,
+            digits: 0,
+            letters: 0,
+        };
+        for &b in v.as_bytes() {
+            if b.is_ascii() {
+                shape.ascii |= 1 << b;
+                shape.digits += usize::from(b.is_ascii_digit());
+                shape.letters += usize::from(b.is_ascii_alphabetic());
+            } else {
+                shape.non_ascii = true;
+            }
         }
-    };
-    let digits_only = v.bytes().all(|b| b.is_ascii_digit());
-    let starts_digit = v.bytes().next().is_some_and(|b| b.is_ascii_digit());
-    let has_cjk = v.chars().any(is_cjk);
+        shape
+    }
 
-    let id_valid = chars == 18 && gb11643::is_valid(v);
-    set(ID, id_valid);
-    set(
+    fn has(&self, b: u8) -> bool {
+        b.is_ascii() && self.ascii & (1 << b) != 0
+    }
+
+    /// Whether every byte is ASCII and in `set`.
+    fn only(&self, set: ByteSet) -> bool {
+        !self.non_ascii && self.ascii & !set == 0
+    }
+}
+
+/// Runs every test on one trimmed, non-empty value of `chars` characters; bit `i` of the result
+/// is test `i` (`ID`, `MOBILE` …).
+fn test_value(v: &str, chars: usize) -> u64 {
+    let shape = Shape::of(v);
+    let mut f = 0u64;
+    let digits_only = shape.only(DIGITS);
+    let first = v.as_bytes().first().copied().unwrap_or_default();
+    let starts_digit = first.is_ascii_digit();
+    let has_cjk = shape.non_ascii && v.chars().any(is_cjk);
+
+    // 17 digits and a digit or X; only 18-character values are tested at all.
+    let id_shaped = chars == 18 && shape.only(DIGITS | byte_set(b"Xx"));
+    let id_valid = id_shaped && gb11643::is_valid(v);
+    f |= flag(ID, id_valid);
+    f |= flag(
         ID_BAD,
-        chars == 18
+        id_shaped
             && !id_valid
             && v.bytes().take(17).all(|b| b.is_ascii_digit())
             && v.as_bytes()
@@ -389,87 +458,204 @@ fn test_value(v: &str, chars: usize) -> [bool; FIELDS] {
                 .copied()
                 .is_some_and(|b| b.is_ascii_digit() || b == b'X' || b == b'x'),
     );
-    let first = v.as_bytes().first().copied().unwrap_or_default();
-    set(
+    f |= flag(
         DRUG,
         (first == b'X' && chars == 23 && nhsa::is_western_drug(v))
             || (first == b'Z' && chars == 20 && nhsa::is_patent_medicine(v)),
     );
-    set(CONSUMABLE, first == b'C' && nhsa::is_consumable(v));
-    set(SERVICE_ITEM, chars == 15 && nhsa::is_service_item(v));
-    set(USCC, chars == 18 && !id_valid && uscc::is_valid(v));
-    let operation = starts_digit && v.contains('.') && icd9cm3::is_code(v);
-    set(OPERATION, operation);
-    set(OPERATION_EXT, operation && icd9cm3::is_extended(v));
-    set(
+    f |= flag(CONSUMABLE, first == b'C' && nhsa::is_consumable(v));
+    f |= flag(SERVICE_ITEM, chars == 15 && nhsa::is_service_item(v));
+    f |= flag(USCC, chars == 18 && !id_valid && uscc::is_valid(v));
+    let operation = starts_digit && shape.has(b'.') && icd9cm3::is_code(v);
+    f |= flag(OPERATION, operation);
+    f |= flag(OPERATION_EXT, operation && icd9cm3::is_extended(v));
+    f |= flag(
         PERMIT,
         first.is_ascii_uppercase()
             && chars <= 12
             && (permits::is_hk_macao_travel_permit(v) || permits::is_exit_entry_permit(v)),
     );
-    set(ID_LEGACY, chars == 15 && digits_only && is_legacy_id(v));
-    set(
+    f |= flag(ID_LEGACY, chars == 15 && digits_only && is_legacy_id(v));
+    f |= flag(
         MASKED,
-        v.contains(['*', '＊']) && v.chars().any(|c| c != '*' && c != '＊'),
+        (shape.has(b'*') || (shape.non_ascii && v.contains('＊')))
+            && v.chars().any(|c| c != '*' && c != '＊'),
     );
-    let mobile = phone::is_mobile(v);
-    set(MOBILE, mobile);
-    set(LANDLINE, !mobile && is_landline(v));
-    set(EMAIL, is_email(v));
-    set(ICD, is_icd_list(v));
+    // A mobile number has 11 digits (more with a country code).
+    let mobile = if digits_only {
+        is_mobile_digits(v.as_bytes())
+    } else {
+        shape.digits >= 11 && phone::is_mobile(v)
+    };
+    f |= flag(MOBILE, mobile);
+    // A landline has 10–12 digits, and apart from an extension after `转` only digits, dashes,
+    // spaces and brackets.
+    let landline_shaped =
+        shape.digits >= 10 && (shape.non_ascii || shape.ascii & !(DIGITS | byte_set(b"- ()")) == 0);
+    f |= flag(LANDLINE, !mobile && landline_shaped && is_landline(v));
+    f |= flag(EMAIL, shape.has(b'@') && is_email(v));
+    // ICD-10 codes are letters, digits and dots; lists add the separators.
+    let icd_shaped = shape.letters > 0
+        && (shape.non_ascii || shape.ascii & !(LETTERS | DIGITS | byte_set(b".,;| ")) == 0);
+    f |= flag(ICD, icd_shaped && is_icd_list(v));
     if starts_digit {
-        let dt = dates::parse_datetime(v).is_some();
-        set(DATETIME, dt);
-        set(DATE_ANY, dt || dates::parse_date(v).is_some());
+        let (dt, date) = date_flags(v, &shape, digits_only);
+        f |= flag(DATETIME, dt);
+        f |= flag(DATE_ANY, dt || date);
     }
     let six = chars == 6 && digits_only;
-    set(SIX, six);
-    set(COUNTY, six && reference::county_by_code(v).is_some());
-    set(INSTITUTION, is_institution_code(v));
-    let organisation = has_cjk && ends_with_any(v, ORGANISATION_SUFFIXES) && chars >= 4;
-    let hospital = has_cjk && ends_with_any(v, HOSPITAL_SUFFIXES) && chars >= 3;
+    f |= flag(SIX, six);
+    f |= flag(COUNTY, six && reference::county_by_code(v).is_some());
+    f |= flag(INSTITUTION, is_institution_code(v));
+    let organisation = has_cjk && chars >= 4 && ends_with_any(v, ORGANISATION_SUFFIXES);
+    let hospital = has_cjk && chars >= 3 && ends_with_any(v, HOSPITAL_SUFFIXES);
     let department =
         has_cjk && (2..=10).contains(&chars) && ends_with_any(v, DEPARTMENT_SUFFIXES) && !hospital;
-    let diagnosis = !department && is_diagnosis_name(v, has_cjk);
-    set(ORGANISATION, organisation);
-    set(HOSPITAL, hospital);
-    set(DEPARTMENT, department);
-    set(DIAGNOSIS_NAME, diagnosis);
-    set(NAME, !diagnosis && !department && is_person_name(v));
+    // English disease words have at least five letters.
+    let diagnosis =
+        !department && (has_cjk || shape.letters >= 5) && is_diagnosis_name(v, chars, has_cjk);
+    f |= flag(ORGANISATION, organisation);
+    f |= flag(HOSPITAL, hospital);
+    f |= flag(DEPARTMENT, department);
+    f |= flag(DIAGNOSIS_NAME, diagnosis);
+    // Names are CJK or romanised words: no digits.
+    let name_shaped = shape.digits == 0 && (has_cjk || shape.has(b' '));
+    f |= flag(
+        NAME,
+        !diagnosis && !department && name_shaped && is_person_name(v, chars),
+    );
     let address = has_cjk && !organisation && !hospital && is_address(v, chars);
     let named_thing = diagnosis || department || organisation || hospital || address;
-    set(NAME_SHAPE, !named_thing && is_name_shaped(v, chars));
-    set(SEX_WORD, is_sex_word(v));
-    set(SEX_ANY, Sex::parse(v).is_some() || SEX_UNKNOWN.contains(&v));
-    let number = is_number(v);
-    set(NUMBER, number);
-    set(
+    f |= flag(
+        NAME_SHAPE,
+        !named_thing
+            && shape.digits == 0
+            && shape.ascii & !(LETTERS | byte_set(b" .-")) == 0
+            && is_name_shaped(v, chars),
+    );
+    f |= flag(SEX_WORD, is_sex_word(v));
+    // The longest spelling of a sex is 未说明的性别 (18 bytes).
+    f |= flag(
+        SEX_ANY,
+        v.len() <= 18 && (Sex::parse(v).is_some() || SEX_UNKNOWN.contains(&v)),
+    );
+    let number = shape.only(DIGITS | byte_set(b"+-.")) && is_number(v);
+    f |= flag(NUMBER, number);
+    f |= flag(
         MONEY,
         number && v.split_once('.').is_some_and(|(_, frac)| frac.len() == 2),
     );
-    let (age, unit) = age_of(v);
-    set(AGE, age);
-    set(AGE_UNIT, unit);
-    set(
-        ADDRESS,
-        has_cjk && !organisation && !hospital && is_address(v, chars),
-    );
-    set(FREE_TEXT, is_free_text(v, chars));
-    set(
+    // An age is 1–3 digits and a unit without digits.
+    let (age, unit) = if (1..=3).contains(&shape.digits) {
+        age_of(v)
+    } else {
+        (false, false)
+    };
+    f |= flag(AGE, age);
+    f |= flag(AGE_UNIT, unit);
+    f |= flag(ADDRESS, address);
+    f |= flag(FREE_TEXT, chars >= 15 && is_free_text(v, chars));
+    // IPv4 is digits and dots, IPv6 hexadecimal digits, colons and dots.
+    f |= flag(
         IP,
-        v.contains(['.', ':']) && v.parse::<std::net::IpAddr>().is_ok(),
+        (shape.has(b'.') || shape.has(b':'))
+            && shape.only(HEX | byte_set(b".:"))
+            && v.parse::<std::net::IpAddr>().is_ok(),
     );
-    set(PLATE, is_plate(v));
-    set(PASSPORT, is_passport(v));
-    set(LUHN, digits_only && (16..=19).contains(&chars) && luhn(v));
-    set(TEXT, v.chars().any(char::is_alphabetic));
-    set(
+    // A plate starts with a CJK province and then a capital letter.
+    f |= flag(
+        PLATE,
+        shape.non_ascii && shape.ascii & UPPER != 0 && is_plate(v),
+    );
+    f |= flag(PASSPORT, is_passport(v));
+    f |= flag(LUHN, digits_only && (16..=19).contains(&chars) && luhn(v));
+    f |= flag(
+        TEXT,
+        shape.letters > 0 || (shape.non_ascii && v.chars().any(char::is_alphabetic)),
+    );
+    f |= flag(
         ETHNICITY,
         has_cjk && (2..=6).contains(&chars) && v.ends_with('族'),
     );
-    set(MARITAL, MARITAL_WORDS.contains(&v));
-    set(CODE, is_code_like(v, chars));
+    f |= flag(MARITAL, shape.non_ascii && MARITAL_WORDS.contains(&v));
+    f |= flag(
+        CODE,
+        shape.digits > 0
+            && shape.only(LETTERS | DIGITS | byte_set(b"-_."))
+            && is_code_like(v, chars),
+    );
     f
+}
+
+/// [`phone::is_mobile`] of an all-digit value: 11 digits in a mobile segment, or with the
+/// country code `86` or `0086` in front.
+fn is_mobile_digits(b: &[u8]) -> bool {
+    let national = match b.len() {
+        13 => b.strip_prefix(b"86"),
+        15 => b.strip_prefix(b"0086"),
+        _ => Some(b),
+    };
+    national.is_some_and(|n| {
+        n.len() == 11
+            && n.first() == Some(&b'1')
+            && n.get(1).is_some_and(|d| (b'3'..=b'9').contains(d))
+    })
+}
+
+/// `(is a date-time, is a date)` of a value starting with a digit, as [`dates::parse_datetime`]
+/// and [`dates::parse_date`] would say. The spellings of generated and exported tables
+/// (`2024-03-15`, `2024-03-15 09:30:00`) are checked field by field; `chrono` format parsing,
+/// which tried up to five formats per value, runs only for other values that have the separators
+/// a format needs.
+fn date_flags(v: &str, shape: &Shape, digits_only: bool) -> (bool, bool) {
+    if let Some(flags) = iso_date_flags(v.as_bytes()) {
+        return flags;
+    }
+    if digits_only {
+        // Only the compact forms 20240315 and 20240315134530 are all digits.
+        let dt = v.len() == 14 && dates::parse_datetime(v).is_some();
+        return (dt, v.len() == 8 && dates::parse_date(v).is_some());
+    }
+    // A date-time has a `T`, a space or a CJK 日 between date and time.
+    let dt = (shape.has(b'T') || shape.has(b' ') || shape.non_ascii)
+        && dates::parse_datetime(v).is_some();
+    // A date has `-`, `/`, two dots or 年月日.
+    let date_shaped = shape.non_ascii
+        || shape.has(b'-')
+        || shape.has(b'/')
+        || v.bytes().filter(|b| *b == b'.').count() >= 2;
+    (dt, !dt && date_shaped && dates::parse_date(v).is_some())
+}
+
+/// `Some((is a date-time, is a date))` for `YYYY-MM-DD` and `YYYY-MM-DD HH:MM:SS` (or with `T`)
+/// values that are real dates and times; `None` for anything else, which is then left to
+/// `chrono`.
+fn iso_date_flags(b: &[u8]) -> Option<(bool, bool)> {
+    let num = |from: usize, len: usize| -> Option<u32> {
+        let digits = b.get(from..from + len)?;
+        let mut n = 0u32;
+        for d in digits {
+            if !d.is_ascii_digit() {
+                return None;
+            }
+            n = n * 10 + u32::from(d - b'0');
+        }
+        Some(n)
+    };
+    let at = |i: usize| b.get(i).copied();
+    if !(b.len() == 10 || b.len() == 19) || at(4) != Some(b'-') || at(7) != Some(b'-') {
+        return None;
+    }
+    let year = i32::try_from(num(0, 4)?).ok()?;
+    chrono::NaiveDate::from_ymd_opt(year, num(5, 2)?, num(8, 2)?)?;
+    if b.len() == 10 {
+        return Some((false, true));
+    }
+    if !matches!(at(10), Some(b' ' | b'T')) || at(13) != Some(b':') || at(16) != Some(b':') {
+        return None;
+    }
+    chrono::NaiveTime::from_hms_opt(num(11, 2)?, num(14, 2)?, num(17, 2)?)?;
+    Some((true, true))
 }
 
 const SEX_UNKNOWN: &[&str] = &[
@@ -676,6 +862,8 @@ const ADDRESS_MARKERS: &[&str] = &[
     "盟",
     "自治州",
 ];
+// The markers found in a value are the bits of a u32.
+const _: () = assert!(ADDRESS_MARKERS.len() <= 32);
 /// Characters that can start a licence plate: the provincial abbreviations.
 const PLATE_PROVINCES: &str = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼使领";
 
@@ -746,7 +934,14 @@ fn is_icd_list(v: &str) -> bool {
         .split([',', ';', '|', '、', '，', '；', ' '])
         .filter(|p| !p.is_empty())
     {
-        if part.len() > 16 || !icd10::is_code(&part.to_ascii_uppercase()) {
+        // Upper-cased in a buffer on the stack: no allocation per part.
+        let mut buf = [0u8; 16];
+        let Some(upper) = buf.get_mut(..part.len()) else {
+            return false;
+        };
+        upper.copy_from_slice(part.as_bytes());
+        upper.make_ascii_uppercase();
+        if !std::str::from_utf8(upper).is_ok_and(icd10::is_code) {
             return false;
         }
         any = true;
@@ -758,28 +953,29 @@ fn is_institution_code(v: &str) -> bool {
     v.len() == 12 && v.starts_with('H') && v.bytes().skip(1).all(|b| b.is_ascii_digit())
 }
 
-fn is_person_name(v: &str) -> bool {
+fn is_person_name(v: &str, chars: usize) -> bool {
     // A name is all CJK (starting with a surname) or two or three romanised words.
     if !v.chars().next().is_some_and(is_cjk) && !v.contains(' ') {
         return false;
     }
-    let chars: Vec<char> = v.chars().collect();
-    if chars.iter().all(|c| is_cjk(*c) || *c == '·' || *c == '•') {
-        let dots = chars.iter().filter(|c| !is_cjk(**c)).count();
+    if v.chars().all(|c| is_cjk(c) || c == '·' || c == '•') {
+        let dots = v.chars().filter(|c| !is_cjk(*c)).count();
         if dots > 0 {
             // Uyghur and other transliterated names: 阿依古丽·买买提.
-            let first_last_cjk = chars.first().is_some_and(|c| is_cjk(*c))
-                && chars.last().is_some_and(|c| is_cjk(*c));
-            return first_last_cjk && (4..=16).contains(&chars.len());
+            let first_last_cjk =
+                v.chars().next().is_some_and(is_cjk) && v.chars().next_back().is_some_and(is_cjk);
+            return first_last_cjk && (4..=16).contains(&chars);
         }
-        return (2..=4).contains(&chars.len())
-            && chars.last().is_some_and(|c| !NON_NAME_ENDINGS.contains(c))
+        return (2..=4).contains(&chars)
+            && v.chars()
+                .next_back()
+                .is_some_and(|c| !NON_NAME_ENDINGS.contains(&c))
             && reference::is_surname_prefix(v);
     }
     // Romanised: "Zhang San", "ZHANG Wei", "Li Xiaoming".
-    let words: Vec<&str> = v.split(' ').filter(|w| !w.is_empty()).collect();
-    (2..=3).contains(&words.len())
-        && words.iter().all(|w| {
+    let mut words = v.split(' ').filter(|w| !w.is_empty());
+    (2..=3).contains(&words.clone().count())
+        && words.all(|w| {
             let mut cs = w.chars();
             let first_upper = cs.next().is_some_and(|c| c.is_ascii_uppercase());
             first_upper && (2..=12).contains(&w.len()) && w.chars().all(|c| c.is_ascii_alphabetic())
@@ -842,8 +1038,28 @@ fn age_of(v: &str) -> (bool, bool) {
     (ok, ok && unit)
 }
 
+/// At least 6 characters and two different address markers. Read once from the left, stopping at
+/// the second marker, rather than searching the value for each of the markers in turn.
 fn is_address(v: &str, chars: usize) -> bool {
-    chars >= 6 && ADDRESS_MARKERS.iter().filter(|m| v.contains(*m)).count() >= 2
+    if chars < 6 {
+        return false;
+    }
+    let mut found = 0u32;
+    for (i, c) in v.char_indices() {
+        if c.is_ascii() {
+            continue;
+        }
+        let rest = v.get(i..).unwrap_or_default();
+        for (k, marker) in ADDRESS_MARKERS.iter().enumerate() {
+            if marker.starts_with(c) && rest.starts_with(marker) {
+                found |= 1 << k;
+            }
+        }
+        if found.count_ones() >= 2 {
+            return true;
+        }
+    }
+    false
 }
 
 fn is_free_text(v: &str, chars: usize) -> bool {
@@ -899,13 +1115,13 @@ fn luhn(v: &str) -> bool {
     matches!(sum % 10, 0)
 }
 
-fn is_diagnosis_name(v: &str, has_cjk: bool) -> bool {
+fn is_diagnosis_name(v: &str, chars: usize, has_cjk: bool) -> bool {
     if has_cjk {
         // One automaton over the disease words rather than a substring search per word.
         static WORDS: std::sync::OnceLock<Option<aho_corasick::AhoCorasick>> =
             std::sync::OnceLock::new();
         let automaton = WORDS.get_or_init(|| aho_corasick::AhoCorasick::new(DISEASE_WORDS).ok());
-        return v.chars().count() <= 40
+        return chars <= 40
             && match automaton {
                 Some(ac) => ac.is_match(v),
                 None => DISEASE_WORDS.iter().any(|w| v.contains(w)),
@@ -926,6 +1142,326 @@ fn is_code_like(v: &str, chars: usize) -> bool {
         && v.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
         && v.bytes().any(|b| b.is_ascii_digit())
+}
+
+#[cfg(test)]
+#[path = "values_reference.rs"]
+mod ungated;
+
+/// The labelled corpus of the integration tests, whose values the tests below check.
+#[cfg(test)]
+#[path = "../tests/corpus/mod.rs"]
+mod corpus;
+
+/// The shape-gated [`test_value`] against the ungated tests it replaced: the full scan must count
+/// exactly what it counted before, for every test and every value.
+#[cfg(test)]
+mod same_answers {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+    use proptest::prelude::*;
+
+    use super::corpus;
+
+    /// Fails with the value and the tests that differ.
+    fn agree(raw: &str) -> Result<(), String> {
+        let v = raw.trim();
+        if v.is_empty() {
+            return Ok(());
+        }
+        let chars = v.chars().count();
+        let want = ungated::test_value(v, chars);
+        let got = test_value(v, chars);
+        let differ: Vec<usize> = (0..FIELDS)
+            .filter(|i| (got >> i & 1 == 1) != want[*i])
+            .collect();
+        if differ.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("{v:?}: tests {differ:?} differ"))
+        }
+    }
+
+    /// Values at the edges of the gates: every spelling the validators accept, and near misses.
+    const EDGES: &[&str] = &[
+        "2024-03-15",
+        "2024-3-15",
+        "2024/3/15",
+        "2024/03/15",
+        "2024.3.15",
+        "2024.03.15",
+        "2024年3月15日",
+        "2024年3月15",
+        "20240315",
+        "20240230",
+        "20240315134530",
+        "20240315T134530",
+        "20240315T1345",
+        "2024-03-15 09:30:00",
+        "2024-03-15T09:30:00",
+        "2024-03-15 09:30",
+        "2024-03-15 09:30:00.123",
+        "2024-03-15  09:30:00",
+        "2024-03-15 24:00:00",
+        "2024-03-15 23:60:00",
+        "2024-03-15 23:59:60",
+        "2023-02-29",
+        "2024-02-29",
+        "2024-13-01",
+        "2024-00-10",
+        "2024-01-00",
+        "0000-01-01",
+        "0000-01-01 00:00:00",
+        "9999-12-31 23:59:59",
+        "2024-03-15 9:30:00",
+        "2024-03-15x09:30:00",
+        "2024-03-1509:30:00",
+        "2024年3月15日 13时45分",
+        "2024年3月15日13点45分30秒",
+        "2024年3月15日 13时",
+        "12.5.6",
+        "1.2",
+        "250.39",
+        "-12.50",
+        "+3",
+        "0",
+        "1",
+        "2",
+        "9",
+        "00",
+        "12.",
+        ".5",
+        "13912345678",
+        "139 1234 5678",
+        "139-1234-5678",
+        "+8613912345678",
+        "(+86)13912345678",
+        "（+86）13912345678",
+        "8613912345678",
+        "008613912345678",
+        "+86 139 1234 5678",
+        "12912345678",
+        "1391234567",
+        "139123456789",
+        "0571-87654321",
+        "(010)12345678",
+        "（010）12345678",
+        "021-12345678-123",
+        "021-12345678转123",
+        "0571 8765 4321",
+        "05718765432",
+        "0010-1234567",
+        "a.b@example.com.cn",
+        "a@b",
+        "张三@example.com",
+        "I10",
+        "i10;E11.9",
+        "I10、E11.9",
+        "I10，E11.9",
+        "I10|E11.9",
+        "I10 E11.9",
+        "C34.900x001",
+        "I10.x00x002",
+        "E11.900",
+        "I10;高血压",
+        "36.10",
+        "47.09x001",
+        "81.5100x001",
+        "36",
+        "36.1000",
+        "192.168.1.1",
+        "::1",
+        "fe80::1",
+        "1.2.3",
+        "1.2.3.4.5",
+        "2001:db8::8a2e:370:7334",
+        "::ffff:192.168.1.1",
+        "浙A12345",
+        "京A·D12345",
+        "京 A 12345",
+        "浙12345",
+        "粤BD12345",
+        "E12345678",
+        "EA1234567",
+        "G12345678",
+        "H12345678",
+        "H1234567890",
+        "M12345678",
+        "C12345678",
+        "W12345678",
+        "P1234567",
+        "H33010600012",
+        "H3301060001",
+        "11010519491231002X",
+        "11010519491231002x",
+        "110105194912310021",
+        "110105491231002",
+        "110105491331002",
+        "990105491231002",
+        "330106",
+        "999999",
+        "4111111111111111",
+        "4111111111111112",
+        "6222021234567890123",
+        "91330106MA2B3C4D5E",
+        "91350100M000100Y43",
+        "X0000000000000000000000",
+        "XA01ABA001A001010100028",
+        "ZA01AAA0001010100288",
+        "C0101010000000000001",
+        "C01010100000000000000000001",
+        "110101001000000",
+        "112401001000000",
+        "张伟",
+        "王秀英",
+        "欧阳娜",
+        "李娜",
+        "阿依古丽·买买提",
+        "Zhang San",
+        "ZHANG Wei",
+        "Li Xiaoming",
+        "zhang san",
+        "Mary Ann",
+        "扎西多吉",
+        "内科",
+        "心血管内科",
+        "梅毒",
+        "肺炎",
+        "男",
+        "女",
+        "男性",
+        "女性",
+        "M",
+        "F",
+        "m",
+        "f",
+        "male",
+        "Female",
+        "MALE",
+        "未知",
+        "未说明的性别",
+        "unknown",
+        "U",
+        "张",
+        "北京市",
+        "职工基本医疗保险",
+        "Acute bronchitis",
+        "Essential hypertension",
+        "高血压病",
+        "慢性乙型病毒性肝炎",
+        "HIV disease",
+        "Tumor",
+        "杭州市西湖区文三路100号",
+        "浙江省杭州市西湖区文三路100号1栋1802室",
+        "新疆维吾尔自治区阿勒泰地区青河县",
+        "杭州市西湖区某某科技有限公司",
+        "杭州市第一人民医院",
+        "社区卫生服务中心",
+        "汉族",
+        "维吾尔族",
+        "已婚",
+        "其他",
+        "离异",
+        "45岁",
+        "45 岁",
+        "45周岁",
+        "45Y",
+        "45y",
+        "151",
+        "150",
+        "0岁",
+        "1000",
+        "139****5678",
+        "张*",
+        "***",
+        "＊＊",
+        "张＊＊",
+        "*",
+        "JS202403150001",
+        "abcd",
+        "12 34",
+        "A-1_2.3",
+        "a b c d e f g h i j k l m n o p",
+        "患者自述咳嗽，发热3天",
+        "患者自述咳嗽发热三天伴乏力，家属电话13912345678。",
+        "\u{3000}",
+        "1\u{3000}2",
+        "中 文",
+        "Ⅻ",
+        "①②",
+        "ａｂｃ１２３",
+        "١٢٣",
+        "x",
+        "X",
+        "T",
+        "TT",
+    ];
+
+    #[test]
+    fn edge_values() {
+        let failures: Vec<String> = EDGES.iter().filter_map(|v| agree(v).err()).collect();
+        assert!(failures.is_empty(), "{failures:#?}");
+    }
+
+    #[test]
+    fn every_value_of_the_labelled_corpus_and_the_generated_tables() {
+        let mut values: Vec<String> = Vec::new();
+        for file in corpus::corpus(400, 20_240_315) {
+            for column in file.columns {
+                values.extend(column.values);
+            }
+        }
+        values.extend(corpus::text_cases(7, 500).into_iter().map(|c| c.text));
+        for table in medspace_gen::Table::ALL {
+            let mut csv = Vec::new();
+            medspace_gen::generate(
+                &medspace_gen::GenOptions {
+                    rows: 3000,
+                    seed: 7,
+                    table,
+                    persons: None,
+                },
+                &mut csv,
+                &mut |_| {},
+            )
+            .unwrap();
+            let mut reader = csv::Reader::from_reader(csv.as_slice());
+            for record in reader.records() {
+                values.extend(record.unwrap().iter().map(str::to_string));
+            }
+        }
+        assert!(values.len() > 100_000, "{}", values.len());
+        let failures: Vec<String> = values.iter().filter_map(|v| agree(v).err()).collect();
+        assert!(
+            failures.is_empty(),
+            "{} values: {:#?}",
+            failures.len(),
+            failures.iter().take(20).collect::<Vec<_>>()
+        );
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 4096, ..ProptestConfig::default() })]
+
+        /// Random strings over the characters the gates look at.
+        #[test]
+        fn random_values(v in "[0-9A-Za-z .:@*＊·•\\-_/+()（）,;|、，；。T Xx岁周年月日时点分秒省市区县路号村室科院医病炎族婚张王李浙京A转]{1,24}") {
+            prop_assert!(agree(&v).is_ok(), "{:?}", agree(&v));
+        }
+
+        /// Date-, time- and number-shaped strings, valid or not.
+        #[test]
+        fn date_and_number_shapes(v in "[0-9]{1,4}[-/.年]?[0-9]{1,2}[-/.月]?[0-9]{1,2}日?([ T][0-9]{1,2}[:时点]?[0-9]{1,2}([:分][0-9]{1,2}秒?)?)?") {
+            prop_assert!(agree(&v).is_ok(), "{:?}", agree(&v));
+        }
+
+        /// Digit strings of the lengths of identifiers, phone and card numbers.
+        #[test]
+        fn digit_strings(v in "[0-9+()\\- ]{6,20}[0-9Xx]?") {
+            prop_assert!(agree(&v).is_ok(), "{:?}", agree(&v));
+        }
+    }
 }
 
 #[cfg(test)]
@@ -979,7 +1515,7 @@ mod tests {
             "Zhang San",
             "ZHANG Wei",
         ] {
-            assert!(is_person_name(name), "{name}");
+            assert!(is_person_name(name, name.chars().count()), "{name}");
         }
         for not in [
             "内科",
@@ -992,8 +1528,9 @@ mod tests {
             "Acute bronchitis",
             "高血压病",
         ] {
-            let diagnosis = is_diagnosis_name(not, not.chars().any(is_cjk));
-            assert!(diagnosis || !is_person_name(not), "{not}");
+            let chars = not.chars().count();
+            let diagnosis = is_diagnosis_name(not, chars, not.chars().any(is_cjk));
+            assert!(diagnosis || !is_person_name(not, chars), "{not}");
         }
     }
 
