@@ -1,7 +1,10 @@
 //! Times `scan_report` on a CSV file, sampled and full, and CSV parsing alone, for the figures
 //! of issue 5 item 8 (GB/T 39725-2020 §6 classification at scale).
 //!
-//! `cargo run --release -p medspace-classify --example scan_file FILE [--full]`
+//! `cargo run --release -p medspace-classify --example scan_file FILE [--full] [--json OUT]`
+//!
+//! With `--json OUT` the full scan's report is written to `OUT`, so reports of two builds can be
+//! compared (`cmp`): a faster scan must report exactly the same.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
 use std::fs::File;
@@ -12,8 +15,15 @@ use medspace_classify::{scan_report, ScanConfig};
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let path = args.next().expect("usage: scan_file FILE [--full]");
-    let full = args.any(|a| a == "--full");
+    let path = args
+        .next()
+        .expect("usage: scan_file FILE [--full] [--json OUT]");
+    let rest: Vec<String> = args.collect();
+    let full = rest.iter().any(|a| a == "--full");
+    let json = rest
+        .iter()
+        .position(|a| a == "--json")
+        .map(|i| rest.get(i + 1).expect("--json OUT").clone());
     let size = std::fs::metadata(&path).unwrap().len() as f64;
     let open = || BufReader::with_capacity(1 << 20, File::open(&path).unwrap());
 
@@ -55,6 +65,9 @@ fn main() {
         result.rows_scanned,
         size / 1e6 / took
     );
+    if let Some(out) = json {
+        std::fs::write(&out, serde_json::to_string_pretty(&result).unwrap()).unwrap();
+    }
     let same = sampled
         .columns
         .iter()
