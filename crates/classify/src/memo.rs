@@ -16,7 +16,9 @@ pub(crate) const MEMO_PROBATION: u64 = 20_000;
 /// The results of a function for up to [`MEMO_CAP`] distinct values.
 #[derive(Debug, Clone)]
 pub(crate) struct Memo<T> {
-    known: HashMap<Box<str>, T>,
+    /// foldhash rather than SipHash: hashing the key was most of the cost of a lookup, and a memo
+    /// is bounded, so hash flooding can only make a scan slower, never use more memory.
+    known: HashMap<Box<str>, T, foldhash::fast::RandomState>,
     lookups: u64,
     hits: u64,
     off: bool,
@@ -25,7 +27,7 @@ pub(crate) struct Memo<T> {
 impl<T> Default for Memo<T> {
     fn default() -> Self {
         Memo {
-            known: HashMap::new(),
+            known: HashMap::default(),
             lookups: 0,
             hits: 0,
             off: false,
@@ -71,7 +73,7 @@ impl<T> Memo<T> {
         }
         if self.lookups >= MEMO_PROBATION && self.hits * 2 < self.lookups {
             self.off = true;
-            self.known = HashMap::new();
+            self.known = HashMap::default();
         }
         out
     }

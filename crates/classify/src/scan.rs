@@ -256,7 +256,7 @@ impl ColumnAcc {
         if !(needs.special || needs.hidden || needs.spans) {
             return;
         }
-        let v = value.trim();
+        let v = crate::values::trim(value);
         if v.is_empty() {
             return;
         }

@@ -154,8 +154,8 @@ pub(crate) struct StatsBuilder {
     seen: HashSet<u64, std::hash::BuildHasherDefault<Prehashed>>,
     /// Values seen when the distinct set reached its cap.
     n_at_cap: Option<usize>,
-    /// Test results of the values already tested (bits of [`test_value`]).
-    memo: Memo<u64>,
+    /// Test results and lengths of the values already tested ([`test_value`]).
+    memo: Memo<(u64, usize)>,
 }
 
 /// Hasher of the distinct-value set, whose keys are already 64-bit hashes of the values:
@@ -208,7 +208,7 @@ impl StatsBuilder {
 
     /// Adds one raw value (trimmed here; empty values are ignored).
     pub(crate) fn add(&mut self, raw: &str) {
-        let v = raw.trim();
+        let v = trim(raw);
         if v.is_empty() {
             return;
         }
@@ -222,10 +222,9 @@ impl StatsBuilder {
                 self.n_at_cap = Some(self.n);
             }
         }
-        let chars = v.chars().count();
+        let (mut flags, chars) = self.memo.with(v, || test_value(v), |tested| *tested);
         self.min_chars = self.min_chars.min(chars);
         // Only the tests a value passes are counted; most values pass a handful of the 42.
-        let mut flags = self.memo.with(v, || test_value(v, chars), |f| *f);
         while flags != 0 {
             let i = flags.trailing_zeros() as usize;
             if let Some(count) = self.counts.get_mut(i) {
@@ -350,6 +349,20 @@ const FIELDS: usize = 42;
 // The results of the tests of a value are the bits of a u64.
 const _: () = assert!(FIELDS <= 64);
 
+/// `raw.trim()`, without looking up characters when neither end can be white space: a visible
+/// ASCII character, or a character from U+4000 up (CJK; Unicode white space ends at U+3000).
+/// Most cells are that, and `str::trim` was a noticeable part of a full scan.
+pub(crate) fn trim(raw: &str) -> &str {
+    let bytes = raw.as_bytes();
+    let visible = |b: &u8| b.is_ascii_graphic() || *b >= 0xE4;
+    // The first byte of the last character (continuation bytes are 0b10xx_xxxx).
+    let last_lead = bytes.iter().rev().find(|b| **b & 0xC0 != 0x80);
+    match (bytes.first(), last_lead) {
+        (Some(first), Some(last)) if visible(first) && visible(last) => raw,
+        _ => raw.trim(),
+    }
+}
+
 /// The bit of test `i` in the result of [`test_value`].
 const fn flag(i: usize, b: bool) -> u64 {
     (b as u64) << i
@@ -402,6 +415,10 @@ struct Shape {
     digits: usize,
     /// ASCII letters.
     letters: usize,
+    /// Some byte is 0xEF, which starts the full-width forms (`＊`, `（`, `，` …).
+    full_width: bool,
+    /// Characters (bytes that do not continue a UTF-8 sequence).
+    chars: usize,
 }
 
 impl Shape {
@@ -411,16 +428,25 @@ impl Shape {
             non_ascii: false,
             digits: 0,
             letters: 0,
+            full_width: false,
+            chars: 0,
         };
+        // Without branches: CJK text mixes ASCII and other bytes, and a branch per byte on
+        // which it is was mispredicted often enough to show.
+        let (mut low, mut high, mut other, mut full_width) = (0u64, 0u64, false, false);
         for &b in v.as_bytes() {
-            if b.is_ascii() {
-                shape.ascii |= 1 << b;
-                shape.digits += usize::from(b.is_ascii_digit());
-                shape.letters += usize::from(b.is_ascii_alphabetic());
-            } else {
-                shape.non_ascii = true;
-            }
+            let bit = 1u64 << (b & 63);
+            low |= bit * u64::from(b < 64);
+            high |= bit * u64::from((64..128).contains(&b));
+            other |= b >= 128;
+            full_width |= b == 0xEF;
+            shape.chars += usize::from(b & 0xC0 != 0x80);
+            shape.digits += usize::from(b.is_ascii_digit());
+            shape.letters += usize::from(b.is_ascii_alphabetic());
         }
+        shape.ascii = ByteSet::from(low) | ByteSet::from(high) << 64;
+        shape.non_ascii = other;
+        shape.full_width = full_width;
         shape
     }
 
@@ -434,10 +460,11 @@ impl Shape {
     }
 }
 
-/// Runs every test on one trimmed, non-empty value of `chars` characters; bit `i` of the result
-/// is test `i` (`ID`, `MOBILE` …).
-fn test_value(v: &str, chars: usize) -> u64 {
+/// Runs every test on one trimmed, non-empty value: bit `i` of the result is test `i` (`ID`,
+/// `MOBILE` …); with the value's length in characters.
+fn test_value(v: &str) -> (u64, usize) {
     let shape = Shape::of(v);
+    let chars = shape.chars;
     let mut f = 0u64;
     let digits_only = shape.only(DIGITS);
     let first = v.as_bytes().first().copied().unwrap_or_default();
@@ -471,28 +498,37 @@ fn test_value(v: &str, chars: usize) -> u64 {
     f |= flag(OPERATION_EXT, operation && icd9cm3::is_extended(v));
     f |= flag(
         PERMIT,
-        first.is_ascii_uppercase()
-            && chars <= 12
+        // H/M + 8 or 10 digits, or C/W/L/T + 8 characters.
+        (chars == 9 || chars == 11)
+            && matches!(first, b'H' | b'M' | b'C' | b'W' | b'L' | b'T')
             && (permits::is_hk_macao_travel_permit(v) || permits::is_exit_entry_permit(v)),
     );
     f |= flag(ID_LEGACY, chars == 15 && digits_only && is_legacy_id(v));
     f |= flag(
         MASKED,
-        (shape.has(b'*') || (shape.non_ascii && v.contains('＊')))
+        (shape.has(b'*') || (shape.full_width && v.contains('＊')))
             && v.chars().any(|c| c != '*' && c != '＊'),
     );
-    // A mobile number has 11 digits (more with a country code).
+    // A mobile number has 11 digits (more with a country code), and apart from a bracketed
+    // country code only digits and single spaces, dashes or dots.
     let mobile = if digits_only {
         is_mobile_digits(v.as_bytes())
     } else {
-        shape.digits >= 11 && phone::is_mobile(v)
+        shape.digits >= 11
+            && (shape.non_ascii || shape.ascii & !(DIGITS | byte_set(b" -.+()\t\n\x0b\x0c\r")) == 0)
+            && phone::is_mobile(v)
     };
     f |= flag(MOBILE, mobile);
     // A landline has 10–12 digits, and apart from an extension after `转` only digits, dashes,
     // spaces and brackets.
     let landline_shaped =
         shape.digits >= 10 && (shape.non_ascii || shape.ascii & !(DIGITS | byte_set(b"- ()")) == 0);
-    f |= flag(LANDLINE, !mobile && landline_shaped && is_landline(v));
+    let landline = if digits_only {
+        is_landline_digits(v.as_bytes())
+    } else {
+        landline_shaped && is_landline(v)
+    };
+    f |= flag(LANDLINE, !mobile && landline);
     f |= flag(EMAIL, shape.has(b'@') && is_email(v));
     // ICD-10 codes are letters, digits and dots; lists add the separators.
     let icd_shaped = shape.letters > 0
@@ -507,10 +543,11 @@ fn test_value(v: &str, chars: usize) -> u64 {
     f |= flag(SIX, six);
     f |= flag(COUNTY, six && reference::county_by_code(v).is_some());
     f |= flag(INSTITUTION, is_institution_code(v));
-    let organisation = has_cjk && chars >= 4 && ends_with_any(v, ORGANISATION_SUFFIXES);
-    let hospital = has_cjk && chars >= 3 && ends_with_any(v, HOSPITAL_SUFFIXES);
+    let suffixes = Suffixes::get();
+    let organisation = has_cjk && chars >= 4 && suffixes.organisation.end(v);
+    let hospital = has_cjk && chars >= 3 && suffixes.hospital.end(v);
     let department =
-        has_cjk && (2..=10).contains(&chars) && ends_with_any(v, DEPARTMENT_SUFFIXES) && !hospital;
+        has_cjk && (2..=10).contains(&chars) && suffixes.department.end(v) && !hospital;
     // English disease words have at least five letters.
     let diagnosis =
         !department && (has_cjk || shape.letters >= 5) && is_diagnosis_name(v, chars, has_cjk);
@@ -533,11 +570,12 @@ fn test_value(v: &str, chars: usize) -> u64 {
             && shape.ascii & !(LETTERS | byte_set(b" .-")) == 0
             && is_name_shaped(v, chars),
     );
-    f |= flag(SEX_WORD, is_sex_word(v));
-    // The longest spelling of a sex is 未说明的性别 (18 bytes).
+    f |= flag(SEX_WORD, v.len() <= 6 && is_sex_word(v));
+    // The longest spellings of a sex are `female` and 男性 (6 bytes), of an unknown sex
+    // 未说明的性别 (18 bytes).
     f |= flag(
         SEX_ANY,
-        v.len() <= 18 && (Sex::parse(v).is_some() || SEX_UNKNOWN.contains(&v)),
+        (v.len() <= 6 && Sex::parse(v).is_some()) || (v.len() <= 18 && is_one_of(v, SEX_UNKNOWN)),
     );
     let number = shape.only(DIGITS | byte_set(b"+-.")) && is_number(v);
     f |= flag(NUMBER, number);
@@ -555,13 +593,13 @@ fn test_value(v: &str, chars: usize) -> u64 {
     f |= flag(AGE_UNIT, unit);
     f |= flag(ADDRESS, address);
     f |= flag(FREE_TEXT, chars >= 15 && is_free_text(v, chars));
-    // IPv4 is digits and dots, IPv6 hexadecimal digits, colons and dots.
-    f |= flag(
-        IP,
-        (shape.has(b'.') || shape.has(b':'))
-            && shape.only(HEX | byte_set(b".:"))
-            && v.parse::<std::net::IpAddr>().is_ok(),
-    );
+    // IPv4 is digits and three dots, IPv6 hexadecimal digits, colons and dots.
+    let ip_shaped = if shape.has(b':') {
+        shape.only(HEX | byte_set(b".:"))
+    } else {
+        shape.only(DIGITS | byte_set(b".")) && v.bytes().filter(|b| *b == b'.').count() == 3
+    };
+    f |= flag(IP, ip_shaped && v.parse::<std::net::IpAddr>().is_ok());
     // A plate starts with a CJK province and then a capital letter.
     f |= flag(
         PLATE,
@@ -571,20 +609,20 @@ fn test_value(v: &str, chars: usize) -> u64 {
     f |= flag(LUHN, digits_only && (16..=19).contains(&chars) && luhn(v));
     f |= flag(
         TEXT,
-        shape.letters > 0 || (shape.non_ascii && v.chars().any(char::is_alphabetic)),
+        shape.letters > 0 || (shape.non_ascii && v.chars().any(is_alphabetic)),
     );
     f |= flag(
         ETHNICITY,
         has_cjk && (2..=6).contains(&chars) && v.ends_with('族'),
     );
-    f |= flag(MARITAL, shape.non_ascii && MARITAL_WORDS.contains(&v));
+    f |= flag(MARITAL, shape.non_ascii && is_one_of(v, MARITAL_WORDS));
     f |= flag(
         CODE,
         shape.digits > 0
             && shape.only(LETTERS | DIGITS | byte_set(b"-_."))
             && is_code_like(v, chars),
     );
-    f
+    (f, chars)
 }
 
 /// [`phone::is_mobile`] of an all-digit value: 11 digits in a mobile segment, or with the
@@ -600,6 +638,11 @@ fn is_mobile_digits(b: &[u8]) -> bool {
             && n.first() == Some(&b'1')
             && n.get(1).is_some_and(|d| (b'3'..=b'9').contains(d))
     })
+}
+
+/// [`is_landline`] of an all-digit value: `0`, a digit other than `0`, 10–12 digits in all.
+fn is_landline_digits(b: &[u8]) -> bool {
+    b.first() == Some(&b'0') && b.get(1).is_some_and(|d| *d != b'0') && (10..=12).contains(&b.len())
 }
 
 /// `(is a date-time, is a date)` of a value starting with a digit, as [`dates::parse_datetime`]
@@ -867,8 +910,57 @@ const _: () = assert!(ADDRESS_MARKERS.len() <= 32);
 /// Characters that can start a licence plate: the provincial abbreviations.
 const PLATE_PROVINCES: &str = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼使领";
 
-fn ends_with_any(v: &str, suffixes: &[&str]) -> bool {
-    suffixes.iter().any(|s| v.ends_with(s))
+/// A list of suffixes with the last character of each.
+#[derive(Debug)]
+struct SuffixList {
+    words: &'static [&'static str],
+    last: Vec<char>,
+}
+
+impl SuffixList {
+    fn new(words: &'static [&'static str]) -> SuffixList {
+        SuffixList {
+            words,
+            last: words.iter().filter_map(|w| w.chars().next_back()).collect(),
+        }
+    }
+
+    /// Whether `v` ends with one of the suffixes. Most values are ruled out by their last
+    /// character: comparing the bytes of each suffix (a `memcmp` call each) cost more than all
+    /// the other tests of a CJK value.
+    fn end(&self, v: &str) -> bool {
+        v.chars()
+            .next_back()
+            .is_some_and(|c| self.last.contains(&c))
+            && self.words.iter().any(|w| v.ends_with(w))
+    }
+}
+
+/// The suffixes of organisation, health institution and department names.
+#[derive(Debug)]
+struct Suffixes {
+    organisation: SuffixList,
+    hospital: SuffixList,
+    department: SuffixList,
+}
+
+impl Suffixes {
+    fn get() -> &'static Suffixes {
+        static SUFFIXES: std::sync::OnceLock<Suffixes> = std::sync::OnceLock::new();
+        SUFFIXES.get_or_init(|| Suffixes {
+            organisation: SuffixList::new(ORGANISATION_SUFFIXES),
+            hospital: SuffixList::new(HOSPITAL_SUFFIXES),
+            department: SuffixList::new(DEPARTMENT_SUFFIXES),
+        })
+    }
+}
+
+/// Whether `v` is one of `words`, comparing lengths and last bytes before the bytes.
+fn is_one_of(v: &str, words: &[&str]) -> bool {
+    let last = v.as_bytes().last();
+    words
+        .iter()
+        .any(|w| w.len() == v.len() && w.as_bytes().last() == last && *w == v)
 }
 
 /// A landline: `0` + area code (2–3 more digits) + 7–8 digit subscriber number, optionally
@@ -984,9 +1076,9 @@ fn is_person_name(v: &str, chars: usize) -> bool {
 
 fn is_name_shaped(v: &str, chars: usize) -> bool {
     (1..=30).contains(&chars)
-        && v.chars().any(char::is_alphabetic)
+        && v.chars().any(is_alphabetic)
         && v.chars()
-            .all(|c| c.is_alphabetic() || matches!(c, '·' | '•' | ' ' | '.' | '-'))
+            .all(|c| is_alphabetic(c) || matches!(c, '·' | '•' | ' ' | '.' | '-'))
 }
 
 fn is_sex_word(v: &str) -> bool {
@@ -1044,14 +1136,18 @@ fn is_address(v: &str, chars: usize) -> bool {
     if chars < 6 {
         return false;
     }
+    // The first character of each marker, compared as characters: `starts_with(c)` compares
+    // bytes with a `memcmp` call, once per character and marker.
+    static FIRST: std::sync::OnceLock<Vec<Option<char>>> = std::sync::OnceLock::new();
+    let first = FIRST.get_or_init(|| ADDRESS_MARKERS.iter().map(|m| m.chars().next()).collect());
     let mut found = 0u32;
     for (i, c) in v.char_indices() {
         if c.is_ascii() {
             continue;
         }
         let rest = v.get(i..).unwrap_or_default();
-        for (k, marker) in ADDRESS_MARKERS.iter().enumerate() {
-            if marker.starts_with(c) && rest.starts_with(marker) {
+        for (k, (marker, f)) in ADDRESS_MARKERS.iter().zip(first).enumerate() {
+            if *f == Some(c) && rest.starts_with(marker) {
                 found |= 1 << k;
             }
         }
@@ -1066,9 +1162,27 @@ fn is_free_text(v: &str, chars: usize) -> bool {
     if chars >= 50 {
         return true;
     }
-    let spaces = v.chars().filter(|c| c.is_whitespace()).count();
-    let punct = v.chars().any(|c| "，。；：！？、,;!?".contains(c));
-    chars >= 15 && (spaces >= 2 || punct)
+    if chars < 15 {
+        return false;
+    }
+    // Two spaces or one punctuation mark: one pass, stopping at the first that decides.
+    let mut spaces = 0;
+    for c in v.chars() {
+        if matches!(
+            c,
+            '，' | '。' | '；' | '：' | '！' | '？' | '、' | ',' | ';' | '!' | '?'
+        ) {
+            return true;
+        }
+        // Unicode white space ends at U+3000; CJK characters need no table lookup.
+        if (c as u32) <= 0x3000 && c.is_whitespace() {
+            spaces += 1;
+            if spaces >= 2 {
+                return true;
+            }
+        }
+    }
+    false
 }
 
 fn is_plate(v: &str) -> bool {
@@ -1115,17 +1229,40 @@ fn luhn(v: &str) -> bool {
     matches!(sum % 10, 0)
 }
 
+/// `char::is_alphabetic`, answering for the CJK ideographs (U+3400–U+4DBF, U+4E00–U+9FFF, all
+/// letters) without the Unicode table lookup, which cost more than the other tests of a name.
+fn is_alphabetic(c: char) -> bool {
+    matches!(c as u32, 0x3400..=0x4DBF | 0x4E00..=0x9FFF) || c.is_alphabetic()
+}
+
+/// Whether `v` contains one of [`DISEASE_WORDS`]: the words starting with each character of `v`
+/// are looked up by that character. On names and addresses, a few characters long, this costs
+/// less than starting an Aho–Corasick search.
+fn has_disease_word(v: &str) -> bool {
+    static BY_FIRST: std::sync::OnceLock<Vec<(char, &'static str)>> = std::sync::OnceLock::new();
+    let words = BY_FIRST.get_or_init(|| {
+        let mut words: Vec<(char, &'static str)> = DISEASE_WORDS
+            .iter()
+            .filter_map(|w| Some((w.chars().next()?, *w)))
+            .collect();
+        words.sort_unstable();
+        words
+    });
+    v.char_indices().any(|(i, c)| {
+        let rest = v.get(i..).unwrap_or_default();
+        let from = words.partition_point(|(first, _)| *first < c);
+        words
+            .get(from..)
+            .unwrap_or_default()
+            .iter()
+            .take_while(|(first, _)| *first == c)
+            .any(|(_, w)| rest.starts_with(w))
+    })
+}
+
 fn is_diagnosis_name(v: &str, chars: usize, has_cjk: bool) -> bool {
     if has_cjk {
-        // One automaton over the disease words rather than a substring search per word.
-        static WORDS: std::sync::OnceLock<Option<aho_corasick::AhoCorasick>> =
-            std::sync::OnceLock::new();
-        let automaton = WORDS.get_or_init(|| aho_corasick::AhoCorasick::new(DISEASE_WORDS).ok());
-        return chars <= 40
-            && match automaton {
-                Some(ac) => ac.is_match(v),
-                None => DISEASE_WORDS.iter().any(|w| v.contains(w)),
-            };
+        return chars <= 40 && has_disease_word(v);
     }
     v.len() <= 80
         && v.split(|c: char| !c.is_ascii_alphabetic())
@@ -1172,7 +1309,10 @@ mod same_answers {
         }
         let chars = v.chars().count();
         let want = ungated::test_value(v, chars);
-        let got = test_value(v, chars);
+        let (got, got_chars) = test_value(v);
+        if got_chars != chars {
+            return Err(format!("{v:?}: {got_chars} characters, not {chars}"));
+        }
         let differ: Vec<usize> = (0..FIELDS)
             .filter(|i| (got >> i & 1 == 1) != want[*i])
             .collect();
@@ -1396,7 +1536,94 @@ mod same_answers {
         "X",
         "T",
         "TT",
+        "(\t+86)13912345678",
+        "( 86 ) 139 1234 5678",
+        "（\u{3000}+86）13912345678",
+        "+86-139-1234-5678",
+        "139.1234.5678",
+        "0101234567",
+        "01012345678",
+        "010123456789",
+        "0010123456",
+        "1.2.3.4",
+        "255.255.255.255",
+        "256.1.1.1",
+        "::",
+        "1::",
+        "1:2:3:4:5:6:7:8",
+        "1:2:3:4:5:6:7:8:9",
+        "::ffff:1.2.3.4",
+        "abc::1",
+        "ABC::1",
+        "张＊",
+        "＊",
+        "（010）1234567",
     ];
+
+    #[test]
+    fn trim_is_str_trim() {
+        let spaces = [
+            "", " ", "\t", "\n", "\u{b}", "\u{c}", "\r", "\u{85}", "\u{a0}", "\u{1680}",
+            "\u{2000}", "\u{200a}", "\u{2028}", "\u{2029}", "\u{202f}", "\u{205f}", "\u{3000}",
+            "\u{1c}", "\u{200b}", "\u{feff}",
+        ];
+        let cores = [
+            "",
+            "a",
+            "张伟",
+            "1 2",
+            "é",
+            "\u{3001}",
+            "\u{20000}",
+            "x\u{3000}y",
+            "Ⅻ",
+        ];
+        for before in spaces {
+            for core in cores {
+                for after in spaces {
+                    let raw = format!("{before}{core}{after}");
+                    assert_eq!(trim(&raw), raw.trim(), "{raw:?}");
+                }
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn trim_is_str_trim_for_any_string(raw in "[\\PC\\s]{0,8}") {
+            prop_assert_eq!(trim(&raw), raw.trim());
+        }
+    }
+
+    #[test]
+    fn cjk_ideographs_are_alphabetic() {
+        for c in (0x3400..=0x4DBF)
+            .chain(0x4E00..=0x9FFF)
+            .filter_map(char::from_u32)
+        {
+            assert!(c.is_alphabetic(), "{c:?}");
+        }
+        for c in ['a', 'é', '·', ' ', '1', '〇', '\u{20000}', '\u{fa6e}'] {
+            assert_eq!(is_alphabetic(c), c.is_alphabetic(), "{c:?}");
+        }
+    }
+
+    #[test]
+    fn disease_words_are_found_wherever_they_are() {
+        for w in DISEASE_WORDS {
+            for v in [
+                w.to_string(),
+                format!("慢性{w}"),
+                format!("{w}伴发热"),
+                format!("a{w}b"),
+            ] {
+                assert!(has_disease_word(&v), "{v}");
+            }
+        }
+        for v in ["", "张伟", "北京市", "内科", "abc"] {
+            assert!(!has_disease_word(v), "{v}");
+        }
+    }
 
     #[test]
     fn edge_values() {

@@ -190,3 +190,23 @@ fn is_diagnosis_name(v: &str, has_cjk: bool) -> bool {
                     .any(|d| d.eq_ignore_ascii_case(w))
             })
 }
+
+fn is_free_text(v: &str, chars: usize) -> bool {
+    if chars >= 50 {
+        return true;
+    }
+    let spaces = v.chars().filter(|c| c.is_whitespace()).count();
+    let punct = v.chars().any(|c| "，。；：！？、,;!?".contains(c));
+    chars >= 15 && (spaces >= 2 || punct)
+}
+
+fn ends_with_any(v: &str, suffixes: &[&str]) -> bool {
+    suffixes.iter().any(|s| v.ends_with(s))
+}
+
+fn is_name_shaped(v: &str, chars: usize) -> bool {
+    (1..=30).contains(&chars)
+        && v.chars().any(char::is_alphabetic)
+        && v.chars()
+            .all(|c| c.is_alphabetic() || matches!(c, '·' | '•' | ' ' | '.' | '-'))
+}
