@@ -398,6 +398,54 @@ const UPPER: ByteSet = byte_range(b'A', b'Z');
 const LETTERS: ByteSet = UPPER | byte_range(b'a', b'z');
 const HEX: ByteSet = DIGITS | byte_range(b'A', b'F') | byte_range(b'a', b'f');
 
+/// `1 << b` for the bytes below 64, `0` for the others.
+static LOW_BIT: [u64; 256] = {
+    let mut table = [0u64; 256];
+    let mut b = 0;
+    while b < 64 {
+        table[b] = 1 << b;
+        b += 1;
+    }
+    table
+};
+
+/// `1 << (b - 64)` for the bytes 64–127, `0` for the others.
+static HIGH_BIT: [u64; 256] = {
+    let mut table = [0u64; 256];
+    let mut b = 64;
+    while b < 128 {
+        table[b] = 1 << (b - 64);
+        b += 1;
+    }
+    table
+};
+
+/// Per byte, 1 in the 16-bit field it counts towards: ASCII digits (bits 0–15), ASCII letters
+/// (16–31), bytes that start a character (32–47), the byte 0xEF (48–63).
+static BYTE_COUNTS: [u64; 256] = {
+    let mut table = [0u64; 256];
+    let mut b = 0;
+    while b < 256 {
+        let byte = b as u8;
+        let mut counts = 0u64;
+        if byte.is_ascii_digit() {
+            counts |= 1;
+        }
+        if byte.is_ascii_alphabetic() {
+            counts |= 1 << 16;
+        }
+        if byte & 0xC0 != 0x80 {
+            counts |= 1 << 32;
+        }
+        if byte == 0xEF {
+            counts |= 1 << 48;
+        }
+        table[b] = counts;
+        b += 1;
+    }
+    table
+};
+
 /// What one pass over the bytes of a value tells about it. Most tests can only pass for values
 /// of a few shapes (a mobile number needs 11 digits, an ICD-10 list only letters, digits, dots and
 /// separators, a name no digits), so the shape rules a test out before it runs: a full scan tests
@@ -423,31 +471,34 @@ struct Shape {
 
 impl Shape {
     fn of(v: &str) -> Shape {
-        let mut shape = Shape {
-            ascii: 0,
-            non_ascii: false,
-            digits: 0,
-            letters: 0,
-            full_width: false,
-            chars: 0,
-        };
-        // Without branches: CJK text mixes ASCII and other bytes, and a branch per byte on
-        // which it is was mispredicted often enough to show.
-        let (mut low, mut high, mut other, mut full_width) = (0u64, 0u64, false, false);
-        for &b in v.as_bytes() {
-            let bit = 1u64 << (b & 63);
-            low |= bit * u64::from(b < 64);
-            high |= bit * u64::from((64..128).contains(&b));
-            other |= b >= 128;
-            full_width |= b == 0xEF;
-            shape.chars += usize::from(b & 0xC0 != 0x80);
-            shape.digits += usize::from(b.is_ascii_digit());
-            shape.letters += usize::from(b.is_ascii_alphabetic());
+        // Three table lookups and an addition per byte, without branches: CJK text mixes ASCII
+        // and other bytes, and this loop runs over every byte of every cell of a full scan.
+        let (mut low, mut high) = (0u64, 0u64);
+        let (mut digits, mut letters, mut chars, mut full_width) = (0, 0, 0, 0);
+        // Counts are 16-bit fields of one sum, added up every 65,535 bytes.
+        for block in v.as_bytes().chunks(0xFFFF) {
+            let mut sum = 0u64;
+            for &b in block {
+                let i = usize::from(b);
+                low |= LOW_BIT[i];
+                high |= HIGH_BIT[i];
+                sum += BYTE_COUNTS[i];
+            }
+            let field = |shift: u32| (sum >> shift & 0xFFFF) as usize;
+            digits += field(0);
+            letters += field(16);
+            chars += field(32);
+            full_width += field(48);
         }
-        shape.ascii = ByteSet::from(low) | ByteSet::from(high) << 64;
-        shape.non_ascii = other;
-        shape.full_width = full_width;
-        shape
+        Shape {
+            ascii: ByteSet::from(low) | ByteSet::from(high) << 64,
+            // Every character outside ASCII takes more than one byte.
+            non_ascii: chars < v.len(),
+            digits,
+            letters,
+            full_width: full_width > 0,
+            chars,
+        }
     }
 
     fn has(&self, b: u8) -> bool {
@@ -919,10 +970,10 @@ struct SuffixList {
 
 impl SuffixList {
     fn new(words: &'static [&'static str]) -> SuffixList {
-        SuffixList {
-            words,
-            last: words.iter().filter_map(|w| w.chars().next_back()).collect(),
-        }
+        let mut last: Vec<char> = words.iter().filter_map(|w| w.chars().next_back()).collect();
+        last.sort_unstable();
+        last.dedup();
+        SuffixList { words, last }
     }
 
     /// Whether `v` ends with one of the suffixes. Most values are ruled out by their last
@@ -931,7 +982,7 @@ impl SuffixList {
     fn end(&self, v: &str) -> bool {
         v.chars()
             .next_back()
-            .is_some_and(|c| self.last.contains(&c))
+            .is_some_and(|c| self.last.binary_search(&c).is_ok())
             && self.words.iter().any(|w| v.ends_with(w))
     }
 }
@@ -1138,16 +1189,31 @@ fn is_address(v: &str, chars: usize) -> bool {
     }
     // The first character of each marker, compared as characters: `starts_with(c)` compares
     // bytes with a `memcmp` call, once per character and marker.
-    static FIRST: std::sync::OnceLock<Vec<Option<char>>> = std::sync::OnceLock::new();
-    let first = FIRST.get_or_init(|| ADDRESS_MARKERS.iter().map(|m| m.chars().next()).collect());
+    // Sorted by first character, looked up by binary search.
+    static BY_FIRST: std::sync::OnceLock<Vec<(char, usize)>> = std::sync::OnceLock::new();
+    let by_first = BY_FIRST.get_or_init(|| {
+        let mut by_first: Vec<(char, usize)> = ADDRESS_MARKERS
+            .iter()
+            .enumerate()
+            .filter_map(|(k, m)| Some((m.chars().next()?, k)))
+            .collect();
+        by_first.sort_unstable();
+        by_first
+    });
     let mut found = 0u32;
     for (i, c) in v.char_indices() {
         if c.is_ascii() {
             continue;
         }
         let rest = v.get(i..).unwrap_or_default();
-        for (k, (marker, f)) in ADDRESS_MARKERS.iter().zip(first).enumerate() {
-            if *f == Some(c) && rest.starts_with(marker) {
+        let from = by_first.partition_point(|(first, _)| *first < c);
+        for (_, k) in by_first
+            .get(from..)
+            .unwrap_or_default()
+            .iter()
+            .take_while(|(first, _)| *first == c)
+        {
+            if ADDRESS_MARKERS.get(*k).is_some_and(|m| rest.starts_with(m)) {
                 found |= 1 << k;
             }
         }
@@ -1592,6 +1658,36 @@ mod same_answers {
         #[test]
         fn trim_is_str_trim_for_any_string(raw in "[\\PC\\s]{0,8}") {
             prop_assert_eq!(trim(&raw), raw.trim());
+        }
+    }
+
+    #[test]
+    fn shape_counts_every_byte() {
+        let long = "1a张＊".repeat(30_000);
+        for v in [
+            "",
+            "1",
+            "a",
+            "张",
+            "2024-03-15 09:30:00",
+            "张＊＊",
+            "a\u{7f}\u{0}~ Z",
+            &long,
+        ] {
+            let shape = Shape::of(v);
+            let mut ascii: ByteSet = 0;
+            for b in v.bytes().filter(u8::is_ascii) {
+                ascii |= 1 << b;
+            }
+            assert_eq!(shape.ascii, ascii, "{v:.20}");
+            assert_eq!(shape.non_ascii, !v.is_ascii(), "{v:.20}");
+            assert_eq!(shape.digits, v.bytes().filter(u8::is_ascii_digit).count());
+            assert_eq!(
+                shape.letters,
+                v.bytes().filter(u8::is_ascii_alphabetic).count()
+            );
+            assert_eq!(shape.chars, v.chars().count());
+            assert_eq!(shape.full_width, v.bytes().any(|b| b == 0xEF));
         }
     }
 
