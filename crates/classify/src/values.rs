@@ -961,29 +961,76 @@ const _: () = assert!(ADDRESS_MARKERS.len() <= 32);
 /// Characters that can start a licence plate: the provincial abbreviations.
 const PLATE_PROVINCES: &str = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼使领";
 
-/// A list of suffixes with the last character of each.
+/// Words looked up by one of their characters (the first or the last): a bit per character
+/// code modulo 1,024 rules out most characters of a value without a search, then a binary search
+/// finds the words with that character.
 #[derive(Debug)]
-struct SuffixList {
-    words: &'static [&'static str],
-    last: Vec<char>,
+struct WordsByChar {
+    filter: [u64; 16],
+    /// `(character, word)`, sorted.
+    words: Vec<(char, &'static str)>,
 }
+
+impl WordsByChar {
+    fn new(words: impl IntoIterator<Item = (char, &'static str)>) -> WordsByChar {
+        let mut words: Vec<(char, &'static str)> = words.into_iter().collect();
+        words.sort_unstable();
+        let mut filter = [0u64; 16];
+        for (c, _) in &words {
+            let bit = c_bit(*c);
+            if let Some(slot) = filter.get_mut(bit / 64) {
+                *slot |= 1 << (bit % 64);
+            }
+        }
+        WordsByChar { filter, words }
+    }
+
+    /// The words keyed by `c`.
+    fn with(&self, c: char) -> impl Iterator<Item = &'static str> + '_ {
+        let bit = c_bit(c);
+        let possible = self
+            .filter
+            .get(bit / 64)
+            .is_some_and(|slot| slot & 1 << (bit % 64) != 0);
+        let from = if possible {
+            self.words.partition_point(|(first, _)| *first < c)
+        } else {
+            self.words.len()
+        };
+        self.words
+            .get(from..)
+            .unwrap_or_default()
+            .iter()
+            .take_while(move |(first, _)| *first == c)
+            .map(|(_, w)| *w)
+    }
+}
+
+/// The bit of [`WordsByChar::filter`] for `c`.
+fn c_bit(c: char) -> usize {
+    c as usize % 1024
+}
+
+/// A list of suffixes, by last character.
+#[derive(Debug)]
+struct SuffixList(WordsByChar);
 
 impl SuffixList {
     fn new(words: &'static [&'static str]) -> SuffixList {
-        let mut last: Vec<char> = words.iter().filter_map(|w| w.chars().next_back()).collect();
-        last.sort_unstable();
-        last.dedup();
-        SuffixList { words, last }
+        SuffixList(WordsByChar::new(
+            words
+                .iter()
+                .filter_map(|w| Some((w.chars().next_back()?, *w))),
+        ))
     }
 
-    /// Whether `v` ends with one of the suffixes. Most values are ruled out by their last
-    /// character: comparing the bytes of each suffix (a `memcmp` call each) cost more than all
-    /// the other tests of a CJK value.
+    /// Whether `v` ends with one of the suffixes. Only the suffixes ending with the last
+    /// character of `v` are compared: comparing the bytes of each suffix (a `memcmp` call each)
+    /// cost more than all the other tests of a CJK value.
     fn end(&self, v: &str) -> bool {
         v.chars()
             .next_back()
-            .is_some_and(|c| self.last.binary_search(&c).is_ok())
-            && self.words.iter().any(|w| v.ends_with(w))
+            .is_some_and(|c| self.0.with(c).any(|w| v.ends_with(w)))
     }
 }
 
@@ -1189,16 +1236,13 @@ fn is_address(v: &str, chars: usize) -> bool {
     }
     // The first character of each marker, compared as characters: `starts_with(c)` compares
     // bytes with a `memcmp` call, once per character and marker.
-    // Sorted by first character, looked up by binary search.
-    static BY_FIRST: std::sync::OnceLock<Vec<(char, usize)>> = std::sync::OnceLock::new();
+    static BY_FIRST: std::sync::OnceLock<WordsByChar> = std::sync::OnceLock::new();
     let by_first = BY_FIRST.get_or_init(|| {
-        let mut by_first: Vec<(char, usize)> = ADDRESS_MARKERS
-            .iter()
-            .enumerate()
-            .filter_map(|(k, m)| Some((m.chars().next()?, k)))
-            .collect();
-        by_first.sort_unstable();
-        by_first
+        WordsByChar::new(
+            ADDRESS_MARKERS
+                .iter()
+                .filter_map(|m| Some((m.chars().next()?, *m))),
+        )
     });
     let mut found = 0u32;
     for (i, c) in v.char_indices() {
@@ -1206,15 +1250,11 @@ fn is_address(v: &str, chars: usize) -> bool {
             continue;
         }
         let rest = v.get(i..).unwrap_or_default();
-        let from = by_first.partition_point(|(first, _)| *first < c);
-        for (_, k) in by_first
-            .get(from..)
-            .unwrap_or_default()
-            .iter()
-            .take_while(|(first, _)| *first == c)
-        {
-            if ADDRESS_MARKERS.get(*k).is_some_and(|m| rest.starts_with(m)) {
-                found |= 1 << k;
+        for marker in by_first.with(c) {
+            if rest.starts_with(marker) {
+                if let Some(k) = ADDRESS_MARKERS.iter().position(|m| *m == marker) {
+                    found |= 1 << k;
+                }
             }
         }
         if found.count_ones() >= 2 {
@@ -1305,24 +1345,17 @@ fn is_alphabetic(c: char) -> bool {
 /// are looked up by that character. On names and addresses, a few characters long, this costs
 /// less than starting an Aho–Corasick search.
 fn has_disease_word(v: &str) -> bool {
-    static BY_FIRST: std::sync::OnceLock<Vec<(char, &'static str)>> = std::sync::OnceLock::new();
+    static BY_FIRST: std::sync::OnceLock<WordsByChar> = std::sync::OnceLock::new();
     let words = BY_FIRST.get_or_init(|| {
-        let mut words: Vec<(char, &'static str)> = DISEASE_WORDS
-            .iter()
-            .filter_map(|w| Some((w.chars().next()?, *w)))
-            .collect();
-        words.sort_unstable();
-        words
+        WordsByChar::new(
+            DISEASE_WORDS
+                .iter()
+                .filter_map(|w| Some((w.chars().next()?, *w))),
+        )
     });
     v.char_indices().any(|(i, c)| {
         let rest = v.get(i..).unwrap_or_default();
-        let from = words.partition_point(|(first, _)| *first < c);
-        words
-            .get(from..)
-            .unwrap_or_default()
-            .iter()
-            .take_while(|(first, _)| *first == c)
-            .any(|(_, w)| rest.starts_with(w))
+        words.with(c).any(|w| rest.starts_with(w))
     })
 }
 
