@@ -1124,6 +1124,16 @@ fn is_icd_list(v: &str) -> bool {
         .split([',', ';', '|', '、', '，', '；', ' '])
         .filter(|p| !p.is_empty())
     {
+        // A code starts with a letter and two digits, then ends or has a dot (icd10::is_code):
+        // identifiers such as `S000000000001` stop here, before the copy below.
+        let b = part.as_bytes();
+        let head_ok = b.first().is_some_and(u8::is_ascii_alphabetic)
+            && b.get(1).is_some_and(u8::is_ascii_digit)
+            && b.get(2).is_some_and(u8::is_ascii_digit)
+            && matches!(b.get(3), None | Some(b'.'));
+        if !head_ok {
+            return false;
+        }
         // Upper-cased in a buffer on the stack: no allocation per part.
         let mut buf = [0u8; 16];
         let Some(upper) = buf.get_mut(..part.len()) else {
