@@ -53,13 +53,23 @@ impl KAnonymityCounter {
 
     /// Adds one record, given its quasi-identifier values in the order of `quasi_identifiers`.
     pub fn add<'a, I: IntoIterator<Item = &'a str>>(&mut self, values: I) {
+        self.add_key(Self::class_key(values));
+    }
+
+    /// The digest a record's class is counted under, computed apart from the counter so that
+    /// workers can hash in parallel and one counter takes the keys.
+    pub(crate) fn class_key<'a, I: IntoIterator<Item = &'a str>>(values: I) -> [u8; 32] {
         let mut h = Sha256::new();
         for v in values {
             // Length prefix: ("ab","c") and ("a","bc") are different classes.
             h.update((v.len() as u64).to_le_bytes());
             h.update(v.as_bytes());
         }
-        let key: [u8; 32] = h.finalize().into();
+        h.finalize().into()
+    }
+
+    /// Adds one record by its [`KAnonymityCounter::class_key`].
+    pub(crate) fn add_key(&mut self, key: [u8; 32]) {
         *self.classes.entry(key).or_insert(0) += 1;
     }
 
