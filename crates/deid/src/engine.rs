@@ -11,6 +11,11 @@
 //! counters (one counter per distinct quasi-identifier combination). Output is written as it
 //! is produced: when an error is returned, or when the k check fails, the caller must discard
 //! what was written.
+//!
+//! Dataset-level transforms read the input twice: the k-anonymity search (pass 1 keeps the
+//! quasi-identifier values of every record) and `microaggregate` (GB/T 37964-2019, statistical
+//! techniques; [`crate::micro`]), whose pass 1 keeps per record and aggregated column only the
+//! number and a class id (12 bytes, no text), replaced by the group's value for pass 2.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
@@ -28,9 +33,10 @@ use crate::keys::DeidKeys;
 use crate::lattice::{search_optimal, Lattice};
 use crate::local::local_recoding;
 use crate::metrics::{quality, Recoding};
+use crate::micro;
 use crate::policy::{
-    Action, AgeReference, DeidPolicy, HierarchySpec, LDiversity, NoiseKind, PolicyError,
-    RecodingModel, SpanKind, TCloseness,
+    Action, AgeReference, DeidPolicy, GroupStatistic, HierarchySpec, LDiversity, NoiseKind,
+    PolicyError, RecodingModel, SpanKind, TCloseness,
 };
 use crate::risk::{risk_from_class_sizes, RiskReport};
 use crate::transform::{self, MaskSpec, TransformError};
@@ -278,6 +284,8 @@ enum Op<'p> {
     /// Level chosen by the search: the label comes from the search's recoding (`dim`); in the
     /// collecting pass the value is passed through.
     Searched(usize),
+    /// Microaggregated: the value computed in pass 1 (`Plan::micro`, by this index).
+    Microaggregate(usize),
 }
 
 /// A fixed-level generalisation of one column.
@@ -380,6 +388,26 @@ struct Plan<'p> {
     /// Fixed generalisation levels, by column.
     fixed_levels: BTreeMap<String, usize>,
     max_shift_days: std::num::NonZeroU32,
+    /// The microaggregated columns, in output order.
+    micro: Vec<MicroColumn<'p>>,
+}
+
+/// One `microaggregate` column.
+struct MicroColumn<'p> {
+    input: usize,
+    column: String,
+    group_size: usize,
+    statistic: GroupStatistic,
+    decimals: u32,
+    /// Output positions of its `group_by` columns.
+    group_outputs: Vec<usize>,
+    group_by: &'p [String],
+}
+
+/// Pass 1's results for the microaggregated columns: per column, per record, the value to
+/// write (NaN: the cell was empty).
+struct MicroValues {
+    values: Vec<Vec<f64>>,
 }
 
 /// Header fields that look like values (dates, long digit runs): a file without a header line
@@ -456,6 +484,7 @@ impl<'p> Plan<'p> {
         let mut output_columns = Vec::new();
         let mut actions = Vec::with_capacity(header.len());
         let mut fixed_levels = BTreeMap::new();
+        let mut micro: Vec<MicroColumn<'p>> = Vec::new();
         for (input, column) in header.iter().enumerate() {
             let action = policy.action_for(column);
             actions.push(ColumnAction {
@@ -488,6 +517,23 @@ impl<'p> Plan<'p> {
                     decimals,
                 } => Op::Noise(*kind, *scale, *decimals),
                 Action::RedactSpans { kinds } => Op::Redact(kinds),
+                Action::Microaggregate {
+                    group_size,
+                    group_by,
+                    statistic,
+                    decimals,
+                } => {
+                    micro.push(MicroColumn {
+                        input,
+                        column: column.to_string(),
+                        group_size: *group_size,
+                        statistic: *statistic,
+                        decimals: *decimals,
+                        group_outputs: Vec::new(),
+                        group_by,
+                    });
+                    Op::Microaggregate(micro.len() - 1)
+                }
                 Action::Generalize { hierarchy, level } => {
                     if let Some(dim) = searched.iter().position(|s| s == column) {
                         Op::Searched(dim)
@@ -564,6 +610,13 @@ impl<'p> Plan<'p> {
         for s in policy.sensitive() {
             sensitive_outputs.push(position(s, ColumnRole::Sensitive)?);
         }
+        for m in &mut micro {
+            // The policy checks that group_by names quasi-identifiers, which are in the output.
+            for g in m.group_by {
+                m.group_outputs
+                    .push(position(g, ColumnRole::QuasiIdentifier)?);
+            }
+        }
 
         Ok(Plan {
             steps,
@@ -575,12 +628,14 @@ impl<'p> Plan<'p> {
             sensitive_outputs,
             fixed_levels,
             max_shift_days: policy.date_shift_max_days(),
+            micro,
         })
     }
 
     /// Transforms one record into `scratch.cells` (one cell per output column). `only`:
     /// compute just these output positions (others are left empty); `searched`: the search's
     /// labels per searched column (empty: pass the value through).
+    #[allow(clippy::too_many_arguments)]
     fn apply(
         &self,
         keyed: &Keyed,
@@ -589,6 +644,7 @@ impl<'p> Plan<'p> {
         line: u64,
         only: Option<&[bool]>,
         searched: &[&str],
+        micro: Option<(&MicroValues, usize)>,
     ) -> Result<(), DeidError> {
         let mut offset: Option<i64> = None;
         let subject = self.subject;
@@ -639,6 +695,16 @@ impl<'p> Plan<'p> {
                     Some(label) => cell.push_str(label),
                     None => cell.push_str(value),
                 },
+                // Pass 1 reads these columns' values itself; the results exist afterwards.
+                Op::Microaggregate(i) => {
+                    let m = self.micro.get(*i);
+                    let v = micro.and_then(|(mv, row)| mv.values.get(*i)?.get(row).copied());
+                    if let (Some(m), Some(v)) = (m, v) {
+                        if !v.is_nan() {
+                            cell.push_str(&micro::format_value(v, m.decimals));
+                        }
+                    }
+                }
                 _ if value.is_empty() => {}
                 Op::Pseudonymize(prefix) => {
                     transform::pseudonymize_into(&keyed.pseudonym, prefix, value, cell)
@@ -962,7 +1028,8 @@ fn risk_of(counter: &KAnonymityCounter, options: &RunOptions<'_>) -> RiskReport 
 /// the dropped ones. Empty cells stay empty. The k-anonymity check runs over the output's
 /// quasi-identifier columns; a failing check is reported (`passed = false`), not an error —
 /// the caller decides, and must discard the output on failure if it will not publish it.
-/// `generalize` rules need a fixed `level` here; see [`deidentify_with`] for the search.
+/// `generalize` rules need a fixed `level` here, and `microaggregate` is refused (it reads the
+/// input twice); see [`deidentify_with`] for both.
 pub fn deidentify<R: Read, W: Write>(
     policy: &DeidPolicy,
     keys: &DeidKeys,
@@ -970,6 +1037,17 @@ pub fn deidentify<R: Read, W: Write>(
     output: W,
 ) -> Result<DeidReport, DeidError> {
     let hierarchies = Hierarchies::load(policy, Path::new(".")).map_err(DeidError::Policy)?;
+    if let Some(rule) = policy
+        .columns()
+        .iter()
+        .find(|r| matches!(r.action, Action::Microaggregate { .. }))
+    {
+        // Refused before any output rather than failing at the end of the first pass.
+        return Err(DeidError::Policy(policy.error_at(
+            &format!("columns.{}.action", rule.column),
+            "microaggregate reads the input twice (all values of the column before the first output row), and this input can be read only once; expected an input that can be opened again (deidentify_with, medspace deid FILE)",
+        )));
+    }
     let options = RunOptions {
         optimize: false,
         local: None,
@@ -1050,12 +1128,26 @@ fn deidentify_chunked<R: Read, W: Write>(
     let keyed = Keyed::new(keys, &plan);
     let mut before = KAnonymityCounter::new(policy.k(), policy.quasi_identifiers().to_vec());
 
-    // Pass 1 (search only): the quasi-identifier and sensitive output values of every record.
+    // Pass 1 (search or microaggregation): the quasi-identifier and sensitive output values of
+    // every record for the search, and the microaggregated columns' values with their classes.
     let mut search: Option<SearchOutcome> = None;
-    if !searched.is_empty() {
-        options.progress.stage("reading quasi-identifiers");
+    let mut micro_values: Option<MicroValues> = None;
+    if !searched.is_empty() || !plan.micro.is_empty() {
+        let searching = !searched.is_empty();
+        options.progress.stage(if searching {
+            "reading quasi-identifiers"
+        } else {
+            "reading values to aggregate"
+        });
         let mut wanted = vec![false; plan.steps.len()];
-        for &i in plan.qi_outputs.iter().chain(&plan.sensitive_outputs) {
+        let for_search: &[usize] = if searching { &plan.qi_outputs } else { &[] };
+        let sensitive: &[usize] = if searching {
+            &plan.sensitive_outputs
+        } else {
+            &[]
+        };
+        let group_outputs = plan.micro.iter().flat_map(|m| &m.group_outputs);
+        for &i in for_search.iter().chain(sensitive).chain(group_outputs) {
             if let Some(w) = wanted.get_mut(i) {
                 *w = true;
             }
@@ -1063,26 +1155,107 @@ fn deidentify_chunked<R: Read, W: Write>(
         let mut record = csv::StringRecord::new();
         let mut scratch = Scratch::new(&plan);
         let mut rows: Vec<Vec<String>> = Vec::new();
+        let mut values: Vec<Vec<f64>> = plan.micro.iter().map(|_| Vec::new()).collect();
+        let mut classes: Vec<Vec<u32>> = plan.micro.iter().map(|_| Vec::new()).collect();
+        let mut class_ids: Vec<HashMap<[u8; 32], u32>> =
+            plan.micro.iter().map(|_| HashMap::new()).collect();
+        let mut n: u64 = 0;
         while reader.read_record(&mut record).map_err(read_error)? {
             let line = record.position().map_or(0, |p| p.line());
-            plan.apply(&keyed, &mut scratch, &record, line, Some(&wanted), &[])?;
-            before.add(plan.qi_inputs.iter().map(|&i| record.get(i).unwrap_or("")));
+            plan.apply(
+                &keyed,
+                &mut scratch,
+                &record,
+                line,
+                Some(&wanted),
+                &[],
+                None,
+            )?;
             let cells = &scratch.cells;
-            let mut row: Vec<String> = plan
-                .qi_outputs
+            for (((m, vals), cls), ids) in plan
+                .micro
                 .iter()
-                .map(|&i| cells.get(i).cloned().unwrap_or_default())
-                .collect();
-            if let Some(&s) = plan.sensitive_outputs.first() {
-                row.push(cells.get(s).cloned().unwrap_or_default());
+                .zip(&mut values)
+                .zip(&mut classes)
+                .zip(&mut class_ids)
+            {
+                let raw = record.get(m.input).unwrap_or("");
+                let v = if raw.is_empty() {
+                    f64::NAN
+                } else {
+                    transform::parse_number(raw).ok_or_else(|| DeidError::Cell {
+                        line,
+                        column: m.column.clone(),
+                        problem: CellProblem::NotANumber,
+                    })?
+                };
+                vals.push(v);
+                let class = if m.group_outputs.is_empty() {
+                    0
+                } else {
+                    let key = KAnonymityCounter::class_key(
+                        m.group_outputs
+                            .iter()
+                            .map(|&i| cells.get(i).map_or("", String::as_str)),
+                    );
+                    let next = u32::try_from(ids.len()).unwrap_or(u32::MAX);
+                    *ids.entry(key).or_insert(next)
+                };
+                cls.push(class);
             }
-            rows.push(row);
-            if (rows.len() as u64).is_multiple_of(PROGRESS_EVERY) {
-                options.progress.rows(rows.len() as u64);
+            if searching {
+                before.add(plan.qi_inputs.iter().map(|&i| record.get(i).unwrap_or("")));
+                let mut row: Vec<String> = plan
+                    .qi_outputs
+                    .iter()
+                    .map(|&i| cells.get(i).cloned().unwrap_or_default())
+                    .collect();
+                if let Some(&s) = plan.sensitive_outputs.first() {
+                    row.push(cells.get(s).cloned().unwrap_or_default());
+                }
+                rows.push(row);
+            }
+            n += 1;
+            if n.is_multiple_of(PROGRESS_EVERY) {
+                options.progress.rows(n);
             }
         }
-        options.progress.stage("searching");
-        search = Some(run_search(policy, options, &searched, rows)?);
+        drop(class_ids);
+        for ((m, vals), cls) in plan.micro.iter().zip(&mut values).zip(&classes) {
+            micro::microaggregate(vals, cls, m.group_size, m.statistic).map_err(|e| {
+                DeidError::Policy(policy.error_at(
+                    &format!("columns.{}.group_size", m.column),
+                    format!("column `{}`: {e}", m.column),
+                ))
+            })?;
+        }
+        drop(classes);
+        let mv = MicroValues { values };
+        if searching {
+            // The search sees the aggregated values of microaggregated quasi-identifiers.
+            let mut columns: Vec<usize> = plan.qi_outputs.clone();
+            columns.extend(plan.sensitive_outputs.first());
+            for (j, &out_pos) in columns.iter().enumerate() {
+                let Some(Op::Microaggregate(i)) = plan.steps.get(out_pos).map(|s| &s.op) else {
+                    continue;
+                };
+                let (Some(m), Some(vals)) = (plan.micro.get(*i), mv.values.get(*i)) else {
+                    continue;
+                };
+                for (row, v) in rows.iter_mut().zip(vals) {
+                    if let Some(cell) = row.get_mut(j) {
+                        *cell = if v.is_nan() {
+                            String::new()
+                        } else {
+                            micro::format_value(*v, m.decimals)
+                        };
+                    }
+                }
+            }
+            options.progress.stage("searching");
+            search = Some(run_search(policy, options, &searched, rows)?);
+        }
+        micro_values = Some(mv);
         reader = open_csv(open)?;
         let again = reader.headers().map_err(read_error)?.clone();
         if again != header {
@@ -1105,6 +1278,7 @@ fn deidentify_chunked<R: Read, W: Write>(
         search: search.as_ref(),
         searched: searched.len(),
         collect_before: search.is_none(),
+        micro: micro_values.as_ref(),
         after: std::sync::Mutex::new(KAnonymityCounter::new(
             policy.k(),
             policy.quasi_identifiers().to_vec(),
@@ -1175,6 +1349,7 @@ struct Writing<'a, 'p> {
     /// Count the input's quasi-identifier classes (the risk before; with a search, pass 1
     /// counted them).
     collect_before: bool,
+    micro: Option<&'a MicroValues>,
     /// The output's classes and the input's, filled by the workers: counting is commutative,
     /// so the calling thread (reading and writing) never waits on it.
     after: std::sync::Mutex<KAnonymityCounter>,
@@ -1459,7 +1634,15 @@ fn transform_one<'a>(
         ));
     }
     let line = record.position().map_or(0, |p| p.line());
-    plan.apply(w.keyed, scratch, record, line, None, labels)?;
+    plan.apply(
+        w.keyed,
+        scratch,
+        record,
+        line,
+        None,
+        labels,
+        w.micro.map(|m| (m, r)),
+    )?;
     let cells = &scratch.cells;
     after.push(KAnonymityCounter::class_key(
         plan.qi_outputs
