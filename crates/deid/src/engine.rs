@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::anon::{Aggregate, AnonConfig, AnonData, AnonError, Criterion, QuasiIdentifier};
 use crate::hierarchy::{Builtin, Hierarchy, HierarchyError};
-use crate::kanon::{KAnonymityCounter, KAnonymityReport};
+use crate::kanon::{ClassTally, KAnonymityCounter, KAnonymityReport};
 use crate::keys::DeidKeys;
 use crate::lattice::{search_optimal, Lattice};
 use crate::local::local_recoding;
@@ -353,6 +353,8 @@ impl Keyed {
 struct Scratch {
     caches: Vec<HashMap<String, String>>,
     cells: Vec<String>,
+    /// Input class digests not yet added to the shared counter (it was busy).
+    pending_before: Vec<[u8; 32]>,
 }
 
 impl Scratch {
@@ -360,6 +362,7 @@ impl Scratch {
         Scratch {
             caches: plan.steps.iter().map(|_| HashMap::new()).collect(),
             cells: plan.steps.iter().map(|_| String::new()).collect(),
+            pending_before: Vec::new(),
         }
     }
 }
@@ -669,7 +672,7 @@ impl<'p> Plan<'p> {
                 }
             })
         };
-        let Scratch { caches, cells } = scratch;
+        let Scratch { caches, cells, .. } = scratch;
         for (pos, ((step, cell), cache)) in self
             .steps
             .iter()
@@ -1339,6 +1342,9 @@ fn deidentify_chunked<R: Read, W: Write>(
 /// transforms, few enough that the chunks in flight stay within a few megabytes.
 const CHUNK_ROWS: usize = 2048;
 
+/// Input class digests a worker may hold back while the shared counter is busy (2 MB).
+const PENDING_LIMIT: usize = 1 << 16;
+
 /// What the workers of the writing pass share, read-only.
 struct Writing<'a, 'p> {
     plan: &'a Plan<'p>,
@@ -1364,6 +1370,8 @@ struct Chunk {
     /// Recycled buffers; the first `len` hold this chunk's records.
     records: Vec<csv::ByteRecord>,
     len: usize,
+    /// A recycled, empty output buffer.
+    bytes: Vec<u8>,
 }
 
 /// A transformed chunk: its CSV bytes and its classes, merged by the reader thread in order.
@@ -1383,7 +1391,7 @@ struct Written {
 }
 
 fn new_chunk_writer() -> csv::Writer<Vec<u8>> {
-    csv::WriterBuilder::new().from_writer(Vec::with_capacity(1 << 16))
+    csv::WriterBuilder::new().from_writer(Vec::new())
 }
 
 /// The writing pass. GB/T 39725-2020 §10.2's transforms are per record, so records are
@@ -1409,6 +1417,7 @@ fn write_records<R: Read, W: Write>(
     };
     rayon::in_place_scope(|scope| {
         let mut free: Vec<Vec<csv::ByteRecord>> = Vec::new();
+        let mut free_bytes: Vec<Vec<u8>> = Vec::new();
         let mut pending: BTreeMap<usize, Done> = BTreeMap::new();
         let (mut next_seq, mut next_write, mut in_flight) = (0usize, 0usize, 0usize);
         let mut ended = false;
@@ -1454,6 +1463,7 @@ fn write_records<R: Read, W: Write>(
                     first_row: usize::try_from(first_row).unwrap_or(usize::MAX),
                     records,
                     len,
+                    bytes: free_bytes.pop().unwrap_or_default(),
                 };
                 next_seq += 1;
                 in_flight += 1;
@@ -1489,6 +1499,9 @@ fn write_records<R: Read, W: Write>(
                 }
                 written.rows_out += done.rows_out;
                 free.push(done.records);
+                let mut bytes = done.bytes;
+                bytes.clear();
+                free_bytes.push(bytes);
             }
         }
         match read_failure {
@@ -1496,6 +1509,18 @@ fn write_records<R: Read, W: Write>(
             None => Ok(()),
         }
     })?;
+    let mut before = w
+        .before
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    for scratch in pool
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+    {
+        for key in scratch.pending_before {
+            before.add_key(key, 1);
+        }
+    }
     Ok(written)
 }
 
@@ -1525,9 +1550,9 @@ fn receive(rx: &std::sync::mpsc::Receiver<Done>) -> Option<Done> {
 
 /// Transforms a chunk's records in order, stopping at the first failing one.
 fn transform_chunk(w: &Writing<'_, '_>, scratch: &mut Scratch, mut chunk: Chunk) -> Done {
-    let mut out = new_chunk_writer();
-    let mut after: Vec<[u8; 32]> = Vec::with_capacity(chunk.len);
-    let mut before: Vec<[u8; 32]> = Vec::new();
+    let mut out = csv::WriterBuilder::new().from_writer(std::mem::take(&mut chunk.bytes));
+    let mut after = ClassTally::default();
+    let mut before = std::mem::take(&mut scratch.pending_before);
     let mut rows_out = 0u64;
     let mut error = None;
     let mut labels: Vec<&str> = Vec::with_capacity(w.searched);
@@ -1567,16 +1592,34 @@ fn transform_chunk(w: &Writing<'_, '_>, scratch: &mut Scratch, mut chunk: Chunk)
             }
         }
     }
-    for (keys, counter) in [(after, &w.after), (before, &w.before)] {
-        if !keys.is_empty() {
-            let mut counter = counter
+    if !after.is_empty() {
+        after.drain_into(
+            &mut w
+                .after
                 .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            for key in keys {
-                counter.add_key(key);
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+    }
+    if !before.is_empty() {
+        // The input usually has many classes, so adding a chunk takes a while: a worker that
+        // finds the counter busy keeps its digests for later rather than wait.
+        let counter = match w.before.try_lock() {
+            Ok(c) => Some(c),
+            Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) if before.len() >= PENDING_LIMIT => Some(
+                w.before
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner),
+            ),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        };
+        if let Some(mut counter) = counter {
+            for key in before.drain(..) {
+                counter.add_key(key, 1);
             }
         }
     }
+    scratch.pending_before = before;
     let bytes = match out.into_inner() {
         Ok(bytes) => bytes,
         Err(e) => {
@@ -1607,7 +1650,7 @@ fn transform_one<'a>(
     record: &csv::StringRecord,
     r: usize,
     labels: &mut Vec<&'a str>,
-    after: &mut Vec<[u8; 32]>,
+    after: &mut ClassTally,
     before: &mut Vec<[u8; 32]>,
 ) -> Result<bool, DeidError> {
     let plan = w.plan;
@@ -1644,11 +1687,11 @@ fn transform_one<'a>(
         w.micro.map(|m| (m, r)),
     )?;
     let cells = &scratch.cells;
-    after.push(KAnonymityCounter::class_key(
+    after.add(
         plan.qi_outputs
             .iter()
             .map(|&i| cells.get(i).map_or("", String::as_str)),
-    ));
+    );
     out.write_record(cells).map_err(write_error)?;
     Ok(true)
 }
