@@ -1475,10 +1475,29 @@ fn write_records<R: Read, W: Write>(
                         .unwrap_or_else(std::sync::PoisonError::into_inner)
                         .pop();
                     let mut scratch = taken.unwrap_or_else(|| Scratch::new(w.plan));
-                    let done = transform_chunk(w, &mut scratch, chunk);
-                    pool.lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .push(scratch);
+                    let seq = chunk.seq;
+                    // A panicking job must still answer, or the reading thread would wait for
+                    // its chunk forever; the run then fails with an error instead.
+                    let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        transform_chunk(w, &mut scratch, chunk)
+                    }));
+                    let done = match done {
+                        Ok(done) => {
+                            pool.lock()
+                                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                                .push(scratch);
+                            done
+                        }
+                        Err(_) => Done {
+                            seq,
+                            records: Vec::new(),
+                            bytes: Vec::new(),
+                            rows_out: 0,
+                            error: Some(DeidError::Read(std::io::Error::other(
+                                "internal error: a worker failed while transforming records",
+                            ))),
+                        },
+                    };
                     // The receiver is gone only when the pass already failed.
                     let _ = tx.send(done);
                 });
