@@ -7,7 +7,8 @@
 //!
 //! Records are transformed in parallel chunks (see `write_records`) and written in input order,
 //! so the output is byte for byte that of a record-by-record pass. Memory is bounded by the
-//! chunks in flight (`2 × threads + 1` chunks of `CHUNK_ROWS` records) plus the k-anonymity
+//! chunks in flight (`2 × threads + 1` chunks of `CHUNK_ROWS` records, and per worker at most
+//! `PENDING_LIMIT` input-class digests waiting for the shared counter) plus the k-anonymity
 //! counters (one counter per distinct quasi-identifier combination). Output is written as it
 //! is produced: when an error is returned, or when the k check fails, the caller must discard
 //! what was written.
@@ -15,7 +16,8 @@
 //! Dataset-level transforms read the input twice: the k-anonymity search (pass 1 keeps the
 //! quasi-identifier values of every record) and `microaggregate` (GB/T 37964-2019, statistical
 //! techniques; [`crate::micro`]), whose pass 1 keeps per record and aggregated column only the
-//! number and a class id (12 bytes, no text), replaced by the group's value for pass 2.
+//! number and a class id (12 bytes, 20 while grouping; no text), the number then replaced by
+//! its group's value for pass 2.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
@@ -329,7 +331,7 @@ struct Keyed {
     pseudonym: transform::KeyedHmac,
     date_shift: transform::KeyedHmac,
     /// Present when a column takes format-preserving pseudonyms; a keying failure is reported
-    /// at the first non-empty cell, as before the cipher was built up front.
+    /// at the first non-empty cell, where the lazily keyed cipher used to report it.
     ff1: Option<Result<crate::ff1::Ff1Pseudonymizer, crate::ff1::Ff1Error>>,
 }
 
