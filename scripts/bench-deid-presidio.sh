@@ -9,7 +9,9 @@
 # (StructuredAnalysis), so the NLP analyzer is never loaded.
 #
 # Usage: scripts/bench-deid-presidio.sh [ROWS] [PRESIDIO_ROWS]
-# Uses hyperfine when installed, else /usr/bin/time-style timing with `date +%s.%N`.
+# Best of 3 runs each, timed with `date +%s.%N`; prints the machine, the load average around each
+# measurement and the two ratios of issue 6 item 11 (medspace / floor, medspace / Presidio).
+# Record-level transforms use every core (rayon; RAYON_NUM_THREADS=1 for a one-core figure).
 set -euo pipefail
 ROWS=${1:-1000000}
 PRESIDIO_ROWS=${2:-100000}
@@ -17,6 +19,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WORK=${BENCH_DIR:-$(mktemp -d /tmp/medspace-bench.XXXXXX)}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/medspace-target}
 echo "work dir: $WORK"
+echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
 
 cargo build --release -q -p medspace-deid --example deid_file --manifest-path "$ROOT/Cargo.toml"
 BIN=$CARGO_TARGET_DIR/release/examples/deid_file
@@ -98,27 +101,27 @@ dt = time.perf_counter() - t0
 print("presidio-structured: %d rows in %.2f s = %.0f rows/s" % (len(df), dt, len(df) / dt))
 PY
 
-timeit() { # name cmd...
-  local name=$1; shift
+timeit() { # var name cmd...: best of 3 into $var
+  local var=$1 name=$2; shift 2
   local best=999999
   for i in 1 2 3; do
     local s e
     s=$(date +%s.%N); "$@" >/dev/null 2>&1; e=$(date +%s.%N)
     best=$(python3 -c "print(min($best, $e - $s))")
   done
-  echo "$name: best of 3 = ${best}s"
+  printf -v "$var" '%s' "$best"
+  echo "$name: best of 3 = ${best}s (load average $(cut -d' ' -f1-3 /proc/loadavg))"
 }
 
-if command -v hyperfine >/dev/null; then
-  hyperfine -w 1 -r 3 -n copy "$BIN --copy $WORK/in.csv $WORK/copy.csv" \
-    -n medspace "$BIN $WORK/policy.toml $WORK/in.csv $WORK/out.csv"
-else
-  timeit "read-and-write floor ($ROWS rows)" "$BIN" --copy "$WORK/in.csv" "$WORK/copy.csv"
-  timeit "medspace record-level ($ROWS rows)" "$BIN" "$WORK/policy.toml" "$WORK/in.csv" "$WORK/out.csv"
-  timeit "medspace record-level ($PRESIDIO_ROWS rows)" "$BIN" "$WORK/policy.toml" "$WORK/in_small.csv" "$WORK/out_small.csv"
-fi
+timeit FLOOR "read-and-write floor ($ROWS rows)" "$BIN" --copy "$WORK/in.csv" "$WORK/copy.csv"
+timeit MEDSPACE "medspace record-level ($ROWS rows)" "$BIN" "$WORK/policy.toml" "$WORK/in.csv" "$WORK/out.csv"
+timeit SMALL "medspace record-level ($PRESIDIO_ROWS rows)" "$BIN" "$WORK/policy.toml" "$WORK/in_small.csv" "$WORK/out_small.csv"
+python3 -c "print('medspace: %.0f rows/s = %.0f %% of the floor (goal >= 50 %%)' % ($ROWS / $MEDSPACE, 100 * $FLOOR / $MEDSPACE))"
 if "$WORK/venv/bin/python" -c "import presidio_structured" 2>"$WORK/import.log"; then
-  "$WORK/venv/bin/python" "$WORK/presidio_bench.py" "$WORK/in_small.csv" "$WORK/presidio_out.csv" || echo "presidio run failed"
+  PRESIDIO=$("$WORK/venv/bin/python" "$WORK/presidio_bench.py" "$WORK/in_small.csv" "$WORK/presidio_out.csv") || echo "presidio run failed"
+  echo "$PRESIDIO (load average $(cut -d' ' -f1-3 /proc/loadavg))"
+  PRATE=$(echo "$PRESIDIO" | sed -n 's/.*= \([0-9]*\) rows\/s/\1/p')
+  [ -n "$PRATE" ] && python3 -c "print('medspace / presidio-structured: %.0fx (goal >= 100x)' % ($ROWS / $MEDSPACE / $PRATE))"
 else
   echo "presidio-structured cannot be imported:"; tail -3 "$WORK/import.log"
 fi

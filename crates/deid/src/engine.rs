@@ -5,9 +5,19 @@
 //! 6.5.3 (the report is the de-identification log entry: what was done, by which policy, with
 //! which outcome, without keys, offsets or values).
 //!
-//! Memory is bounded by one record plus the k-anonymity counter (one counter per distinct
-//! quasi-identifier combination). Output is written as it is produced: when an error is
-//! returned, or when the k check fails, the caller must discard what was written.
+//! Records are transformed in parallel chunks (see `write_records`) and written in input order,
+//! so the output is byte for byte that of a record-by-record pass. Memory is bounded by the
+//! chunks in flight (`2 × threads + 1` chunks of `CHUNK_ROWS` records, and per worker at most
+//! `PENDING_LIMIT` input-class digests waiting for the shared counter) plus the k-anonymity
+//! counters (one counter per distinct quasi-identifier combination). Output is written as it
+//! is produced: when an error is returned, or when the k check fails, the caller must discard
+//! what was written.
+//!
+//! Dataset-level transforms read the input twice: the k-anonymity search (pass 1 keeps the
+//! quasi-identifier values of every record) and `microaggregate` (GB/T 37964-2019, statistical
+//! techniques; [`crate::micro`]), whose pass 1 keeps per record and aggregated column only the
+//! number and a class id (12 bytes, 20 while grouping; no text), the number then replaced by
+//! its group's value for pass 2.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
@@ -20,14 +30,15 @@ use serde::{Deserialize, Serialize};
 
 use crate::anon::{Aggregate, AnonConfig, AnonData, AnonError, Criterion, QuasiIdentifier};
 use crate::hierarchy::{Builtin, Hierarchy, HierarchyError};
-use crate::kanon::{KAnonymityCounter, KAnonymityReport};
+use crate::kanon::{ClassTally, KAnonymityCounter, KAnonymityReport};
 use crate::keys::DeidKeys;
 use crate::lattice::{search_optimal, Lattice};
 use crate::local::local_recoding;
 use crate::metrics::{quality, Recoding};
+use crate::micro;
 use crate::policy::{
-    Action, AgeReference, DeidPolicy, HierarchySpec, LDiversity, NoiseKind, PolicyError,
-    RecodingModel, SpanKind, TCloseness,
+    Action, AgeReference, DeidPolicy, GroupStatistic, HierarchySpec, LDiversity, NoiseKind,
+    PolicyError, RecodingModel, SpanKind, TCloseness,
 };
 use crate::risk::{risk_from_class_sizes, RiskReport};
 use crate::transform::{self, MaskSpec, TransformError};
@@ -258,8 +269,8 @@ enum Op<'p> {
     Keep,
     Blank,
     Pseudonymize(&'p str),
-    /// Format-preserving pseudonym; the cipher is keyed on first use (keys arrive per call).
-    Ff1(Option<Box<crate::ff1::Ff1Pseudonymizer>>),
+    /// Format-preserving pseudonym (the cipher is in [`Keyed`]: keys arrive per call).
+    Ff1,
     Mask(MaskSpec),
     AgeBand(Reference<'p>),
     ToAge(Reference<'p>),
@@ -270,35 +281,90 @@ enum Op<'p> {
     TopBottom(Option<f64>, Option<f64>),
     Noise(NoiseKind, f64, u32),
     Redact(&'p [SpanKind]),
-    /// Fixed-level generalisation, value → label (cached for built-ins).
+    /// Fixed-level generalisation, value → label (built-ins cached per worker in [`Scratch`]).
     Generalize(Generalizer, String),
     /// Level chosen by the search: the label comes from the search's recoding (`dim`); in the
     /// collecting pass the value is passed through.
     Searched(usize),
+    /// Microaggregated: the value computed in pass 1 (`Plan::micro`, by this index).
+    Microaggregate(usize),
 }
 
 /// A fixed-level generalisation of one column.
 enum Generalizer {
     /// From a hierarchy file: level-0 value → label at the level.
     Map(HashMap<String, String>),
-    /// A built-in at a level, with a cache of values seen.
-    Builtin(Builtin, usize, HashMap<String, String>),
+    /// A built-in at a level.
+    Builtin(Builtin, usize),
 }
 
 impl Generalizer {
-    fn apply(&mut self, value: &str) -> Option<String> {
+    /// `cache`: labels of built-in values already seen (one per worker, so the plan stays
+    /// shared and immutable).
+    fn apply(&self, value: &str, cache: &mut HashMap<String, String>, out: &mut String) -> bool {
         match self {
-            Generalizer::Map(m) => m.get(value).cloned(),
-            Generalizer::Builtin(b, level, cache) => {
+            Generalizer::Map(m) => match m.get(value) {
+                Some(v) => out.push_str(v),
+                None => return false,
+            },
+            Generalizer::Builtin(b, level) => {
                 if let Some(v) = cache.get(value) {
-                    return Some(v.clone());
+                    out.push_str(v);
+                    return true;
                 }
-                let g = b.generalize(value, *level).ok()?;
+                let Ok(g) = b.generalize(value, *level) else {
+                    return false;
+                };
+                out.push_str(&g);
                 if cache.len() < 1 << 20 {
-                    cache.insert(value.to_string(), g.clone());
+                    cache.insert(value.to_string(), g);
                 }
-                Some(g)
             }
+        }
+        true
+    }
+}
+
+/// The run's keys in the form the transforms use: HMAC states keyed once and the FF1 cipher,
+/// built before the first record and shared read-only by the workers.
+struct Keyed {
+    pseudonym: transform::KeyedHmac,
+    date_shift: transform::KeyedHmac,
+    /// Present when a column takes format-preserving pseudonyms; a keying failure is reported
+    /// at the first non-empty cell, where the lazily keyed cipher used to report it.
+    ff1: Option<Result<crate::ff1::Ff1Pseudonymizer, crate::ff1::Ff1Error>>,
+}
+
+impl Keyed {
+    fn new(keys: &DeidKeys, plan: &Plan<'_>) -> Self {
+        let ff1 = plan
+            .steps
+            .iter()
+            .any(|s| matches!(s.op, Op::Ff1))
+            .then(|| crate::ff1::Ff1Pseudonymizer::new(&keys.pseudonym_key));
+        Keyed {
+            pseudonym: transform::KeyedHmac::new(&keys.pseudonym_key),
+            date_shift: transform::KeyedHmac::new(&keys.date_shift_key),
+            ff1,
+        }
+    }
+}
+
+/// Per-worker mutable state: generalisation caches (one per output column) and the output
+/// cells, reused from record to record so a cell costs no allocation once warm.
+struct Scratch {
+    caches: Vec<HashMap<String, String>>,
+    cells: Vec<String>,
+    /// Input class digests not yet added to the shared counter (it was busy).
+    pending_before: Vec<[u8; 32]>,
+}
+
+impl Scratch {
+    fn new(plan: &Plan<'_>) -> Self {
+        Scratch {
+            caches: plan.steps.iter().map(|_| HashMap::new()).collect(),
+            cells: plan.steps.iter().map(|_| String::new()).collect(),
+            pending_before: Vec::new(),
         }
     }
 }
@@ -326,6 +392,27 @@ struct Plan<'p> {
     sensitive_outputs: Vec<usize>,
     /// Fixed generalisation levels, by column.
     fixed_levels: BTreeMap<String, usize>,
+    max_shift_days: std::num::NonZeroU32,
+    /// The microaggregated columns, in output order.
+    micro: Vec<MicroColumn<'p>>,
+}
+
+/// One `microaggregate` column.
+struct MicroColumn<'p> {
+    input: usize,
+    column: String,
+    group_size: usize,
+    statistic: GroupStatistic,
+    decimals: u32,
+    /// Output positions of its `group_by` columns.
+    group_outputs: Vec<usize>,
+    group_by: &'p [String],
+}
+
+/// Pass 1's results for the microaggregated columns: per column, per record, the value to
+/// write (NaN: the cell was empty).
+struct MicroValues {
+    values: Vec<Vec<f64>>,
 }
 
 /// Header fields that look like values (dates, long digit runs): a file without a header line
@@ -402,6 +489,7 @@ impl<'p> Plan<'p> {
         let mut output_columns = Vec::new();
         let mut actions = Vec::with_capacity(header.len());
         let mut fixed_levels = BTreeMap::new();
+        let mut micro: Vec<MicroColumn<'p>> = Vec::new();
         for (input, column) in header.iter().enumerate() {
             let action = policy.action_for(column);
             actions.push(ColumnAction {
@@ -415,7 +503,7 @@ impl<'p> Plan<'p> {
                 Action::Pseudonymize {
                     format_preserving: true,
                     ..
-                } => Op::Ff1(None),
+                } => Op::Ff1,
                 Action::Pseudonymize { prefix, .. } => Op::Pseudonymize(prefix),
                 Action::Mask(spec) => Op::Mask(*spec),
                 Action::AgeBand { reference: r } => Op::AgeBand(reference(column, r)?),
@@ -434,6 +522,23 @@ impl<'p> Plan<'p> {
                     decimals,
                 } => Op::Noise(*kind, *scale, *decimals),
                 Action::RedactSpans { kinds } => Op::Redact(kinds),
+                Action::Microaggregate {
+                    group_size,
+                    group_by,
+                    statistic,
+                    decimals,
+                } => {
+                    micro.push(MicroColumn {
+                        input,
+                        column: column.to_string(),
+                        group_size: *group_size,
+                        statistic: *statistic,
+                        decimals: *decimals,
+                        group_outputs: Vec::new(),
+                        group_by,
+                    });
+                    Op::Microaggregate(micro.len() - 1)
+                }
                 Action::Generalize { hierarchy, level } => {
                     if let Some(dim) = searched.iter().position(|s| s == column) {
                         Op::Searched(dim)
@@ -450,9 +555,7 @@ impl<'p> Plan<'p> {
                             HierarchySpec::File(f) => f.clone(),
                         };
                         let g = match hierarchy {
-                            HierarchySpec::Builtin(b) => {
-                                Generalizer::Builtin(*b, level, HashMap::new())
-                            }
+                            HierarchySpec::Builtin(b) => Generalizer::Builtin(*b, level),
                             HierarchySpec::File(f) => {
                                 let h = hierarchies.file(f).ok_or_else(|| {
                                     DeidError::Policy(policy.error_at(
@@ -512,6 +615,13 @@ impl<'p> Plan<'p> {
         for s in policy.sensitive() {
             sensitive_outputs.push(position(s, ColumnRole::Sensitive)?);
         }
+        for m in &mut micro {
+            // The policy checks that group_by names quasi-identifiers, which are in the output.
+            for g in m.group_by {
+                m.group_outputs
+                    .push(position(g, ColumnRole::QuasiIdentifier)?);
+            }
+        }
 
         Ok(Plan {
             steps,
@@ -522,22 +632,24 @@ impl<'p> Plan<'p> {
             qi_inputs,
             sensitive_outputs,
             fixed_levels,
+            max_shift_days: policy.date_shift_max_days(),
+            micro,
         })
     }
 
-    /// Transforms one record into `out`. `only`: compute just these output positions (others
-    /// are left empty); `searched`: the search's labels per searched column (empty: pass the
-    /// value through).
+    /// Transforms one record into `scratch.cells` (one cell per output column). `only`:
+    /// compute just these output positions (others are left empty); `searched`: the search's
+    /// labels per searched column (empty: pass the value through).
     #[allow(clippy::too_many_arguments)]
     fn apply(
-        &mut self,
+        &self,
+        keyed: &Keyed,
+        scratch: &mut Scratch,
         record: &csv::StringRecord,
         line: u64,
-        keys: &DeidKeys,
-        policy: &DeidPolicy,
-        out: &mut Vec<String>,
         only: Option<&[bool]>,
         searched: &[&str],
+        micro: Option<(&MicroValues, usize)>,
     ) -> Result<(), DeidError> {
         let mut offset: Option<i64> = None;
         let subject = self.subject;
@@ -562,9 +674,16 @@ impl<'p> Plan<'p> {
                 }
             })
         };
-        for (pos, step) in self.steps.iter_mut().enumerate() {
+        let Scratch { caches, cells, .. } = scratch;
+        for (pos, ((step, cell), cache)) in self
+            .steps
+            .iter()
+            .zip(cells.iter_mut())
+            .zip(caches.iter_mut())
+            .enumerate()
+        {
+            cell.clear();
             if only.is_some_and(|o| !o.get(pos).copied().unwrap_or(false)) {
-                out.push(String::new());
                 continue;
             }
             let value = record.get(step.input).unwrap_or("");
@@ -574,75 +693,105 @@ impl<'p> Plan<'p> {
                 column: column.clone(),
                 problem,
             };
-            let produced = match &mut step.op {
-                Op::Keep => value.to_string(),
-                Op::Blank => String::new(),
+            match &step.op {
+                Op::Keep => cell.push_str(value),
+                Op::Blank => {}
                 Op::Searched(dim) => match searched.get(*dim) {
-                    Some(label) => (*label).to_string(),
-                    None => value.to_string(),
+                    Some(label) => cell.push_str(label),
+                    None => cell.push_str(value),
                 },
-                _ if value.is_empty() => String::new(),
+                // Pass 1 reads these columns' values itself; the results exist afterwards.
+                Op::Microaggregate(i) => {
+                    let m = self.micro.get(*i);
+                    let v = micro.and_then(|(mv, row)| mv.values.get(*i)?.get(row).copied());
+                    if let (Some(m), Some(v)) = (m, v) {
+                        if !v.is_nan() {
+                            cell.push_str(&micro::format_value(v, m.decimals));
+                        }
+                    }
+                }
+                _ if value.is_empty() => {}
                 Op::Pseudonymize(prefix) => {
-                    transform::pseudonymize(&keys.pseudonym_key, prefix, value)
+                    transform::pseudonymize_into(&keyed.pseudonym, prefix, value, cell)
                 }
-                Op::Ff1(cipher) => {
-                    let ff1 = match cipher {
-                        Some(c) => c,
-                        None => cipher.insert(Box::new(
-                            crate::ff1::Ff1Pseudonymizer::new(&keys.pseudonym_key)
-                                .map_err(|e| cell_err(CellProblem::Ff1(e)))?,
-                        )),
+                Op::Ff1 => {
+                    let ff1 = match &keyed.ff1 {
+                        Some(Ok(c)) => c,
+                        Some(Err(e)) => return Err(cell_err(CellProblem::Ff1(e.clone()))),
+                        None => {
+                            return Err(cell_err(CellProblem::Ff1(crate::ff1::Ff1Error::Cipher(
+                                "the cipher was not prepared".to_string(),
+                            ))))
+                        }
                     };
-                    ff1.pseudonymize(value)
-                        .map_err(|e| cell_err(CellProblem::Ff1(e)))?
+                    cell.push_str(
+                        &ff1.pseudonymize(value)
+                            .map_err(|e| cell_err(CellProblem::Ff1(e)))?,
+                    );
                 }
-                Op::Mask(spec) => transform::mask(value, spec),
-                Op::Truncate(length, pad) => transform::truncate(value, *length, *pad),
-                Op::Year => transform::year(value).map_err(|e| cell_err(e.into()))?,
+                Op::Mask(spec) => transform::mask_into(value, spec, cell),
+                Op::Truncate(length, pad) => transform::truncate_into(value, *length, *pad, cell),
+                Op::Year => cell.push_str(&transform::year(value).map_err(|e| cell_err(e.into()))?),
                 Op::AgeBand(reference) => {
                     let at = reference_date(reference, &cell_err)?;
-                    transform::age_band_of(value, at).map_err(|e| cell_err(e.into()))?
+                    cell.push_str(
+                        transform::age_band_label_of(value, at).map_err(|e| cell_err(e.into()))?,
+                    );
                 }
                 Op::ToAge(reference) => {
                     let at = reference_date(reference, &cell_err)?;
-                    transform::age_of(value, at)
-                        .map_err(|e| cell_err(e.into()))?
-                        .to_string()
+                    cell.push_str(
+                        &transform::age_of(value, at)
+                            .map_err(|e| cell_err(e.into()))?
+                            .to_string(),
+                    );
                 }
                 Op::ToDuration(end, name) => {
                     let e = record.get(*end).unwrap_or("");
-                    if e.is_empty() {
-                        String::new()
-                    } else {
+                    if !e.is_empty() {
                         transform::parse_date_cell(e).map_err(|problem| {
                             cell_err(CellProblem::ReferenceInvalid {
                                 reference: (*name).to_string(),
                                 problem,
                             })
                         })?;
-                        transform::days_between(value, e)
-                            .map_err(|e| cell_err(e.into()))?
-                            .to_string()
+                        cell.push_str(
+                            &transform::days_between(value, e)
+                                .map_err(|e| cell_err(e.into()))?
+                                .to_string(),
+                        );
                     }
                 }
-                Op::TopBottom(bottom, top) => transform::top_bottom_code(value, *bottom, *top)
-                    .ok_or_else(|| cell_err(CellProblem::NotANumber))?,
+                Op::TopBottom(bottom, top) => cell.push_str(
+                    &transform::top_bottom_code(value, *bottom, *top)
+                        .ok_or_else(|| cell_err(CellProblem::NotANumber))?,
+                ),
                 Op::Noise(kind, scale, decimals) => {
                     let mut context = Vec::with_capacity(column.len() + 16);
                     context.extend_from_slice(b"noise\0");
                     context.extend_from_slice(column.as_bytes());
                     context.push(0);
                     context.extend_from_slice(&line.to_be_bytes());
-                    let u = transform::keyed_uniform(&keys.date_shift_key, &context);
-                    transform::add_noise(value, u, *kind == NoiseKind::Laplace, *scale, *decimals)
-                        .ok_or_else(|| cell_err(CellProblem::NotANumber))?
+                    let u = transform::keyed_uniform_keyed(&keyed.date_shift, &context);
+                    cell.push_str(
+                        &transform::add_noise(
+                            value,
+                            u,
+                            *kind == NoiseKind::Laplace,
+                            *scale,
+                            *decimals,
+                        )
+                        .ok_or_else(|| cell_err(CellProblem::NotANumber))?,
+                    );
                 }
-                Op::Redact(kinds) => transform::redact_spans(value, kinds),
-                Op::Generalize(g, name) => g.apply(value).ok_or_else(|| {
-                    cell_err(CellProblem::NotInHierarchy {
-                        hierarchy: name.clone(),
-                    })
-                })?,
+                Op::Redact(kinds) => cell.push_str(&transform::redact_spans(value, kinds)),
+                Op::Generalize(g, name) => {
+                    if !g.apply(value, cache, cell) {
+                        return Err(cell_err(CellProblem::NotInHierarchy {
+                            hierarchy: name.clone(),
+                        }));
+                    }
+                }
                 Op::DateShift => {
                     let days = match offset {
                         Some(d) => d,
@@ -655,19 +804,19 @@ impl<'p> Plan<'p> {
                                     subject: name.to_string(),
                                 }));
                             }
-                            let d = transform::date_shift_offset(
-                                &keys.date_shift_key,
+                            let d = transform::date_shift_offset_keyed(
+                                &keyed.date_shift,
                                 subject,
-                                policy.date_shift_max_days(),
+                                self.max_shift_days,
                             );
                             offset = Some(d);
                             d
                         }
                     };
-                    transform::shift_date(value, days).map_err(|e| cell_err(e.into()))?
+                    transform::shift_date_into(value, days, cell)
+                        .map_err(|e| cell_err(e.into()))?;
                 }
-            };
-            out.push(produced);
+            }
         }
         Ok(())
     }
@@ -679,10 +828,7 @@ fn read_error(e: csv::Error) -> DeidError {
         csv::ErrorKind::Io(io) => DeidError::Read(io),
         csv::ErrorKind::Utf8 { err, .. } => DeidError::Csv {
             line,
-            problem: format!(
-                "field {} is not valid UTF-8; expected UTF-8 text (convert GBK/GB18030 exports first)",
-                err.field() + 1
-            ),
+            problem: utf8_problem(err.field()),
         },
         csv::ErrorKind::UnequalLengths { expected_len, len, .. } => DeidError::Csv {
             line,
@@ -693,6 +839,14 @@ fn read_error(e: csv::Error) -> DeidError {
             problem: "malformed CSV record".to_string(),
         },
     }
+}
+
+/// `field`: 0-based.
+fn utf8_problem(field: usize) -> String {
+    format!(
+        "field {} is not valid UTF-8; expected UTF-8 text (convert GBK/GB18030 exports first)",
+        field + 1
+    )
 }
 
 fn write_error(e: csv::Error) -> DeidError {
@@ -879,7 +1033,8 @@ fn risk_of(counter: &KAnonymityCounter, options: &RunOptions<'_>) -> RiskReport 
 /// the dropped ones. Empty cells stay empty. The k-anonymity check runs over the output's
 /// quasi-identifier columns; a failing check is reported (`passed = false`), not an error —
 /// the caller decides, and must discard the output on failure if it will not publish it.
-/// `generalize` rules need a fixed `level` here; see [`deidentify_with`] for the search.
+/// `generalize` rules need a fixed `level` here, and `microaggregate` is refused (it reads the
+/// input twice); see [`deidentify_with`] for both.
 pub fn deidentify<R: Read, W: Write>(
     policy: &DeidPolicy,
     keys: &DeidKeys,
@@ -887,6 +1042,17 @@ pub fn deidentify<R: Read, W: Write>(
     output: W,
 ) -> Result<DeidReport, DeidError> {
     let hierarchies = Hierarchies::load(policy, Path::new(".")).map_err(DeidError::Policy)?;
+    if let Some(rule) = policy
+        .columns()
+        .iter()
+        .find(|r| matches!(r.action, Action::Microaggregate { .. }))
+    {
+        // Refused before any output rather than failing at the end of the first pass.
+        return Err(DeidError::Policy(policy.error_at(
+            &format!("columns.{}.action", rule.column),
+            "microaggregate reads the input twice (all values of the column before the first output row), and this input can be read only once; expected an input that can be opened again (deidentify_with, medspace deid FILE)",
+        )));
+    }
     let options = RunOptions {
         optimize: false,
         local: None,
@@ -922,6 +1088,19 @@ pub fn deidentify_with<R: Read, W: Write>(
     output: W,
     options: &RunOptions<'_>,
 ) -> Result<DeidReport, DeidError> {
+    deidentify_chunked(policy, keys, open, output, options, CHUNK_ROWS)
+}
+
+/// [`deidentify_with`] with the writing pass's chunk size as a parameter (tests vary it to
+/// move the chunk boundaries).
+fn deidentify_chunked<R: Read, W: Write>(
+    policy: &DeidPolicy,
+    keys: &DeidKeys,
+    open: &mut dyn FnMut() -> std::io::Result<R>,
+    output: W,
+    options: &RunOptions<'_>,
+    chunk_rows: usize,
+) -> Result<DeidReport, DeidError> {
     let started = Instant::now();
     let searched: Vec<String> = if options.optimize {
         policy
@@ -950,42 +1129,138 @@ pub fn deidentify_with<R: Read, W: Write>(
     if header.is_empty() {
         return Err(DeidError::NoHeader);
     }
-    let mut plan = Plan::build(policy, &header, options.hierarchies, &searched)?;
+    let plan = Plan::build(policy, &header, options.hierarchies, &searched)?;
+    let keyed = Keyed::new(keys, &plan);
     let mut before = KAnonymityCounter::new(policy.k(), policy.quasi_identifiers().to_vec());
-    let mut record = csv::StringRecord::new();
-    let mut out: Vec<String> = Vec::with_capacity(plan.steps.len());
 
-    // Pass 1 (search only): the quasi-identifier and sensitive output values of every record.
+    // Pass 1 (search or microaggregation): the quasi-identifier and sensitive output values of
+    // every record for the search, and the microaggregated columns' values with their classes.
     let mut search: Option<SearchOutcome> = None;
-    if !searched.is_empty() {
-        options.progress.stage("reading quasi-identifiers");
+    let mut micro_values: Option<MicroValues> = None;
+    if !searched.is_empty() || !plan.micro.is_empty() {
+        let searching = !searched.is_empty();
+        options.progress.stage(if searching {
+            "reading quasi-identifiers"
+        } else {
+            "reading values to aggregate"
+        });
         let mut wanted = vec![false; plan.steps.len()];
-        for &i in plan.qi_outputs.iter().chain(&plan.sensitive_outputs) {
+        let for_search: &[usize] = if searching { &plan.qi_outputs } else { &[] };
+        let sensitive: &[usize] = if searching {
+            &plan.sensitive_outputs
+        } else {
+            &[]
+        };
+        let group_outputs = plan.micro.iter().flat_map(|m| &m.group_outputs);
+        for &i in for_search.iter().chain(sensitive).chain(group_outputs) {
             if let Some(w) = wanted.get_mut(i) {
                 *w = true;
             }
         }
+        let mut record = csv::StringRecord::new();
+        let mut scratch = Scratch::new(&plan);
         let mut rows: Vec<Vec<String>> = Vec::new();
+        let mut values: Vec<Vec<f64>> = plan.micro.iter().map(|_| Vec::new()).collect();
+        let mut classes: Vec<Vec<u32>> = plan.micro.iter().map(|_| Vec::new()).collect();
+        let mut class_ids: Vec<HashMap<[u8; 32], u32>> =
+            plan.micro.iter().map(|_| HashMap::new()).collect();
+        let mut n: u64 = 0;
         while reader.read_record(&mut record).map_err(read_error)? {
             let line = record.position().map_or(0, |p| p.line());
-            out.clear();
-            plan.apply(&record, line, keys, policy, &mut out, Some(&wanted), &[])?;
-            before.add(plan.qi_inputs.iter().map(|&i| record.get(i).unwrap_or("")));
-            let mut row: Vec<String> = plan
-                .qi_outputs
+            plan.apply(
+                &keyed,
+                &mut scratch,
+                &record,
+                line,
+                Some(&wanted),
+                &[],
+                None,
+            )?;
+            let cells = &scratch.cells;
+            for (((m, vals), cls), ids) in plan
+                .micro
                 .iter()
-                .map(|&i| out.get(i).cloned().unwrap_or_default())
-                .collect();
-            if let Some(&s) = plan.sensitive_outputs.first() {
-                row.push(out.get(s).cloned().unwrap_or_default());
+                .zip(&mut values)
+                .zip(&mut classes)
+                .zip(&mut class_ids)
+            {
+                let raw = record.get(m.input).unwrap_or("");
+                let v = if raw.is_empty() {
+                    f64::NAN
+                } else {
+                    transform::parse_number(raw).ok_or_else(|| DeidError::Cell {
+                        line,
+                        column: m.column.clone(),
+                        problem: CellProblem::NotANumber,
+                    })?
+                };
+                vals.push(v);
+                let class = if m.group_outputs.is_empty() {
+                    0
+                } else {
+                    let key = KAnonymityCounter::class_key(
+                        m.group_outputs
+                            .iter()
+                            .map(|&i| cells.get(i).map_or("", String::as_str)),
+                    );
+                    let next = u32::try_from(ids.len()).unwrap_or(u32::MAX);
+                    *ids.entry(key).or_insert(next)
+                };
+                cls.push(class);
             }
-            rows.push(row);
-            if (rows.len() as u64).is_multiple_of(PROGRESS_EVERY) {
-                options.progress.rows(rows.len() as u64);
+            if searching {
+                before.add(plan.qi_inputs.iter().map(|&i| record.get(i).unwrap_or("")));
+                let mut row: Vec<String> = plan
+                    .qi_outputs
+                    .iter()
+                    .map(|&i| cells.get(i).cloned().unwrap_or_default())
+                    .collect();
+                if let Some(&s) = plan.sensitive_outputs.first() {
+                    row.push(cells.get(s).cloned().unwrap_or_default());
+                }
+                rows.push(row);
+            }
+            n += 1;
+            if n.is_multiple_of(PROGRESS_EVERY) {
+                options.progress.rows(n);
             }
         }
-        options.progress.stage("searching");
-        search = Some(run_search(policy, options, &searched, rows)?);
+        drop(class_ids);
+        for ((m, vals), cls) in plan.micro.iter().zip(&mut values).zip(&classes) {
+            micro::microaggregate(vals, cls, m.group_size, m.statistic).map_err(|e| {
+                DeidError::Policy(policy.error_at(
+                    &format!("columns.{}.group_size", m.column),
+                    format!("column `{}`: {e}", m.column),
+                ))
+            })?;
+        }
+        drop(classes);
+        let mv = MicroValues { values };
+        if searching {
+            // The search sees the aggregated values of microaggregated quasi-identifiers.
+            let mut columns: Vec<usize> = plan.qi_outputs.clone();
+            columns.extend(plan.sensitive_outputs.first());
+            for (j, &out_pos) in columns.iter().enumerate() {
+                let Some(Op::Microaggregate(i)) = plan.steps.get(out_pos).map(|s| &s.op) else {
+                    continue;
+                };
+                let (Some(m), Some(vals)) = (plan.micro.get(*i), mv.values.get(*i)) else {
+                    continue;
+                };
+                for (row, v) in rows.iter_mut().zip(vals) {
+                    if let Some(cell) = row.get_mut(j) {
+                        *cell = if v.is_nan() {
+                            String::new()
+                        } else {
+                            micro::format_value(*v, m.decimals)
+                        };
+                    }
+                }
+            }
+            options.progress.stage("searching");
+            search = Some(run_search(policy, options, &searched, rows)?);
+        }
+        micro_values = Some(mv);
         reader = open_csv(open)?;
         let again = reader.headers().map_err(read_error)?.clone();
         if again != header {
@@ -996,51 +1271,42 @@ pub fn deidentify_with<R: Read, W: Write>(
     }
 
     options.progress.stage("writing");
-    let mut writer = csv::WriterBuilder::new().from_writer(output);
-    writer
-        .write_record(&plan.output_columns)
+    let mut output = output;
+    let mut head = new_chunk_writer();
+    head.write_record(&plan.output_columns)
         .map_err(write_error)?;
-    let mut counter = KAnonymityCounter::new(policy.k(), policy.quasi_identifiers().to_vec());
-    let mut rows: u64 = 0;
-    let mut rows_out: u64 = 0;
-    let mut labels: Vec<&str> = Vec::with_capacity(searched.len());
-    while reader.read_record(&mut record).map_err(read_error)? {
-        let line = record.position().map_or(0, |p| p.line());
-        let r = rows as usize;
-        rows += 1;
-        if rows.is_multiple_of(PROGRESS_EVERY) {
-            options.progress.rows(rows);
-        }
-        labels.clear();
-        if let Some(s) = &search {
-            let node = match s.recoding.record_node.get(r) {
-                Some(Some(n)) => s.recoding.nodes.get(*n as usize),
-                Some(None) => continue, // suppressed
-                None => {
-                    return Err(DeidError::Read(std::io::Error::other(
-                        "the input changed between the two passes",
-                    )))
-                }
-            };
-            let Some(node) = node else { continue };
-            for (dim, &level) in node.iter().enumerate().take(searched.len()) {
-                labels.push(s.data.label(r, dim, level).unwrap_or("*"));
-            }
-        } else {
-            before.add(plan.qi_inputs.iter().map(|&i| record.get(i).unwrap_or("")));
-        }
-        out.clear();
-        plan.apply(&record, line, keys, policy, &mut out, None, &labels)?;
-        counter.add(
-            plan.qi_outputs
-                .iter()
-                .map(|&i| out.get(i).map_or("", String::as_str)),
-        );
-        writer.write_record(&out).map_err(write_error)?;
-        rows_out += 1;
-    }
-    writer.flush().map_err(DeidError::Write)?;
+    head.flush().map_err(DeidError::Write)?;
+    output.write_all(head.get_ref()).map_err(DeidError::Write)?;
+    let writing = Writing {
+        plan: &plan,
+        keyed: &keyed,
+        search: search.as_ref(),
+        searched: searched.len(),
+        collect_before: search.is_none(),
+        micro: micro_values.as_ref(),
+        after: std::sync::Mutex::new(KAnonymityCounter::new(
+            policy.k(),
+            policy.quasi_identifiers().to_vec(),
+        )),
+        before: std::sync::Mutex::new(before),
+    };
+    let written = write_records(
+        &mut reader,
+        &mut output,
+        &writing,
+        options.progress,
+        chunk_rows,
+    )?;
+    output.flush().map_err(DeidError::Write)?;
+    let (rows, rows_out) = (written.rows, written.rows_out);
     options.progress.rows(rows);
+    let Writing { after, before, .. } = writing;
+    let counter = after
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let before = before
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
 
     let k_anonymity = counter.report();
     let mut generalization: BTreeMap<String, usize> = plan.fixed_levels.clone();
@@ -1072,6 +1338,383 @@ pub fn deidentify_with<R: Read, W: Write>(
         elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         k_anonymity,
     })
+}
+
+/// Records handed to a worker at a time: enough that scheduling costs nothing next to the
+/// transforms, few enough that the chunks in flight stay within a few megabytes.
+const CHUNK_ROWS: usize = 2048;
+
+/// Input class digests a worker may hold back while the shared counter is busy (2 MB).
+const PENDING_LIMIT: usize = 1 << 16;
+
+/// What the workers of the writing pass share, read-only.
+struct Writing<'a, 'p> {
+    plan: &'a Plan<'p>,
+    keyed: &'a Keyed,
+    search: Option<&'a SearchOutcome>,
+    /// Columns whose level the search chose.
+    searched: usize,
+    /// Count the input's quasi-identifier classes (the risk before; with a search, pass 1
+    /// counted them).
+    collect_before: bool,
+    micro: Option<&'a MicroValues>,
+    /// The output's classes and the input's, filled by the workers: counting is commutative,
+    /// so the calling thread (reading and writing) never waits on it.
+    after: std::sync::Mutex<KAnonymityCounter>,
+    before: std::sync::Mutex<KAnonymityCounter>,
+}
+
+/// Consecutive input records, in input order.
+struct Chunk {
+    seq: usize,
+    /// Index of the first record in the input.
+    first_row: usize,
+    /// Recycled buffers; the first `len` hold this chunk's records.
+    records: Vec<csv::ByteRecord>,
+    len: usize,
+    /// A recycled, empty output buffer.
+    bytes: Vec<u8>,
+}
+
+/// A transformed chunk: its CSV bytes and its classes, merged by the reader thread in order.
+struct Done {
+    seq: usize,
+    records: Vec<csv::ByteRecord>,
+    bytes: Vec<u8>,
+    rows_out: u64,
+    /// The chunk's first failing record; the records before it are in `bytes`.
+    error: Option<DeidError>,
+}
+
+/// The writing pass's totals.
+struct Written {
+    rows: u64,
+    rows_out: u64,
+}
+
+fn new_chunk_writer() -> csv::Writer<Vec<u8>> {
+    csv::WriterBuilder::new().from_writer(Vec::new())
+}
+
+/// The writing pass. GB/T 39725-2020 §10.2's transforms are per record, so records are
+/// transformed in chunks on the rayon pool while the calling thread reads the next chunks and
+/// writes finished ones strictly in input order: the output, the counts and the first error
+/// reported are those of a record-by-record pass. The reader and writer never leave the
+/// calling thread (they need not be `Send`), and at most `2 × threads + 1` chunks are in
+/// flight, so memory stays bounded whatever the input size.
+fn write_records<R: Read, W: Write>(
+    reader: &mut csv::Reader<BufReader<R>>,
+    output: &mut W,
+    w: &Writing<'_, '_>,
+    progress: &dyn Progress,
+    chunk_rows: usize,
+) -> Result<Written, DeidError> {
+    let chunk_rows = chunk_rows.max(1);
+    let pool: std::sync::Mutex<Vec<Scratch>> = std::sync::Mutex::new(Vec::new());
+    let (tx, rx) = std::sync::mpsc::channel::<Done>();
+    let max_in_flight = 2 * rayon::current_num_threads() + 1;
+    let mut written = Written {
+        rows: 0,
+        rows_out: 0,
+    };
+    rayon::in_place_scope(|scope| {
+        let mut free: Vec<Vec<csv::ByteRecord>> = Vec::new();
+        let mut free_bytes: Vec<Vec<u8>> = Vec::new();
+        let mut pending: BTreeMap<usize, Done> = BTreeMap::new();
+        let (mut next_seq, mut next_write, mut in_flight) = (0usize, 0usize, 0usize);
+        let mut ended = false;
+        let mut read_failure: Option<DeidError> = None;
+        loop {
+            while !ended && in_flight < max_in_flight {
+                let mut records = free.pop().unwrap_or_default();
+                let mut len = 0;
+                while len < chunk_rows {
+                    if records.len() == len {
+                        records.push(csv::ByteRecord::new());
+                    }
+                    let Some(slot) = records.get_mut(len) else {
+                        break;
+                    };
+                    match reader.read_byte_record(slot) {
+                        Ok(true) => len += 1,
+                        Ok(false) => {
+                            ended = true;
+                            break;
+                        }
+                        Err(e) => {
+                            read_failure = Some(read_error(e));
+                            ended = true;
+                            break;
+                        }
+                    }
+                }
+                let first_row = written.rows;
+                written.rows += len as u64;
+                // Progress at the same multiples as a record-by-record loop would report.
+                let mut mark = (first_row / PROGRESS_EVERY + 1) * PROGRESS_EVERY;
+                while mark <= written.rows {
+                    progress.rows(mark);
+                    mark += PROGRESS_EVERY;
+                }
+                if len == 0 {
+                    free.push(records);
+                    break;
+                }
+                let chunk = Chunk {
+                    seq: next_seq,
+                    first_row: usize::try_from(first_row).unwrap_or(usize::MAX),
+                    records,
+                    len,
+                    bytes: free_bytes.pop().unwrap_or_default(),
+                };
+                next_seq += 1;
+                in_flight += 1;
+                let tx = tx.clone();
+                let pool = &pool;
+                scope.spawn(move |_| {
+                    let taken = pool
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .pop();
+                    let mut scratch = taken.unwrap_or_else(|| Scratch::new(w.plan));
+                    let seq = chunk.seq;
+                    // A panicking job must still answer, or the reading thread would wait for
+                    // its chunk forever; the run then fails with an error instead.
+                    let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        transform_chunk(w, &mut scratch, chunk)
+                    }));
+                    let done = match done {
+                        Ok(done) => {
+                            pool.lock()
+                                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                                .push(scratch);
+                            done
+                        }
+                        Err(_) => Done {
+                            seq,
+                            records: Vec::new(),
+                            bytes: Vec::new(),
+                            rows_out: 0,
+                            error: Some(DeidError::Read(std::io::Error::other(
+                                "internal error: a worker failed while transforming records",
+                            ))),
+                        },
+                    };
+                    // The receiver is gone only when the pass already failed.
+                    let _ = tx.send(done);
+                });
+            }
+            if in_flight == 0 {
+                break;
+            }
+            let Some(done) = receive(&rx) else {
+                break;
+            };
+            in_flight -= 1;
+            pending.insert(done.seq, done);
+            while let Some(done) = pending.remove(&next_write) {
+                next_write += 1;
+                output.write_all(&done.bytes).map_err(DeidError::Write)?;
+                if let Some(e) = done.error {
+                    return Err(e);
+                }
+                written.rows_out += done.rows_out;
+                free.push(done.records);
+                let mut bytes = done.bytes;
+                bytes.clear();
+                free_bytes.push(bytes);
+            }
+        }
+        match read_failure {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    })?;
+    let mut before = w
+        .before
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    for scratch in pool
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+    {
+        for key in scratch.pending_before {
+            before.add_key(key, 1);
+        }
+    }
+    Ok(written)
+}
+
+/// The next finished chunk. On a rayon worker (the caller runs inside a pool) the thread keeps
+/// executing pool jobs while it waits, so a pool of one thread cannot deadlock.
+fn receive(rx: &std::sync::mpsc::Receiver<Done>) -> Option<Done> {
+    use std::sync::mpsc::{RecvTimeoutError, TryRecvError};
+    loop {
+        match rx.try_recv() {
+            Ok(done) => return Some(done),
+            Err(TryRecvError::Disconnected) => return None,
+            Err(TryRecvError::Empty) => {}
+        }
+        match rayon::yield_now() {
+            None => return rx.recv().ok(),
+            Some(rayon::Yield::Executed) => {}
+            Some(rayon::Yield::Idle) => {
+                match rx.recv_timeout(std::time::Duration::from_millis(1)) {
+                    Ok(done) => return Some(done),
+                    Err(RecvTimeoutError::Timeout) => {}
+                    Err(RecvTimeoutError::Disconnected) => return None,
+                }
+            }
+        }
+    }
+}
+
+/// Transforms a chunk's records in order, stopping at the first failing one.
+fn transform_chunk(w: &Writing<'_, '_>, scratch: &mut Scratch, mut chunk: Chunk) -> Done {
+    let mut out = csv::WriterBuilder::new().from_writer(std::mem::take(&mut chunk.bytes));
+    let mut after = ClassTally::default();
+    let mut before = std::mem::take(&mut scratch.pending_before);
+    let mut rows_out = 0u64;
+    let mut error = None;
+    let mut labels: Vec<&str> = Vec::with_capacity(w.searched);
+    for (i, slot) in chunk.records.iter_mut().take(chunk.len).enumerate() {
+        // UTF-8 is checked here rather than by the reader so that it runs on the workers; the
+        // error is the one the reader would have given.
+        let record = match csv::StringRecord::from_byte_record(std::mem::take(slot)) {
+            Ok(record) => record,
+            Err(e) => {
+                let field = e.utf8_error().field();
+                let bad = e.into_byte_record();
+                error = Some(DeidError::Csv {
+                    line: bad.position().map_or(0, |p| p.line()),
+                    problem: utf8_problem(field),
+                });
+                *slot = bad;
+                break;
+            }
+        };
+        let result = transform_one(
+            w,
+            scratch,
+            &mut out,
+            &record,
+            chunk.first_row.saturating_add(i),
+            &mut labels,
+            &mut after,
+            &mut before,
+        );
+        *slot = record.into_byte_record();
+        match result {
+            Ok(true) => rows_out += 1,
+            Ok(false) => {}
+            Err(e) => {
+                error = Some(e);
+                break;
+            }
+        }
+    }
+    if !after.is_empty() {
+        after.drain_into(
+            &mut w
+                .after
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+    }
+    if !before.is_empty() {
+        // The input usually has many classes, so adding a chunk takes a while: a worker that
+        // finds the counter busy keeps its digests for later rather than wait.
+        let counter = match w.before.try_lock() {
+            Ok(c) => Some(c),
+            Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) if before.len() >= PENDING_LIMIT => Some(
+                w.before
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner),
+            ),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        };
+        if let Some(mut counter) = counter {
+            for key in before.drain(..) {
+                counter.add_key(key, 1);
+            }
+        }
+    }
+    scratch.pending_before = before;
+    let bytes = match out.into_inner() {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            error = error.or_else(|| {
+                Some(DeidError::Write(std::io::Error::new(
+                    e.error().kind(),
+                    "the CSV writer failed",
+                )))
+            });
+            Vec::new()
+        }
+    };
+    Done {
+        seq: chunk.seq,
+        records: chunk.records,
+        bytes,
+        rows_out,
+        error,
+    }
+}
+
+/// One record; `Ok(false)` when the search suppressed it.
+#[allow(clippy::too_many_arguments)]
+fn transform_one<'a>(
+    w: &Writing<'a, '_>,
+    scratch: &mut Scratch,
+    out: &mut csv::Writer<Vec<u8>>,
+    record: &csv::StringRecord,
+    r: usize,
+    labels: &mut Vec<&'a str>,
+    after: &mut ClassTally,
+    before: &mut Vec<[u8; 32]>,
+) -> Result<bool, DeidError> {
+    let plan = w.plan;
+    labels.clear();
+    if let Some(s) = w.search {
+        let node = match s.recoding.record_node.get(r) {
+            Some(Some(n)) => s.recoding.nodes.get(*n as usize),
+            Some(None) => return Ok(false), // suppressed
+            None => {
+                return Err(DeidError::Read(std::io::Error::other(
+                    "the input changed between the two passes",
+                )))
+            }
+        };
+        let Some(node) = node else {
+            return Ok(false);
+        };
+        for (dim, &level) in node.iter().enumerate().take(w.searched) {
+            labels.push(s.data.label(r, dim, level).unwrap_or("*"));
+        }
+    } else if w.collect_before {
+        before.push(KAnonymityCounter::class_key(
+            plan.qi_inputs.iter().map(|&i| record.get(i).unwrap_or("")),
+        ));
+    }
+    let line = record.position().map_or(0, |p| p.line());
+    plan.apply(
+        w.keyed,
+        scratch,
+        record,
+        line,
+        None,
+        labels,
+        w.micro.map(|m| (m, r)),
+    )?;
+    let cells = &scratch.cells;
+    after.add(
+        plan.qi_outputs
+            .iter()
+            .map(|&i| cells.get(i).map_or("", String::as_str)),
+    );
+    out.write_record(cells).map_err(write_error)?;
+    Ok(true)
 }
 
 /// What the search found.
@@ -1384,6 +2027,214 @@ mod tests {
         let many: Vec<String> = (0..70).map(|i| format!("c{i}")).collect();
         let many_refs: Vec<&str> = many.iter().map(String::as_str).collect();
         assert!(header_listing(&header(&many_refs)).ends_with("… (10 more)"));
+    }
+
+    /// A policy touching every record-level action, for the parallel-versus-serial tests.
+    const MIXED_POLICY: &str = r#"name = "mixed"
+k = 2
+quasi_identifiers = ["birth_date", "postal_code"]
+subject_column = "id_number"
+date_shift_max_days = 30
+[columns.name]
+action = "mask"
+keep_first = 1
+[columns.id_number]
+action = "pseudonymize"
+prefix = "PID-"
+[columns.mobile]
+action = "mask"
+keep_first = 3
+keep_last = 4
+[columns.birth_date]
+action = "age_band"
+reference_column = "admission_time"
+[columns.admission_time]
+action = "date_shift"
+[columns.visit_date]
+action = "year"
+[columns.postal_code]
+action = "truncate"
+length = 4
+pad = "0"
+[columns.fee]
+action = "noise"
+scale = 5.0
+decimals = 2
+[columns.note]
+action = "redact_spans"
+[columns.county]
+action = "generalize"
+hierarchy = "division_codes"
+level = 1
+"#;
+
+    /// `n` reproducible records with quoting, empty cells, multi-line fields, non-ASCII text
+    /// and the date-time forms the parser accepts. `bad_birth`: that record's birth date is not
+    /// a date; `bad_utf8`: that record's note holds a byte that is not UTF-8.
+    fn mixed_csv(n: usize, bad_birth: Option<usize>, bad_utf8: Option<usize>) -> Vec<u8> {
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = move |m: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % m
+        };
+        let mut s = b"name,id_number,mobile,birth_date,admission_time,visit_date,postal_code,fee,note,county\n".to_vec();
+        let names = ["张三", "欧阳娜娜", "Li, \"\"Ming\"\"", "王", ""];
+        let times = ["", " 08:30:00", "T23:59:59", " 07:05", "T10:00:00.250"];
+        for i in 0..n {
+            let name = names[next(5) as usize];
+            let mut birth = format!(
+                "19{:02}-{:02}-{:02}",
+                30 + next(70),
+                1 + next(12),
+                1 + next(28)
+            );
+            if bad_birth == Some(i) {
+                birth.replace_range(..1, "x");
+            }
+            let admission = format!(
+                "20{:02}-{:02}-{:02}{}",
+                20 + next(5),
+                1 + next(12),
+                1 + next(28),
+                times[next(5) as usize]
+            );
+            let mobile = if next(10) == 0 {
+                String::new()
+            } else {
+                format!("1{}{:09}", 3 + next(6), next(1_000_000_000))
+            };
+            s.extend_from_slice(
+                format!(
+                    "\"{name}\",33010619{:010},{mobile},{birth},{admission},{admission},{},{}.{:02},\"电话{mobile}，{}",
+                    next(30),
+                    100000 + next(5) * 10,
+                    next(5000),
+                    next(100),
+                    if i % 7 == 0 { "line\nbreak" } else { "ok" },
+                )
+                .as_bytes(),
+            );
+            if bad_utf8 == Some(i) {
+                s.push(0xff);
+            }
+            s.extend_from_slice(
+                format!("\",{}\n", ["330106", "110101", "440305"][next(3) as usize]).as_bytes(),
+            );
+        }
+        s
+    }
+
+    fn run_mixed(
+        policy: &str,
+        input: &[u8],
+        threads: usize,
+        chunk_rows: usize,
+        optimize: bool,
+    ) -> (Result<DeidReport, String>, Vec<u8>) {
+        let policy = DeidPolicy::parse(policy).unwrap();
+        let keys = DeidKeys {
+            pseudonym_key: [7; 32],
+            date_shift_key: [9; 32],
+        };
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        let hierarchies = Hierarchies::default();
+        let mut out = Vec::new();
+        let result = pool.install(|| {
+            let options = RunOptions {
+                optimize,
+                local: None,
+                delimiter: None,
+                hierarchies: &hierarchies,
+                progress: &NoProgress,
+                risk_threshold: DEFAULT_RISK_THRESHOLD,
+                population: None,
+            };
+            let mut open = || Ok::<_, std::io::Error>(input);
+            deidentify_chunked(&policy, &keys, &mut open, &mut out, &options, chunk_rows)
+        });
+        let result = result
+            .map(|mut r| {
+                r.elapsed_ms = 0;
+                r
+            })
+            .map_err(|e| e.to_string());
+        (result, out)
+    }
+
+    #[test]
+    fn parallel_chunks_equal_one_serial_pass() {
+        let input = mixed_csv(3000, None, None);
+        let (serial, serial_out) = run_mixed(MIXED_POLICY, &input, 1, usize::MAX, false);
+        let serial = serial.unwrap();
+        assert_eq!(serial.rows_out, 3000);
+        for (threads, chunk) in [(1, 1), (2, 7), (4, 64), (3, 2048)] {
+            let (parallel, out) = run_mixed(MIXED_POLICY, &input, threads, chunk, false);
+            assert_eq!(
+                parallel.unwrap(),
+                serial,
+                "{threads} threads, chunks of {chunk}"
+            );
+            assert!(out == serial_out, "{threads} threads, chunks of {chunk}");
+        }
+    }
+
+    #[test]
+    fn output_is_that_of_the_record_by_record_implementation() {
+        // SHA-256 of what the record-by-record engine this replaced (commit b719797, through
+        // `examples/deid_file` with these keys) wrote for the same input.
+        use sha2::{Digest, Sha256};
+        let input = mixed_csv(3000, None, None);
+        if let Ok(path) = std::env::var("MEDSPACE_DEID_DUMP") {
+            std::fs::write(path, &input).unwrap();
+        }
+        let (_, out) = run_mixed(MIXED_POLICY, &input, 2, 100, false);
+        assert_eq!(hex::encode(Sha256::digest(&out)), GOLDEN_MIXED_SHA256);
+    }
+
+    const GOLDEN_MIXED_SHA256: &str =
+        "77efe0dff13d680e405a7d79303d2aca6fa0bd12605308b656c266735ef1abfe";
+
+    #[test]
+    fn parallel_chunks_equal_one_serial_pass_with_the_search() {
+        let policy = MIXED_POLICY.replace(
+            "[columns.postal_code]\naction = \"truncate\"\nlength = 4\npad = \"0\"",
+            "[columns.postal_code]\naction = \"generalize\"\nhierarchy = \"postal_codes\"",
+        );
+        assert_ne!(policy, MIXED_POLICY);
+        let input = mixed_csv(2000, None, None);
+        // The lattice search evaluates a thread-dependent number of nodes; the rest must match.
+        let evaluated_aside = |r: Result<DeidReport, String>| {
+            let mut r = r.unwrap();
+            r.search.as_mut().unwrap().evaluated = None;
+            r
+        };
+        let (serial, serial_out) = run_mixed(&policy, &input, 1, usize::MAX, true);
+        let serial = evaluated_aside(serial);
+        let (parallel, out) = run_mixed(&policy, &input, 2, 33, true);
+        assert_eq!(evaluated_aside(parallel), serial);
+        assert!(out == serial_out);
+    }
+
+    #[test]
+    fn the_first_failing_record_is_reported_whatever_the_chunking() {
+        for (bad_birth, bad_utf8, expected) in [
+            (Some(1001), Some(1200), "column `birth_date`"),
+            (Some(1300), Some(1200), "not valid UTF-8"),
+        ] {
+            let input = mixed_csv(1500, bad_birth, bad_utf8);
+            let (serial, _) = run_mixed(MIXED_POLICY, &input, 1, usize::MAX, false);
+            let serial = serial.unwrap_err();
+            assert!(serial.contains(expected), "{serial}");
+            for (threads, chunk) in [(2, 5), (4, 1000), (2, 1001), (2, 1201)] {
+                let (parallel, _) = run_mixed(MIXED_POLICY, &input, threads, chunk, false);
+                assert_eq!(parallel.unwrap_err(), serial);
+            }
+        }
     }
 
     #[test]

@@ -48,8 +48,20 @@
 //! `suppress`) and an optional fixed `level` (without one, `medspace deid --optimize` chooses
 //! it), `top_bottom_code` (`top`, `bottom`), `to_age` (`reference_column` or
 //! `reference_date`), `to_duration` (`end_column`), `noise` (`scale`, `distribution`,
-//! `decimals`; keyed, reproducible) and `redact_spans` (`types = ["id_number", "phone",
-//! "email", "date"]`). [`deidentify_with`] runs the search (two passes over the input) and
+//! `decimals`; keyed, reproducible), `redact_spans` (`types = ["id_number", "phone",
+//! "email", "date"]`) and `microaggregate` (numbers; GB/T 37964, GB/T 39725 §10.2 statistical
+//! techniques):
+//!
+//! ```toml
+//! [columns.total_fee]
+//! action = "microaggregate"                    # records sorted by value, cut into groups of
+//! group_size = 5                               # at least group_size (default: k); each value
+//! aggregate = "mean"                           # → its group's "mean" (default) or "median",
+//! decimals = 2                                 # rounded to decimals (default 2);
+//! group_by = ["sex"]                           # optional: quasi-identifiers ordering the groups
+//! ```
+//!
+//! [`deidentify_with`] runs the search and microaggregation (two passes over the input) and
 //! fills the report's levels, utility and risk before and after.
 //!
 //! [`deidentify`] streams CSV to CSV; [`transform`] holds the per-cell functions for reuse by
@@ -70,6 +82,7 @@ pub mod keys;
 pub mod lattice;
 pub mod local;
 pub mod metrics;
+pub mod micro;
 pub mod policy;
 pub mod risk;
 pub mod transform;
@@ -88,10 +101,11 @@ pub use keys::DeidKeys;
 pub use lattice::{evaluate_all, search_exhaustive, search_optimal, Lattice, SearchResult};
 pub use local::{local_recoding, LocalResult};
 pub use metrics::{quality, QualityReport, Recoding};
+pub use micro::MicroError;
 pub use policy::{
-    Action, AgeReference, ColumnRule, DefaultAction, DeidPolicy, HierarchySpec, LDiversity,
-    Location, NoiseKind, PolicyError, RecodingModel, SpanKind, TCloseness, ACTION_NAMES,
-    BUILTIN_HIERARCHIES, NODE_MIN_K,
+    Action, AgeReference, ColumnRule, DefaultAction, DeidPolicy, GroupStatistic, HierarchySpec,
+    LDiversity, Location, NoiseKind, PolicyError, RecodingModel, SpanKind, TCloseness,
+    ACTION_NAMES, BUILTIN_HIERARCHIES, MAX_GROUP_SIZE, NODE_MIN_K,
 };
 pub use risk::{risk_from_class_sizes, RiskReport};
 pub use transform::{MaskSpec, TransformError};

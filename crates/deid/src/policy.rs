@@ -51,6 +51,7 @@ pub const ACTION_NAMES: &[&str] = &[
     "to_duration",
     "noise",
     "redact_spans",
+    "microaggregate",
 ];
 
 /// Built-in hierarchy names accepted by `generalize` (aliases in parentheses in the docs).
@@ -245,6 +246,18 @@ pub enum NoiseKind {
     Uniform,
 }
 
+/// What replaces the values of a `microaggregate` group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupStatistic {
+    /// The group's arithmetic mean (the column's mean is preserved, up to rounding).
+    Mean,
+    /// The group's median (the mean of the two middle values for an even group size).
+    Median,
+}
+
+/// Largest `group_size` a policy may state.
+pub const MAX_GROUP_SIZE: i64 = 1_000_000;
+
 /// Which l-diversity variant a policy asks for.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum LDiversity {
@@ -362,6 +375,20 @@ pub enum Action {
         /// Kinds of span replaced.
         kinds: Vec<SpanKind>,
     },
+    /// Numeric microaggregation (GB/T 37964-2019 and GB/T 39725-2020 §10.2, statistical
+    /// techniques): records sorted by value (within `group_by` classes) are cut into groups of
+    /// at least `group_size`, and every value becomes its group's mean or median. A
+    /// dataset-level transform: see [`crate::engine`] for its pass and memory.
+    Microaggregate {
+        /// Fewest records per group (the policy's `k` unless stated; at least 2).
+        group_size: usize,
+        /// Quasi-identifier columns whose output values order the records before the value.
+        group_by: Vec<String>,
+        /// Mean or median.
+        statistic: GroupStatistic,
+        /// Decimals kept in the output.
+        decimals: u32,
+    },
 }
 
 impl Action {
@@ -383,6 +410,7 @@ impl Action {
             Action::ToDuration { .. } => "to_duration",
             Action::Noise { .. } => "noise",
             Action::RedactSpans { .. } => "redact_spans",
+            Action::Microaggregate { .. } => "microaggregate",
         }
     }
 
@@ -1172,7 +1200,7 @@ impl Checker<'_> {
 
         let mut rules: Vec<(usize, ColumnRule, Range<usize>)> = Vec::new();
         for (column, table) in raw.columns.unwrap_or_default() {
-            let (rule, span) = self.column(&column, table, subject_column.is_some())?;
+            let (rule, span) = self.column(&column, table, subject_column.is_some(), k)?;
             rules.push((span.start, rule, span));
         }
         rules.sort_by_key(|(start, _, _)| *start);
@@ -1294,6 +1322,29 @@ impl Checker<'_> {
             None => None,
         };
         for (_, r, span) in &rules {
+            if let Action::Microaggregate { group_by, .. } = &r.action {
+                for (i, c) in group_by.iter().enumerate() {
+                    let aggregated = rules.iter().any(|(_, o, _)| {
+                        &o.column == c && matches!(o.action, Action::Microaggregate { .. })
+                    });
+                    if aggregated {
+                        let path = format!("columns.{}.group_by", r.column);
+                        return Err(PolicyError::new(
+                            self.locations.borrow().get(&path).copied().or(self.loc(span.clone())),
+                            format!("{path}[{i}]"),
+                            format!("column `{c}` is itself microaggregated, so its output is not known while the groups are formed; expected a quasi-identifier with a record-level action"),
+                        ));
+                    }
+                    if !quasi_identifiers.contains(c) {
+                        let path = format!("columns.{}.group_by", r.column);
+                        return Err(PolicyError::new(
+                            self.locations.borrow().get(&path).copied().or(self.loc(span.clone())),
+                            format!("{path}[{i}]"),
+                            format!("column `{c}` is not a quasi-identifier; expected columns listed in quasi_identifiers (groups follow their output values)"),
+                        ));
+                    }
+                }
+            }
             if let Action::Generalize { level: None, .. } = r.action {
                 if !quasi_identifiers.contains(&r.column) {
                     return Err(PolicyError::new(
@@ -1333,6 +1384,7 @@ impl Checker<'_> {
         column: &str,
         mut table: RawColumn,
         has_subject: bool,
+        k: usize,
     ) -> Result<(ColumnRule, Range<usize>), PolicyError> {
         let path = format!("columns.{column}");
         let valid = ACTION_NAMES.join(", ");
@@ -1368,6 +1420,7 @@ impl Checker<'_> {
             "to_duration" => &["end_column"],
             "noise" => &["scale", "distribution", "decimals"],
             "redact_spans" => &["types"],
+            "microaggregate" => &["group_size", "group_by", "aggregate", "decimals"],
             other => {
                 return Err(self.err(
                     &action_value,
@@ -1518,6 +1571,73 @@ impl Checker<'_> {
                 Action::Noise {
                     kind,
                     scale,
+                    decimals,
+                }
+            }
+            "microaggregate" => {
+                let group_size = match table.get("group_size") {
+                    Some(v) => usize::try_from(self.integer(
+                        v,
+                        &opt_path("group_size"),
+                        POLICY_MIN_K as i64..=MAX_GROUP_SIZE,
+                    )?)
+                    .unwrap_or(POLICY_MIN_K),
+                    None => k.max(POLICY_MIN_K),
+                };
+                let group_by = match table.get("group_by") {
+                    Some(v) => {
+                        self.remember(v, &opt_path("group_by"));
+                        let list = self.string_list(v, &opt_path("group_by"))?;
+                        for (i, c) in list.iter().enumerate() {
+                            if c == column {
+                                return Err(self.err(
+                                    v,
+                                    &format!("{}[{i}]", opt_path("group_by")),
+                                    "expected quasi-identifier columns other than the aggregated column itself",
+                                ));
+                            }
+                            if list[..i].contains(c) {
+                                return Err(self.err(
+                                    v,
+                                    &format!("{}[{i}]", opt_path("group_by")),
+                                    format!(
+                                        "column `{c}` is listed twice; expected each column once"
+                                    ),
+                                ));
+                            }
+                        }
+                        list
+                    }
+                    None => Vec::new(),
+                };
+                let statistic = match table.get("aggregate") {
+                    Some(a) => match self
+                        .string(a, &opt_path("aggregate"), "\"mean\" or \"median\"")?
+                        .as_str()
+                    {
+                        "mean" => GroupStatistic::Mean,
+                        "median" => GroupStatistic::Median,
+                        other => {
+                            return Err(self.err(
+                                a,
+                                &opt_path("aggregate"),
+                                format!(
+                                    "unknown aggregate `{other}`; expected \"mean\" or \"median\""
+                                ),
+                            ))
+                        }
+                    },
+                    None => GroupStatistic::Mean,
+                };
+                let decimals = match table.get("decimals") {
+                    Some(d) => u32::try_from(self.integer(d, &opt_path("decimals"), 0..=9)?)
+                        .unwrap_or_default(),
+                    None => 2,
+                };
+                Action::Microaggregate {
+                    group_size,
+                    group_by,
+                    statistic,
                     decimals,
                 }
             }
@@ -1863,6 +1983,91 @@ action = "keep"
 
         let e = err(&FULL.replace("[\"sex\", \"birth_date\", \"county_code\"]", "[\"sex\", 3]"));
         assert_eq!((e.path(), e.line()), ("quasi_identifiers[1]", Some(3)));
+    }
+
+    #[test]
+    fn microaggregate_parameters_are_checked_at_load() {
+        let base = "name = \"p\"\nk = 4\nquasi_identifiers = [\"sex\"]\n[columns.sex]\naction = \"keep\"\n[columns.fee]\naction = \"microaggregate\"\n";
+        let p = DeidPolicy::parse(base).unwrap();
+        assert_eq!(
+            p.action_for("fee"),
+            &Action::Microaggregate {
+                group_size: 4,
+                group_by: Vec::new(),
+                statistic: GroupStatistic::Mean,
+                decimals: 2
+            }
+        );
+        let p = DeidPolicy::parse(&format!(
+            "{base}group_size = 3\naggregate = \"median\"\ndecimals = 0\ngroup_by = [\"sex\"]\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            p.action_for("fee"),
+            &Action::Microaggregate {
+                group_size: 3,
+                group_by: vec!["sex".to_string()],
+                statistic: GroupStatistic::Median,
+                decimals: 0
+            }
+        );
+        for (extra, path, reason) in [
+            (
+                "group_size = 1",
+                "columns.fee.group_size",
+                "expected an integer from 2 to 1000000, found 1",
+            ),
+            (
+                "group_size = \"5\"",
+                "columns.fee.group_size",
+                "found a string",
+            ),
+            (
+                "aggregate = \"mode\"",
+                "columns.fee.aggregate",
+                "unknown aggregate `mode`; expected \"mean\" or \"median\"",
+            ),
+            (
+                "decimals = 10",
+                "columns.fee.decimals",
+                "expected an integer from 0 to 9, found 10",
+            ),
+            (
+                "group_by = [\"age\"]",
+                "columns.fee.group_by[0]",
+                "column `age` is not a quasi-identifier",
+            ),
+            (
+                "group_by = [\"fee\"]",
+                "columns.fee.group_by[0]",
+                "other than the aggregated column itself",
+            ),
+            (
+                "group_by = [\"sex\", \"sex\"]",
+                "columns.fee.group_by[1]",
+                "listed twice",
+            ),
+            (
+                "groups = 3",
+                "columns.fee.groups",
+                "it takes group_size, group_by, aggregate, decimals",
+            ),
+        ] {
+            let e = err(&format!("{base}{extra}\n"));
+            assert_eq!(e.path(), path, "{extra}: {e}");
+            assert!(e.message().contains(reason), "{extra}: {e}");
+            assert_eq!(e.line(), Some(8), "{extra}: {e}");
+        }
+        let nested = "name = \"p\"\nquasi_identifiers = [\"age\"]\n[columns.age]\naction = \"microaggregate\"\n[columns.fee]\naction = \"microaggregate\"\ngroup_by = [\"age\"]\n";
+        let e = err(nested);
+        assert_eq!(e.path(), "columns.fee.group_by[0]");
+        assert!(e.message().contains("itself microaggregated"), "{e}");
+        // Without k, the default k (5) is the group size.
+        let p = DeidPolicy::parse(&base.replace("k = 4\n", "")).unwrap();
+        assert!(matches!(
+            p.action_for("fee"),
+            Action::Microaggregate { group_size: 5, .. }
+        ));
     }
 
     #[test]
