@@ -10,6 +10,7 @@ use anyhow::{bail, Context, Result};
 use medspace_core::Role;
 use medspace_service::datasets::IngestRequest;
 use medspace_service::reexports::gen::{self, GenOptions, Table};
+use medspace_service::reidentification::DeidentifyOptions;
 use medspace_service::workflow::ApplicationRequest;
 use medspace_service::{Caller, InitOptions, Node, ServiceError};
 
@@ -239,7 +240,7 @@ pub async fn run(a: DemoArgs) -> Result<ExitCode> {
     );
     println!("   TLS certificate {}", init.tls_cert.display());
 
-    step.head("Accounts: one role each (separation of duties), argon2id passwords, one-time passwords changed at first login, TOTP second factor for administrator, officer and auditor");
+    step.head("Accounts: one role each (separation of duties), argon2id passwords, one-time passwords changed at first login, TOTP second factor for administrator, officer, auditor and re-identification officer");
     let (admin, admin_pw) = activate(&node, "admin", &init.admin_password).await?;
     let mut accounts = vec![("admin".to_string(), Role::Administrator, admin_pw)];
     let mut callers = Vec::new();
@@ -248,6 +249,7 @@ pub async fn run(a: DemoArgs) -> Result<ExitCode> {
         ("reviewer", Role::CommitteeMember),
         ("researcher", Role::DataUser),
         ("auditor", Role::Auditor),
+        ("reid_officer", Role::ReidentificationOfficer),
     ] {
         let (_, otp) = node.create_user(&admin, name, role).await?;
         let (caller, pw) = activate(&node, name, &otp).await?;
@@ -255,7 +257,7 @@ pub async fn run(a: DemoArgs) -> Result<ExitCode> {
         accounts.push((name.to_string(), role, pw));
         callers.push(caller);
     }
-    let [officer, reviewer, researcher, auditor]: [Caller; 4] = callers
+    let [officer, reviewer, researcher, auditor, reid_officer]: [Caller; 5] = callers
         .try_into()
         .map_err(|_| anyhow::anyhow!("demo accounts were not all created"))?;
     match node.list_datasets(&admin).await {
@@ -320,12 +322,13 @@ pub async fn run(a: DemoArgs) -> Result<ExitCode> {
 
     step.head("De-identify with the approved policy (pseudonyms, age bands, per-subject date shift, direct identifiers dropped)");
     let (deid, report) = node
-        .deidentify_dataset(
+        .deidentify_dataset_with(
             &officer,
             &raw.id,
             DEMO_POLICY,
             "demo-research-2026",
             "settlements_deid",
+            DeidentifyOptions { code_index: true },
         )
         .await?;
     print!(
@@ -347,6 +350,16 @@ pub async fn run(a: DemoArgs) -> Result<ExitCode> {
         lineage.source_version,
         lineage.policy_hash.get(..12).unwrap_or(""),
         deid.level.get()
+    );
+    println!(
+        "   patient code index kept inside the node, sealed under the project's key (§10.2 f)): {}",
+        node.store()
+            .code_index_columns(&deid.id)
+            .await?
+            .iter()
+            .map(|(c, n)| format!("{c} {n} entries"))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
 
     approve_grading(&node, &officer, &reviewer, &deid.id, &deid.name).await?;
@@ -475,6 +488,88 @@ pub async fn run(a: DemoArgs) -> Result<ExitCode> {
         export_path.display()
     );
 
+    step.head("Re-identification (GB/T 39725 §10.2 f–h): a flagged pseudonym goes back to the patient only through the designated officer, with a second person's approval, once");
+    let follow_up = node
+        .apply(
+            &researcher,
+            ApplicationRequest {
+                dataset_id: deid.id.clone(),
+                columns: vec!["id_number".into()],
+                purpose: "Follow-up of a suspected serious adverse drug reaction (demo)".into(),
+                period_days: 7,
+                ..Default::default()
+            },
+        )
+        .await?;
+    node.decide_application(
+        &reviewer,
+        &follow_up.id,
+        true,
+        "pharmacovigilance follow-up",
+    )
+    .await?;
+    let flagged = node
+        .query(
+            &researcher,
+            "SELECT min(id_number) AS flagged FROM settlements_deid",
+        )
+        .await?;
+    let pseudonym = flagged
+        .rows
+        .first()
+        .and_then(|r| r.first())
+        .and_then(|v| v.as_str())
+        .context("the follow-up query returned no pseudonym")?
+        .to_string();
+    println!(
+        "   the study flags pseudonym {}… (the researcher never sees an identity)",
+        pseudonym.chars().take(12).collect::<String>()
+    );
+    let request = node
+        .request_reidentification(
+            &reid_officer,
+            &deid.id,
+            "id_number",
+            &pseudonym,
+            "serious adverse drug reaction: the treating hospital must contact the patient (demo)",
+        )
+        .await?;
+    match node
+        .resolve_reidentification(&reid_officer, &request.id)
+        .await
+    {
+        Err(ServiceError::Conflict(m)) => println!("   resolving before approval → refused ({m})"),
+        other => bail!("an unapproved re-identification must be refused, got {other:?}"),
+    }
+    node.decide_reidentification(&reviewer, &request.id, true, "patient safety")
+        .await?;
+    let resolved = node
+        .resolve_reidentification(&reid_officer, &request.id)
+        .await?;
+    let identity: Vec<char> = resolved.identity.chars().collect();
+    let shown: String = identity
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            if i < 3 || i + 2 >= identity.len() {
+                *c
+            } else {
+                '*'
+            }
+        })
+        .collect();
+    println!(
+        "   request {} approved by reviewer, resolved once by reid_officer → {shown} (masked here; audited with the subject's pseudonym only)",
+        request.id
+    );
+    match node
+        .resolve_reidentification(&reid_officer, &request.id)
+        .await
+    {
+        Err(ServiceError::Conflict(_)) => println!("   a second resolution → refused"),
+        other => bail!("a re-identification must resolve once, got {other:?}"),
+    }
+
     step.head("Audit: every step above is in the hash-chained log; verify it");
     let entries = node.audit_entries(&auditor, 1, 1000).await?;
     let denied = entries
@@ -498,7 +593,7 @@ pub async fn run(a: DemoArgs) -> Result<ExitCode> {
     );
 
     println!();
-    println!("Summary: {} steps in {:.1}s — ingest → classify → de-identify → apply → approve → query (1 allowed, 3 refused) → export review → audit verified.", step.n, step.elapsed());
+    println!("Summary: {} steps in {:.1}s — ingest → classify → de-identify → apply → approve → query (1 allowed, 3 refused) → export review → re-identification with two people → audit verified.", step.n, step.elapsed());
     println!(
         "Check the log independently:  medspace audit verify --dir {}",
         a.dir.display()
