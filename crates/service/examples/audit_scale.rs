@@ -1,5 +1,5 @@
 //! Audit log at scale (issue 4 benchmarks): builds a node whose log holds N entries spread over
-//! 1,000 datasets (one of them a real ingested dataset holding known subjects), then measures the
+//! 1,000 dataset ids, one entry in 1,000 naming a known subject (by its keyed pseudonym), then measures the
 //! subject disclosure history (GB/T 39725-2020 §7 g)) and the full verification.
 //!
 //! `cargo run --release -p medspace-service --example audit_scale -- [ENTRIES] [DIR]`
@@ -9,9 +9,7 @@
 
 use std::time::Instant;
 
-use medspace_core::{AuditEvent, Outcome, Role, User};
-use medspace_gen::{generate, GenOptions, Table};
-use medspace_service::datasets::IngestRequest;
+use medspace_core::{AuditEvent, EntityKind, EntityRef, Outcome, Role, User};
 use medspace_service::{Caller, InitOptions, Node};
 
 #[tokio::main]
@@ -45,52 +43,36 @@ async fn main() {
         address: None,
         must_enrol_second_factor: false,
     };
-    let officer = user(Role::SecurityOfficer, "officer");
     let auditor = user(Role::Auditor, "auditor");
 
-    let mut csv = Vec::new();
-    generate(
-        &GenOptions {
-            rows: 2000,
-            seed: 9,
-            table: Table::Settlements,
-            persons: None,
-        },
-        &mut csv,
-        &mut |_| {},
-    )
-    .unwrap();
-    let subject = {
-        let mut r = csv::Reader::from_reader(&csv[..]);
-        r.records().nth(7).unwrap().unwrap()[3].to_string()
-    };
-    let raw = node
-        .ingest(
-            &officer,
-            IngestRequest {
-                name: "claims".into(),
-                source_name: "claims.csv".into(),
-                owner: None,
-                update_frequency: "monthly".into(),
-            },
-            Box::new(std::io::Cursor::new(csv)),
-            Box::new(|_| {}),
-        )
+    // One known subject, referenced (by the node's keyed pseudonym, as every service operation
+    // does) from one entry in 1,000.
+    let subject = "11010519491231002X".to_string();
+    let subject_key = node
+        .subject_pseudonymizer()
         .await
+        .unwrap()
+        .pseudonym(&subject)
         .unwrap();
-
     // N entries over 1,000 dataset ids, the real one among them, in batches of 5,000.
     let started = Instant::now();
     let mut n = 0u64;
     while n < entries {
         let batch: Vec<AuditEvent> = (n..(n + 5000).min(entries))
             .map(|i| {
-                let target = if i % 1000 == 0 {
-                    raw.id.clone()
-                } else {
-                    format!("ds-bench{:04}", i % 1000)
-                };
-                AuditEvent::new("u-bench-user", "sandbox.query", target, Outcome::Success)
+                let mut event = AuditEvent::new(
+                    "u-bench-user",
+                    "sandbox.query",
+                    format!("ds-bench{:04}", i % 1000),
+                    Outcome::Success,
+                );
+                if i % 1000 == 0 {
+                    event
+                        .context_mut()
+                        .entities
+                        .push(EntityRef::new(EntityKind::Subject, subject_key.clone()));
+                }
+                event
             })
             .collect();
         n += batch.len() as u64;
