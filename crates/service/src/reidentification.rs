@@ -293,6 +293,24 @@ impl Node {
         self.project_key(project, INDEX_KEY_PURPOSE).await
     }
 
+    /// The project whose keys made a live de-identified dataset (its index key is that
+    /// project's); a destroyed or unknown dataset is not found, a raw one is refused.
+    async fn indexed_project(&self, dataset_id: &str) -> Result<String> {
+        let meta = self
+            .store
+            .dataset(dataset_id)
+            .await?
+            .filter(|m| m.destroyed_at.is_none())
+            .ok_or_else(|| ServiceError::NotFound(format!("dataset `{dataset_id}`")))?;
+        match (&meta.kind, &meta.lineage) {
+            (DatasetKind::Deidentified, Some(lineage)) => Ok(lineage.project.clone()),
+            _ => Err(ServiceError::BadRequest(format!(
+                "dataset `{dataset_id}` is not a de-identified dataset; only pseudonyms of \
+                 de-identified datasets can be resolved"
+            ))),
+        }
+    }
+
     /// Files a request to resolve `pseudonym` of `column` in the de-identified dataset
     /// `dataset_id` (re-identification officers). The pseudonym must be in the dataset's code
     /// index; a miss is audited and refused.
@@ -313,21 +331,7 @@ impl Node {
                 "pseudonym: expected 1–{MAX_PSEUDONYM} bytes"
             )));
         }
-        let meta = self
-            .store
-            .dataset(dataset_id)
-            .await?
-            .filter(|m| m.destroyed_at.is_none())
-            .ok_or_else(|| ServiceError::NotFound(format!("dataset `{dataset_id}`")))?;
-        let project = match (&meta.kind, &meta.lineage) {
-            (DatasetKind::Deidentified, Some(lineage)) => lineage.project.clone(),
-            _ => {
-                return Err(ServiceError::BadRequest(format!(
-                    "dataset `{dataset_id}` is not a de-identified dataset; only pseudonyms of \
-                     de-identified datasets can be resolved"
-                )))
-            }
-        };
+        let project = self.indexed_project(dataset_id).await?;
         let indexed = self.store.code_index_columns(dataset_id).await?;
         if !indexed.iter().any(|(c, _)| c == column) {
             return Err(ServiceError::NotFound(format!(
@@ -501,19 +505,7 @@ impl Node {
                 row.status
             )));
         }
-        let meta = self
-            .store
-            .dataset(&row.dataset_id)
-            .await?
-            .filter(|m| m.destroyed_at.is_none())
-            .ok_or_else(|| ServiceError::NotFound(format!("dataset `{}`", row.dataset_id)))?;
-        let project = meta
-            .lineage
-            .as_ref()
-            .map(|l| l.project.clone())
-            .ok_or_else(|| {
-                ServiceError::Internal("de-identified dataset without lineage".into())
-            })?;
+        let project = self.indexed_project(&row.dataset_id).await?;
         let entry = self
             .store
             .code_index_entry(&row.dataset_id, &row.column_name, &row.tag)
