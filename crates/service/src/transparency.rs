@@ -40,8 +40,10 @@ use serde_json::json;
 
 /// Entries integrated per store transaction.
 const INTEGRATE_BATCH: i64 = 4096;
-/// Entries read per page while verifying.
-const VERIFY_PAGE: i64 = 5000;
+/// Entries read per page while verifying: a power of two, so a whole page is a node of the tree.
+const VERIFY_PAGE: usize = 4096;
+/// Leaves per parallel piece of a page's root: a power of two dividing [`VERIFY_PAGE`].
+const VERIFY_CHUNK: usize = 256;
 
 /// The tree hash of a crypto profile.
 pub fn tree_alg(profile: CryptoProfile) -> HashAlg {
@@ -849,53 +851,70 @@ impl Node {
         if let Err(f) = check_targets(&range, &mut next_target) {
             return Ok(Err(f));
         }
-        // Pages are read ahead while the previous one is checked, and the order-independent
-        // work (two hashes and a parse per entry) runs on every core; what stays sequential is
-        // the chain link, the compact range and the checkpoint roots.
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Vec<StoredEntry>>>(2);
-        let store = self.store.clone();
-        tokio::spawn(async move {
-            let mut next_seq = 1;
-            loop {
-                match store.audit_entries(next_seq, VERIFY_PAGE).await {
-                    Ok(page) => {
-                        let Some(last) = page.last() else { break };
-                        next_seq = last.seq + 1;
-                        if tx.send(Ok(page)).await.is_err() {
-                            break;
-                        }
-                    }
-                    Err(e) => {
-                        let _ = tx.send(Err(e.into())).await;
-                        break;
-                    }
-                }
-            }
-        });
-        while let Some(page) = rx.recv().await {
+        // Pages are read ahead on another thread while the previous one is checked. The
+        // order-independent work — entry hash, leaf hash and syntax check of every entry, and the
+        // root of a whole page — runs on every core; what stays sequential is the chain link, the
+        // compact range and the checkpoint roots.
+        let integrated_size = u64::try_from(state.size).unwrap_or(0);
+        let mut pages = self.store.clone().audit_pages(1, VERIFY_PAGE);
+        while let Some(page) = pages.recv().await {
             let page = page?;
-            let (page, prechecked) = tokio::task::spawn_blocking(move || {
+            let start = range.size();
+            let end = start.saturating_add(page.len() as u64);
+            // A full page starting at a multiple of its width is a node of the tree; unless a
+            // checkpoint or the integrated border falls strictly inside it, it joins the compact
+            // range by its root instead of leaf by leaf.
+            let inside = |size: u64| size > start && size < end;
+            let as_block = page.len() == VERIFY_PAGE
+                && start % (VERIFY_PAGE as u64) == 0
+                && !targets[next_target..].iter().any(|t| inside(t.0))
+                && !inside(integrated_size);
+            let (page, prechecked, leaves, block_root) = tokio::task::spawn_blocking(move || {
                 use rayon::prelude::*;
-                let pre: Vec<(Precheck, Hash)> = page
+                let (pre, leaves): (Vec<Precheck>, Vec<Hash>) = page
                     .par_iter()
                     .map(|s| (Precheck::of(s), hasher.hash_leaf(s.entry.as_bytes())))
-                    .collect();
-                (page, pre)
+                    .unzip();
+                let block_root = as_block.then(|| {
+                    let roots: Vec<Hash> = leaves
+                        .par_chunks(VERIFY_CHUNK)
+                        .map(|chunk| merkle::mth(alg, chunk))
+                        .collect();
+                    merkle::mth(alg, &roots)
+                });
+                (page, pre, leaves, block_root)
             })
             .await
             .map_err(|e| ServiceError::Internal(format!("audit verification worker: {e}")))?;
-            for (stored, (pre, leaf)) in page.iter().zip(prechecked) {
-                if let Err(b) = chain.push_prechecked(stored, &pre) {
+            for (stored, pre) in page.iter().zip(&prechecked) {
+                if let Err(b) = chain.push_prechecked(stored, pre) {
                     return Ok(Err(b.into()));
                 }
-                range
-                    .append_leaf_hash(leaf)
-                    .map_err(|e| ServiceError::Internal(e.to_string()))?;
-                if range.size() == u64::try_from(state.size).unwrap_or(0) {
+            }
+            let tree_err = |e: TreeError| ServiceError::Internal(e.to_string());
+            let mut appended = |range: &CompactRange| {
+                if range.size() == integrated_size {
                     integrated_border = Some(range.nodes().to_vec());
                 }
-                if let Err(f) = check_targets(&range, &mut next_target) {
-                    return Ok(Err(f));
+            };
+            match block_root {
+                Some(root) => {
+                    range
+                        .append_subtree_hash(VERIFY_PAGE.trailing_zeros(), root)
+                        .map_err(tree_err)?;
+                    appended(&range);
+                    if let Err(f) = check_targets(&range, &mut next_target) {
+                        return Ok(Err(f));
+                    }
+                }
+                None => {
+                    for leaf in leaves {
+                        range.append_leaf_hash(leaf).map_err(tree_err)?;
+                        appended(&range);
+                        if let Err(f) = check_targets(&range, &mut next_target) {
+                            return Ok(Err(f));
+                        }
+                    }
                 }
             }
         }

@@ -419,3 +419,127 @@ async fn concurrent_integrators_build_one_tree() {
     second.close().await;
     node.close().await;
 }
+
+/// Runs `statements` in one transaction on one connection: thousands of rewrites in one commit.
+async fn raw_in_one_transaction(dir: &Path, statements: &[(&str, Vec<String>)]) {
+    use sqlx::Connection as _;
+    let opts = sqlx::sqlite::SqliteConnectOptions::new().filename(dir.join("medspace.db"));
+    let mut conn = sqlx::SqliteConnection::connect_with(&opts).await.unwrap();
+    let mut tx = conn.begin().await.unwrap();
+    for (sql, binds) in statements {
+        let mut q = sqlx::query(sql);
+        for b in binds {
+            q = q.bind(b.clone());
+        }
+        q.execute(&mut *tx).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    conn.close().await.unwrap();
+}
+
+/// Appends plain events until the log holds `size` entries.
+async fn fill_to(node: &Node, size: i64) {
+    let have = node
+        .store()
+        .audit_head()
+        .await
+        .unwrap()
+        .map_or(0, |h| h.seq);
+    let events: Vec<AuditEvent> = (have..size)
+        .map(|i| AuditEvent::new("system", "test.event", format!("f-{i}"), Outcome::Success))
+        .collect();
+    for batch in events.chunks(1000) {
+        node.store().append_audit_batch(batch).await.unwrap();
+    }
+}
+
+/// Rewrites entry `seq` and re-chains every later entry and the head, all in one transaction;
+/// returns the statements that put the originals back.
+async fn rewrite_and_rechain(
+    dir: &Path,
+    node: &Node,
+    seq: i64,
+) -> Vec<(&'static str, Vec<String>)> {
+    use medspace_service::reexports::audit::{seal, AuditEntry};
+    let entries = node.store().audit_entries(1, i64::MAX).await.unwrap();
+    let from = usize::try_from(seq - 1).unwrap();
+    let mut prev = entries[from - 1].hash.clone();
+    let set = "UPDATE audit_log SET entry = $1, hash = $2 WHERE seq = $3";
+    let set_head = "UPDATE audit_head SET hash = $1 WHERE seq = $2";
+    let mut updates = Vec::new();
+    let mut originals = Vec::new();
+    for stored in &entries[from..] {
+        let mut e: AuditEntry = serde_json::from_str(&stored.entry).unwrap();
+        if stored.seq == seq {
+            e.target = "rewritten".into();
+        }
+        e.prev_hash = prev.clone();
+        let sealed = seal(&e).unwrap();
+        prev = sealed.hash.clone();
+        updates.push((set, vec![sealed.entry, sealed.hash, stored.seq.to_string()]));
+        originals.push((
+            set,
+            vec![
+                stored.entry.clone(),
+                stored.hash.clone(),
+                stored.seq.to_string(),
+            ],
+        ));
+    }
+    let last = entries.last().unwrap();
+    updates.push((set_head, vec![prev, last.seq.to_string()]));
+    originals.push((set_head, vec![last.hash.clone(), last.seq.to_string()]));
+    raw_in_one_transaction(dir, &updates).await;
+    originals
+}
+
+/// Verification reads the log in pages of 4,096 entries and adds a whole page to the tree by its
+/// root unless a checkpoint falls inside it: the root it reports must equal RFC 9162's MTH over
+/// every leaf (computed here, independently), and a rewrite must still be named at the first
+/// checkpoint after it — one that ends a page added by its root (4,096), one inside a page
+/// (5,000) and one in the last, partial page (9,000).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_of_whole_pages_verifies_by_page_roots_and_still_names_a_rewrite() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (node, _) = new_node(tmp.path(), None).await;
+    let dir = node.dir().to_path_buf();
+    for size in [4_096, 5_000, 9_000] {
+        fill_to(&node, size).await;
+        assert_eq!(
+            node.issue_audit_checkpoint().await.unwrap().tree_size,
+            size as u64
+        );
+    }
+    fill_to(&node, 9_050).await;
+    let report = node.verify_audit_log(None, None).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            report.entries,
+            report.integrated,
+            report.checkpoints_verified
+        ),
+        (9_050, 9_000, 3)
+    );
+    let entries = node.store().audit_entries(1, i64::MAX).await.unwrap();
+    let leaves: Vec<medspace_tlog::Hash> = entries
+        .iter()
+        .map(|e| leaf_hash(HashAlg::Sha256, &e.entry).try_into().unwrap())
+        .collect();
+    assert_eq!(
+        unb64(&report.root),
+        medspace_tlog::merkle::mth(HashAlg::Sha256, &leaves).to_vec()
+    );
+
+    unguard(&dir).await;
+    for (seq, named) in [(10, 4_096), (4_500, 5_000), (8_500, 9_000)] {
+        let originals = rewrite_and_rechain(&dir, &node, seq).await;
+        let err = verify(&node, None).await.unwrap_err();
+        assert!(
+            matches!(&err, AuditLogFailure::Checkpoint { size, .. } if *size == named),
+            "entry {seq} rewritten: {err}"
+        );
+        raw_in_one_transaction(&dir, &originals).await;
+        verify(&node, None).await.unwrap();
+    }
+    node.close().await;
+}

@@ -223,6 +223,9 @@ pub struct WrappedKeyRef {
 /// Result alias.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// Pages of audit entries read ahead by [`Store::audit_pages`].
+pub type AuditPages = tokio::sync::mpsc::Receiver<Result<Vec<StoredEntry>>>;
+
 /// The metadata store. All methods are safe to call concurrently.
 #[async_trait]
 ///
@@ -300,6 +303,13 @@ pub trait Store:
     async fn append_audit(&self, event: &AuditEvent) -> Result<AuditReceipt>;
     /// Entries with `seq >= from_seq`, in order, at most `limit`.
     async fn audit_entries(&self, from_seq: i64, limit: i64) -> Result<Vec<StoredEntry>>;
+    /// Every entry with `seq >= from_seq`, in order, in pages of at most `page` entries that are
+    /// read ahead on another thread or task while the caller works on the previous ones (at most
+    /// two pages wait unread). For reading the whole log, as verification does: the embedded
+    /// backend reads the file directly in one read transaction, so the pages are one consistent
+    /// snapshot; PostgreSQL pages with [`Store::audit_entries`]. A read error ends the pages with
+    /// that error.
+    fn audit_pages(self: std::sync::Arc<Self>, from_seq: i64, page: usize) -> AuditPages;
     /// The recorded head, if any entry exists.
     async fn audit_head(&self) -> Result<Option<AuditHead>>;
     /// Appends several events in one transaction (group commit): all are durable when it returns

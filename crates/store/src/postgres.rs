@@ -65,6 +65,37 @@ impl PgStore {
         ))
     }
 
+    /// [`Store::audit_pages`](crate::Store::audit_pages): a task pages through the log with
+    /// [`Store::audit_entries`](crate::Store::audit_entries), one page ahead of the reader.
+    fn audit_page_reader(
+        self: std::sync::Arc<Self>,
+        from_seq: i64,
+        page: usize,
+    ) -> crate::AuditPages {
+        use crate::Store as _;
+        let (tx, rx) = tokio::sync::mpsc::channel(2);
+        let limit = i64::try_from(page.max(1)).unwrap_or(i64::MAX);
+        tokio::spawn(async move {
+            let mut next_seq = from_seq;
+            loop {
+                match self.audit_entries(next_seq, limit).await {
+                    Ok(entries) => {
+                        let Some(last) = entries.last() else { break };
+                        next_seq = last.seq + 1;
+                        if tx.send(Ok(entries)).await.is_err() {
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(e)).await;
+                        break;
+                    }
+                }
+            }
+        });
+        rx
+    }
+
     async fn begin_write(&self) -> Result<WriteTx<'_, sqlx::Postgres>> {
         let tx = self.pool.begin().await.map_err(crate::sql::audit_err)?;
         Ok(WriteTx { tx, _writer: None })

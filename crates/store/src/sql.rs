@@ -977,6 +977,14 @@ macro_rules! sql_store {
                 rows.iter().map($crate::sql::audit_entry).collect()
             }
 
+            fn audit_pages(
+                self: std::sync::Arc<Self>,
+                from_seq: i64,
+                page: usize,
+            ) -> $crate::AuditPages {
+                Self::audit_page_reader(self, from_seq, page)
+            }
+
             async fn append_audit_batch(
                 &self,
                 events: &[medspace_core::AuditEvent],

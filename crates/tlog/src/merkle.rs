@@ -583,6 +583,35 @@ impl CompactRange {
         Ok(())
     }
 
+    /// Appends a whole perfect subtree of `2^level` leaves by its root hash — what a verifier
+    /// that hashed a block of leaves on several cores adds in one step. The subtree must be a node
+    /// of the tree: the size so far must be a multiple of `2^level`, else
+    /// [`TreeError::InvalidSubtree`] and nothing changes.
+    pub fn append_subtree_hash(&mut self, level: u32, root: Hash) -> Result<(), TreeError> {
+        let width = 1u64.checked_shl(level).unwrap_or(0);
+        if width == 0 || self.size % width != 0 {
+            return Err(TreeError::InvalidSubtree {
+                start: self.size,
+                end: self.size.saturating_add(width),
+            });
+        }
+        let new_size = self.size.checked_add(width).ok_or(TreeError::Full)?;
+        // As for one leaf, one level up: each trailing one bit of the size counted in subtrees of
+        // this width is a border node the new subtree completes.
+        let merges = (self.size >> level).trailing_ones();
+        let mut node = root;
+        for _ in 0..merges {
+            let left = self
+                .nodes
+                .pop()
+                .ok_or_else(|| TreeError::Source("compact range lost a border hash".into()))?;
+            node = self.hasher.hash_children(&left, &node);
+        }
+        self.nodes.push(node);
+        self.size = new_size;
+        Ok(())
+    }
+
     /// Root of the tree: the border folded from the right.
     pub fn root(&self) -> Hash {
         let mut iter = self.nodes.iter().rev();
@@ -941,6 +970,47 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    #[test]
+    fn appending_a_subtree_by_its_root_equals_appending_its_leaves() {
+        for alg in [HashAlg::Sha256, HashAlg::Sm3] {
+            let t = tree(alg, 100);
+            let leaves = &t.levels[0];
+            // Blocks of mixed widths, each aligned where it starts, 100 leaves in all.
+            let mut by_leaf = CompactRange::new(alg);
+            let mut by_block = CompactRange::new(alg);
+            for level in [2u32, 2, 3, 4, 0, 0, 1, 2, 3, 4, 5, 2] {
+                let start = usize::try_from(by_block.size()).unwrap();
+                let block = &leaves[start..start + (1 << level)];
+                for leaf in block {
+                    by_leaf.append_leaf_hash(*leaf).unwrap();
+                }
+                by_block
+                    .append_subtree_hash(level, mth(alg, block))
+                    .unwrap();
+                assert_eq!(by_block, by_leaf, "after a block of 2^{level} at {start}");
+                assert_eq!(by_block.root(), t.root_at(by_block.size()).unwrap());
+            }
+            // A block that would not be a node of the tree is refused and changes nothing.
+            let before = by_block.clone();
+            assert_eq!(by_block.size(), 100);
+            assert_eq!(
+                by_block.append_subtree_hash(3, [0; 32]),
+                Err(TreeError::InvalidSubtree {
+                    start: 100,
+                    end: 108
+                })
+            );
+            assert_eq!(
+                by_block.append_subtree_hash(64, [0; 32]),
+                Err(TreeError::InvalidSubtree {
+                    start: 100,
+                    end: 100
+                })
+            );
+            assert_eq!(by_block, before);
         }
     }
 
