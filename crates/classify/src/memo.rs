@@ -50,6 +50,24 @@ impl<T> Memo<T> {
         self.off
     }
 
+    /// The result of `compute` for `key`, computed only if `key` is not known, and whether it
+    /// was known (then `key` has been looked up before). `compute` must depend on `key` alone.
+    pub(crate) fn get(&mut self, key: &str, compute: impl FnOnce() -> T) -> (T, bool)
+    where
+        T: Copy,
+    {
+        let mut known = true;
+        let value = self.with(
+            key,
+            || {
+                known = false;
+                compute()
+            },
+            |value| *value,
+        );
+        (value, known)
+    }
+
     /// Calls `then` with the result of `compute` for `key`, computing it only if `key` is not
     /// known. `compute` must depend on `key` alone.
     pub(crate) fn with<R>(
