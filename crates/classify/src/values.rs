@@ -524,9 +524,7 @@ impl Shape {
 /// `MOBILE` …); with the value's length in characters.
 #[cfg(test)]
 fn test_value(v: &str) -> (u64, usize) {
-    let shape = Shape::of(v);
-    let class = ShapeClass::of(&shape, v);
-    (run_tests(v, &shape, candidates(&class)), shape.chars)
+    ClassCache::switched_off().test_value(v)
 }
 
 /// What the gates of the value tests ([`candidates`]) read of a value: its [`Shape`] with the
@@ -818,6 +816,17 @@ fn common_form(v: &str) -> Option<u64> {
                 None
             }
         }
+        // All digits, four or more (`b` is not empty).
+        4..=40 if b.iter().all(u8::is_ascii_digit) => Some(digits_form(v)),
+        // 17 digits and `X`: an ID number, or one whose check character is wrong.
+        18 if digits(0..17) && matches!(b.get(17), Some(b'X' | b'x')) => {
+            Some(bit(TEXT) | id18_flags(v))
+        }
+        // A capital letter and digits: record, person and institution numbers, passports,
+        // permits, NHSA codes.
+        5..=40 if b.first().is_some_and(u8::is_ascii_uppercase) && digits(1..b.len()) => {
+            Some(letter_digits_flags(v))
+        }
         // At most ten digits (eleven may be a mobile number written with a dot), with a dot
         // before the last two.
         4..=11 => {
@@ -837,6 +846,92 @@ fn common_form(v: &str) -> Option<u64> {
         }
         _ => None,
     }
+}
+
+/// The answers of every test for 4–40 ASCII digits ([`common_form`]): a number up to 15 digits,
+/// code-like, and whatever the length allows (mobile, landline, county code, date, ID number …).
+fn digits_form(v: &str) -> u64 {
+    let b = v.as_bytes();
+    let n = b.len();
+    let mut f = bit(CODE);
+    if n <= 15 {
+        f |= bit(NUMBER);
+    }
+    let mobile = is_mobile_digits(b);
+    if mobile {
+        f |= bit(MOBILE);
+    } else if is_landline_digits(b) {
+        f |= bit(LANDLINE);
+    }
+    match n {
+        6 => {
+            f |= bit(SIX);
+            if reference::county_by_code(v).is_some() {
+                f |= bit(COUNTY);
+            }
+        }
+        8 if dates::parse_date(v).is_some() => f |= bit(DATE_ANY),
+        14 if dates::parse_datetime(v).is_some() => f |= bit(DATETIME) | bit(DATE_ANY),
+        15 => {
+            if nhsa::is_service_item(v) {
+                f |= bit(SERVICE_ITEM);
+            }
+            if is_legacy_id(v) {
+                f |= bit(ID_LEGACY);
+            }
+        }
+        18 => f |= id18_flags(v),
+        _ => {}
+    }
+    if (16..=19).contains(&n) && luhn(v) {
+        f |= bit(LUHN);
+    }
+    f
+}
+
+/// `ID`, `ID_BAD`, `USCC` and `CODE` of 17 digits and a digit or `X`.
+fn id18_flags(v: &str) -> u64 {
+    let mut f = bit(CODE);
+    if gb11643::is_valid(v) {
+        f |= bit(ID);
+    } else {
+        f |= bit(ID_BAD);
+        if uscc::is_valid(v) {
+            f |= bit(USCC);
+        }
+    }
+    f
+}
+
+/// The answers of every test for a capital letter and 4–39 digits ([`common_form`]): text and
+/// code-like, and whatever the letter and length allow (institution code, passport, permit,
+/// NHSA codes, credit code).
+fn letter_digits_flags(v: &str) -> u64 {
+    let first = v.as_bytes().first().copied().unwrap_or_default();
+    let chars = v.len();
+    let mut f = bit(TEXT) | bit(CODE);
+    let mut set = |i: usize, pass: bool| {
+        if pass {
+            f |= bit(i);
+        }
+    };
+    set(INSTITUTION, is_institution_code(v));
+    set(PASSPORT, is_passport(v));
+    set(
+        PERMIT,
+        (chars == 9 || chars == 11)
+            && matches!(first, b'H' | b'M' | b'C' | b'W' | b'L' | b'T')
+            && (permits::is_hk_macao_travel_permit(v) || permits::is_exit_entry_permit(v)),
+    );
+    set(CONSUMABLE, first == b'C' && nhsa::is_consumable(v));
+    set(
+        DRUG,
+        (first == b'X' && chars == 23 && nhsa::is_western_drug(v))
+            || (first == b'Z' && chars == 20 && nhsa::is_patent_medicine(v)),
+    );
+    set(SERVICE_ITEM, chars == 15 && nhsa::is_service_item(v));
+    set(USCC, chars == 18 && uscc::is_valid(v));
+    f
 }
 
 /// The tests of CJK names, places and things, which depend on each other (a department is not a
@@ -1974,6 +2069,13 @@ mod same_answers {
 
     proptest! {
         #![proptest_config(ProptestConfig { cases: 4096, ..ProptestConfig::default() })]
+
+        #[test]
+        fn digit_and_code_forms(v in "[0-9]{1,41}|[0-9]{17}[Xx]|[A-Z][0-9]{1,40}|[CHMWLTEGDSPXZ][0-9]{7,26}|(86|0086|0|1[3-9])[0-9]{8,13}") {
+            let shape = Shape::of(&v);
+            let every = run_tests(&v, &shape, u64::MAX);
+            prop_assert_eq!(ClassCache::default().test_value(&v), (every, shape.chars), "{:?}", v);
+        }
 
         #[test]
         fn common_forms_of_any_digits(v in "[0-9]{4}-[0-9]{2}-[0-9]{2}( [0-9]{2}:[0-9]{2}:[0-9]{2})?|[0-9]{1,16}\\.[0-9]{2}") {
