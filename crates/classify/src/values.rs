@@ -430,7 +430,7 @@ static HIGH_BIT: [u64; 256] = {
 };
 
 /// Per byte, 1 in the 16-bit field it counts towards: ASCII digits (bits 0–15), ASCII letters
-/// (16–31), bytes that start a character (32–47), the byte 0xEF (48–63).
+/// (16–31), bytes that start a character (32–47), the bytes [`SPECIAL_LEADS`] (48–63).
 static BYTE_COUNTS: [u64; 256] = {
     let mut table = [0u64; 256];
     let mut b = 0;
@@ -446,7 +446,7 @@ static BYTE_COUNTS: [u64; 256] = {
         if byte & 0xC0 != 0x80 {
             counts |= 1 << 32;
         }
-        if byte == 0xEF {
+        if matches!(byte, 0xC2 | 0xE1 | 0xE2 | 0xE3 | 0xEF) {
             counts |= 1 << 48;
         }
         table[b] = counts;
@@ -454,6 +454,11 @@ static BYTE_COUNTS: [u64; 256] = {
     }
     table
 };
+
+/// The first bytes of the UTF-8 of the full-width forms (0xEF), of the CJK punctuation
+/// `。`/`、` and the ideographic space (0xE3), and of the white space outside ASCII (0xC2, 0xE1,
+/// 0xE2, 0xE3): a value without any has none of them.
+const SPECIAL_LEADS: [u8; 5] = [0xC2, 0xE1, 0xE2, 0xE3, 0xEF];
 
 /// What one pass over the bytes of a value tells about it. Most tests can only pass for values
 /// of a few shapes (a mobile number needs 11 digits, an ICD-10 list only letters, digits, dots and
@@ -472,8 +477,9 @@ struct Shape {
     digits: usize,
     /// ASCII letters.
     letters: usize,
-    /// Some byte is 0xEF, which starts the full-width forms (`＊`, `（`, `，` …).
-    full_width: bool,
+    /// Some byte is one of [`SPECIAL_LEADS`]: without one there is no full-width form (`＊`,
+    /// `（`, `，` …), no CJK punctuation (`。`, `、`) and no white space outside ASCII.
+    special: bool,
     /// Characters (bytes that do not continue a UTF-8 sequence).
     chars: usize,
 }
@@ -483,7 +489,7 @@ impl Shape {
         // Three table lookups and an addition per byte, without branches: CJK text mixes ASCII
         // and other bytes, and this loop runs over every byte of every cell of a full scan.
         let (mut low, mut high) = (0u64, 0u64);
-        let (mut digits, mut letters, mut chars, mut full_width) = (0, 0, 0, 0);
+        let (mut digits, mut letters, mut chars, mut special) = (0, 0, 0, 0);
         // Counts are 16-bit fields of one sum, added up every 65,535 bytes.
         for block in v.as_bytes().chunks(0xFFFF) {
             let mut sum = 0u64;
@@ -497,7 +503,7 @@ impl Shape {
             digits += field(0);
             letters += field(16);
             chars += field(32);
-            full_width += field(48);
+            special += field(48);
         }
         Shape {
             ascii: ByteSet::from(low) | ByteSet::from(high) << 64,
@@ -505,7 +511,7 @@ impl Shape {
             non_ascii: chars < v.len(),
             digits,
             letters,
-            full_width: full_width > 0,
+            special: special > 0,
             chars,
         }
     }
@@ -549,9 +555,9 @@ struct ShapeClass {
     /// digits, `A` and `a` for the other letters, `!` for other ASCII, 0x80 for the rest.
     first: u8,
     non_ascii: bool,
-    full_width: bool,
+    special: bool,
     /// ASCII white-space bytes, 2 for 2 or more, counted only where the free-text gate asks
-    /// (15–49 characters, all ASCII; 0 elsewhere): a date-time has one space, free text two.
+    /// (15–49 characters; 0 elsewhere): a date-time has one space, free text two.
     spaces: u8,
 }
 
@@ -588,10 +594,7 @@ impl ShapeClass {
             0x80..=0xFF => 0x80,
             _ => b'!',
         };
-        let spaces = if (15..50).contains(&shape.chars)
-            && !shape.non_ascii
-            && shape.ascii & ASCII_SPACE != 0
-        {
+        let spaces = if (15..50).contains(&shape.chars) && shape.ascii & ASCII_SPACE != 0 {
             v.bytes()
                 .filter(|b| b.is_ascii() && ASCII_SPACE & (1 << b) != 0)
                 .take(2)
@@ -608,7 +611,7 @@ impl ShapeClass {
             len: v.len().min(19) as u8,
             first,
             non_ascii: shape.non_ascii,
-            full_width: shape.full_width,
+            special: shape.special,
         }
     }
 
@@ -668,7 +671,7 @@ fn candidates(c: &ShapeClass) -> u64 {
             && matches!(c.first, b'H' | b'M' | b'C' | b'W' | b'L' | b'T'),
     );
     add(bit(ID_LEGACY), c.chars == 15 && digits_only);
-    add(bit(MASKED), c.has(b'*') || c.full_width);
+    add(bit(MASKED), c.has(b'*') || c.special);
     // All-digit mobile numbers have 11, 13 or 15 digits, landlines 10–12.
     add(
         bit(MOBILE),
@@ -704,11 +707,12 @@ fn candidates(c: &ShapeClass) -> u64 {
     add(bit(SEX_ANY), c.len <= 18 && sex_first);
     add(bit(NUMBER) | bit(MONEY), c.only(DIGITS | byte_set(b"+-.")));
     add(bit(AGE) | bit(AGE_UNIT), (1..=3).contains(&c.digits));
-    // Free text has 50 characters, or punctuation, or two spaces.
+    // Free text has 50 characters, or punctuation, or two spaces; the CJK punctuation and the
+    // white space outside ASCII start with one of the special bytes.
     add(
         bit(FREE_TEXT),
         c.chars >= 15
-            && (c.chars >= 50 || c.non_ascii || c.ascii & byte_set(b",;!?") != 0 || c.spaces >= 2),
+            && (c.chars >= 50 || c.special || c.ascii & byte_set(b",;!?") != 0 || c.spaces >= 2),
     );
     add(
         bit(IP),
@@ -1007,7 +1011,7 @@ fn run_tests(v: &str, shape: &Shape, m: u64) -> u64 {
             }
             ID_LEGACY => chars == 15 && digits_only && is_legacy_id(v),
             MASKED => {
-                (shape.has(b'*') || (shape.full_width && v.contains('＊')))
+                (shape.has(b'*') || (shape.special && v.contains('＊')))
                     && v.chars().any(|c| c != '*' && c != '＊')
             }
             // A mobile number has 11 digits (more with a country code), and apart from a
@@ -2335,6 +2339,21 @@ mod same_answers {
         "（010）1234567",
         "Male",
         "FEMALE",
+        "四川省眉山市彭山区金桥北路992号\u{a0}22栋\u{a0}1003室",
+        "四川省眉山市彭山区金桥北路992号\u{3000}22栋\u{3000}1003室",
+        "四川省眉山市彭山区金桥北路992号\u{2000}22栋\u{1680}1003室",
+        "四川省眉山市彭山区金桥北路992号\u{85}22栋\u{205f}1003室",
+        "四川省眉山市彭山区金桥北路992号 22栋 1003室",
+        "四川省眉山市彭山区金桥北路992号 22栋1003室",
+        "四川省眉山市彭山区金桥北路992号。",
+        "四川省眉山市彭山区金桥北路992号、",
+        "四川省眉山市彭山区金桥北路992号，",
+        "四川省眉山市彭山区金桥北路992号；",
+        "四川省眉山市彭山区金桥北路992号！",
+        "四川省眉山市彭山区金桥北路992号？",
+        "四川省眉山市彭山区金桥北路992号：",
+        "四川省眉山市彭山区金桥北路992号,",
+        "四川省眉山市彭山区金桥北路992号＊＊",
         "Unknown",
         "女性",
         "未说明",
@@ -2409,6 +2428,9 @@ mod same_answers {
             "2024-03-15 09:30:00",
             "张＊＊",
             "a\u{7f}\u{0}~ Z",
+            "\u{a0}\u{85}",
+            "\u{1680}\u{2000}\u{3000}。、",
+            "é",
             &long,
         ] {
             let shape = Shape::of(v);
@@ -2424,7 +2446,11 @@ mod same_answers {
                 v.bytes().filter(u8::is_ascii_alphabetic).count()
             );
             assert_eq!(shape.chars, v.chars().count());
-            assert_eq!(shape.full_width, v.bytes().any(|b| b == 0xEF));
+            assert_eq!(
+                shape.special,
+                v.bytes().any(|b| SPECIAL_LEADS.contains(&b)),
+                "{v:.20}"
+            );
         }
     }
 
