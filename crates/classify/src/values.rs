@@ -446,8 +446,12 @@ static BYTE_COUNTS: [u64; 256] = {
         if byte & 0xC0 != 0x80 {
             counts |= 1 << 32;
         }
-        if matches!(byte, 0xC2 | 0xE1 | 0xE2 | 0xE3 | 0xEF) {
-            counts |= 1 << 48;
+        let mut k = 0;
+        while k < SPECIAL_LEADS.len() {
+            if byte == SPECIAL_LEADS[k] {
+                counts |= 1 << 48;
+            }
+            k += 1;
         }
         table[b] = counts;
         b += 1;
