@@ -788,8 +788,10 @@ impl ClassCache {
     /// Runs the tests a value's class can pass ([`run_tests`]): what [`test_value`] gives.
     pub(crate) fn test_value(&mut self, v: &str) -> (u64, usize) {
         if let Some(flags) = common_form(v) {
-            // ASCII: as many characters as bytes.
-            return (flags, v.len());
+            // ASCII (as many characters as bytes), or ideographs of three bytes each.
+            let cjk = v.as_bytes().first().is_some_and(|lead| *lead >= 0x80);
+            let chars = if cjk { v.len() / 3 } else { v.len() };
+            return (flags, chars);
         }
         let shape = Shape::of(v);
         let class = ShapeClass::of(&shape, v);
@@ -812,6 +814,9 @@ fn common_form(v: &str) -> Option<u64> {
         b.get(range)
             .is_some_and(|d| !d.is_empty() && d.iter().all(u8::is_ascii_digit))
     };
+    if b.first().is_some_and(|lead| *lead >= 0xE4) {
+        return cjk_form(v);
+    }
     match b.len() {
         10 | 19 if b.get(4) == Some(&b'-') => {
             let (dt, date) = iso_date_flags(b)?;
@@ -854,6 +859,47 @@ fn common_form(v: &str) -> Option<u64> {
         }
         _ => None,
     }
+}
+
+/// The answers of every test for 1–14 CJK ideographs U+4E00–U+9FFF and nothing else (names,
+/// departments, employers, diagnoses, insurance types …), `None` for other values: text, and
+/// whatever the CJK tests, the sex and marital-status words say. No other test passes without an
+/// ASCII byte, a character outside U+4E00–U+9FFF or 15 characters. Skipping the [`Shape`] and the
+/// candidates saves a third of the tests of a name.
+fn cjk_form(v: &str) -> Option<u64> {
+    let b = v.as_bytes();
+    if b.is_empty() || b.len() % 3 != 0 || b.len() > 14 * 3 {
+        return None;
+    }
+    // In valid UTF-8, a lead byte 0xE5–0xE9 starts U+5000–U+9FFF, and 0xE4 with a second byte
+    // from 0xB8 U+4E00–U+4FFF; the bytes after a lead are continuation bytes.
+    let ideographs = b.chunks_exact(3).all(|c| match c {
+        [0xE5..=0xE9, _, _] => true,
+        [0xE4, second, _] => *second >= 0xB8,
+        _ => false,
+    });
+    if !ideographs {
+        return None;
+    }
+    let shape = Shape {
+        ascii: 0,
+        non_ascii: true,
+        digits: 0,
+        letters: 0,
+        special: false,
+        chars: b.len() / 3,
+    };
+    let mut f = run_cjk_tests(v, &shape, CJK_TESTS) | bit(TEXT);
+    if v.len() <= 6 && is_sex_word(v) {
+        f |= bit(SEX_WORD);
+    }
+    if (v.len() <= 6 && Sex::parse(v).is_some()) || (v.len() <= 18 && is_one_of(v, SEX_UNKNOWN)) {
+        f |= bit(SEX_ANY);
+    }
+    if is_one_of(v, MARITAL_WORDS) {
+        f |= bit(MARITAL);
+    }
+    Some(f)
 }
 
 /// The answers of every test for 4–40 ASCII digits ([`common_form`]): a number up to 15 digits,
@@ -2077,6 +2123,13 @@ mod same_answers {
 
     proptest! {
         #![proptest_config(ProptestConfig { cases: 4096, ..ProptestConfig::default() })]
+
+        #[test]
+        fn cjk_forms(v in "[\u{4dbe}-\u{4e02}\u{4fff}\u{5000}\u{9ffe}-\u{a001}男女未知说明的性别已婚离异丧偶其他张王李欧阳司马科室院医病炎症癌族公司厂局中心站所店村路号省市区县旗诊所卫生服务感染结核梅毒伤口 ·＊1A]{1,16}") {
+            let shape = Shape::of(&v);
+            let every = run_tests(&v, &shape, u64::MAX);
+            prop_assert_eq!(ClassCache::default().test_value(&v), (every, shape.chars), "{:?}", v);
+        }
 
         #[test]
         fn digit_and_code_forms(v in "[0-9]{1,41}|[0-9]{17}[Xx]|[A-Z][0-9]{1,40}|[CHMWLTEGDSPXZ][0-9]{7,26}|(86|0086|0|1[3-9])[0-9]{8,13}") {
