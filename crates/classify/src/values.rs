@@ -641,7 +641,7 @@ const ASCII_SPACE: ByteSet = byte_set(b" \t\n\x0b\x0c\r");
 /// are ASCII; the others start with a CJK character.
 const SEX_FIRST_BYTES: ByteSet = byte_set(b"0129MmFfUu");
 
-/// The tests a value of class `c` can pass: bit `i` for test `i`. Each condition is one the test
+/// The tests a trimmed value of class `c` can pass: bit `i` for test `i`. Each condition is one the test
 /// needs (a mobile number has at least 11 digits, a name none, an ICD-10 code a letter …), so a
 /// test left out would have failed; `candidates_leave_out_only_failing_tests` checks this against
 /// running every test.
@@ -868,7 +868,7 @@ fn common_form(v: &str) -> Option<u64> {
 /// candidates saves a third of the tests of a name.
 fn cjk_form(v: &str) -> Option<u64> {
     let b = v.as_bytes();
-    if b.is_empty() || b.len() % 3 != 0 || b.len() > 14 * 3 {
+    if b.is_empty() || !b.len().is_multiple_of(3) || b.len() > 14 * 3 {
         return None;
     }
     // In valid UTF-8, a lead byte 0xE5–0xE9 starts U+5000–U+9FFF, and 0xE4 with a second byte
@@ -2125,10 +2125,14 @@ mod same_answers {
         #![proptest_config(ProptestConfig { cases: 4096, ..ProptestConfig::default() })]
 
         #[test]
-        fn cjk_forms(v in "[\u{4dbe}-\u{4e02}\u{4fff}\u{5000}\u{9ffe}-\u{a001}男女未知说明的性别已婚离异丧偶其他张王李欧阳司马科室院医病炎症癌族公司厂局中心站所店村路号省市区县旗诊所卫生服务感染结核梅毒伤口 ·＊1A]{1,16}") {
-            let shape = Shape::of(&v);
-            let every = run_tests(&v, &shape, u64::MAX);
-            prop_assert_eq!(ClassCache::default().test_value(&v), (every, shape.chars), "{:?}", v);
+        fn cjk_forms(raw in "[\u{4dbe}-\u{4e02}\u{4fff}\u{5000}\u{9ffe}-\u{a001}男女未知说明的性别已婚离异丧偶其他张王李欧阳司马科室院医病炎症癌族公司厂局中心站所店村路号省市区县旗诊所卫生服务感染结核梅毒伤口 ·＊1A]{1,16}") {
+            // Values are tested trimmed, as `StatsBuilder::add` passes them.
+            let v = raw.trim();
+            if !v.is_empty() {
+                let shape = Shape::of(v);
+                let every = run_tests(v, &shape, u64::MAX);
+                prop_assert_eq!(ClassCache::default().test_value(v), (every, shape.chars), "{:?}", v);
+            }
         }
 
         #[test]
