@@ -13,7 +13,7 @@ use medspace_validators::{
 };
 
 use crate::header::is_cjk;
-use crate::memo::Memo;
+use crate::memo::{value_hash, Memo};
 
 /// Shares (0–1) of the non-empty sampled values passing each test, plus the sample size and
 /// how many distinct values there are.
@@ -160,16 +160,6 @@ pub(crate) struct StatsBuilder {
     classes: ClassCache,
 }
 
-/// Hash of a value in the distinct-value set: foldhash (the `quality` variant, whose output goes
-/// into the set's table as it is) with a fixed seed, so a scan's distinct count does not depend on
-/// the run. SipHash was most of the cost of columns whose values do not repeat enough to be
-/// memoised but have fewer than [`DISTINCT_CAP`] distinct values (birth dates, institution
-/// codes): every value of such a column is hashed. A 64-bit hash of either kind tells apart the
-/// at most [`DISTINCT_CAP`] values the set takes (a collision among 50,000 values has a
-/// probability of about 1e-10), and the set is bounded, so hash flooding cannot grow it.
-const DISTINCT_HASH: foldhash::quality::FixedState =
-    foldhash::quality::FixedState::with_seed(0x6d65_6473_7061_6365);
-
 /// Hasher of the distinct-value set, whose keys are already 64-bit hashes of the values:
 /// hashing them a second time (SipHash) cost more than any test of a numeric value.
 #[derive(Debug, Clone, Copy, Default)]
@@ -228,15 +218,20 @@ impl StatsBuilder {
         }
         self.n += 1;
         let classes = &mut self.classes;
-        let ((mut flags, chars), known) = self.memo.get(v, || classes.test_value(v));
+        // One hash of the value serves the memo and the distinct-value set; neither needs it
+        // once the memo is off and the set full.
+        let hash = if self.memo.is_off() && self.n_at_cap.is_some() {
+            0
+        } else {
+            value_hash(v)
+        };
+        let ((mut flags, chars), known) = self.memo.get_hashed(v, hash, || classes.test_value(v));
         // A value the memo knows was added before, and then went into the distinct set if it
         // still took values, as it did (it stops taking them once, for good): adding it again
-        // would change nothing. Hashing it again (SipHash) did, in columns of few distinct values,
-        // cost more than the memo lookup.
+        // would change nothing. Hashing it again did, in columns of few distinct values, cost more
+        // than the memo lookup.
         if !known && self.n_at_cap.is_none() {
-            use std::hash::BuildHasher;
-            let h = DISTINCT_HASH.hash_one(v);
-            self.seen.insert(h);
+            self.seen.insert(hash);
             if self.seen.len() >= DISTINCT_CAP {
                 self.n_at_cap = Some(self.n);
             }
