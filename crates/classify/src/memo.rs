@@ -6,19 +6,50 @@
 //! a column turns out to repeat too little for the lookups to pay; either way the answer is the
 //! function's, so a memo changes the cost of a scan and never its report.
 
-use std::collections::HashMap;
+use std::hash::BuildHasher;
 
 /// Distinct values whose results a memo keeps.
 pub(crate) const MEMO_CAP: usize = 4096;
 /// Lookups after which a memo that answered fewer than half of them stops being used.
 pub(crate) const MEMO_PROBATION: u64 = 20_000;
 
+/// The hash of a cell value, for the memos and the distinct-value set alike, so that a value
+/// the memo does not know is hashed once for both: foldhash (the `quality` variant, whose output
+/// is used as it is) with a fixed seed, so the distinct count of a scan does not depend on the
+/// run. Hash flooding can only make a scan slower: memos and the distinct-value set are bounded.
+pub(crate) fn value_hash(v: &str) -> u64 {
+    const STATE: foldhash::quality::FixedState =
+        foldhash::quality::FixedState::with_seed(0x6d65_6473_7061_6365);
+    STATE.hash_one(v)
+}
+
+/// Whether `a == b`, for the short keys of memos without a `memcmp` call: keys of up to 32 bytes
+/// are compared as (possibly overlapping) 8-byte words. The `memcmp` calls of the key
+/// comparisons were a larger share of a full scan than the hashing.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    // The 8 bytes from `i` as a word; `None` past the end (never for the offsets below).
+    let word = |s: &[u8], i: usize| -> Option<u64> {
+        Some(u64::from_le_bytes(s.get(i..i + 8)?.try_into().ok()?))
+    };
+    let words_equal = |offsets: &[usize]| offsets.iter().all(|&i| word(a, i) == word(b, i));
+    match n {
+        0..=7 => a == b,
+        8..=16 => words_equal(&[0, n - 8]),
+        17..=32 => words_equal(&[0, 8, n - 16, n - 8]),
+        _ => a == b,
+    }
+}
+
 /// The results of a function for up to [`MEMO_CAP`] distinct values.
 #[derive(Debug, Clone)]
 pub(crate) struct Memo<T> {
-    /// foldhash rather than SipHash: hashing the key was most of the cost of a lookup, and a memo
-    /// is bounded, so hash flooding can only make a scan slower, never use more memory.
-    known: HashMap<Box<str>, T, foldhash::fast::RandomState>,
+    /// Keys with their results, found by [`value_hash`] (kept beside the key, so the table never
+    /// hashes a key again when it grows).
+    known: hashbrown::HashTable<(u64, Box<str>, T)>,
     lookups: u64,
     hits: u64,
     off: bool,
@@ -27,7 +58,7 @@ pub(crate) struct Memo<T> {
 impl<T> Default for Memo<T> {
     fn default() -> Self {
         Memo {
-            known: HashMap::default(),
+            known: hashbrown::HashTable::new(),
             lookups: 0,
             hits: 0,
             off: false,
@@ -50,6 +81,31 @@ impl<T> Memo<T> {
         self.off
     }
 
+    /// The result of `compute` for `key`, whose [`value_hash`] is `hash`, computed only if `key` is
+    /// not known, and whether it was known (then `key` has been looked up before). `compute` must
+    /// depend on `key` alone.
+    pub(crate) fn get_hashed(
+        &mut self,
+        key: &str,
+        hash: u64,
+        compute: impl FnOnce() -> T,
+    ) -> (T, bool)
+    where
+        T: Copy,
+    {
+        let mut known = true;
+        let value = self.with_hashed(
+            key,
+            hash,
+            || {
+                known = false;
+                compute()
+            },
+            |value| *value,
+        );
+        (value, known)
+    }
+
     /// Calls `then` with the result of `compute` for `key`, computing it only if `key` is not
     /// known. `compute` must depend on `key` alone.
     pub(crate) fn with<R>(
@@ -61,19 +117,37 @@ impl<T> Memo<T> {
         if self.off {
             return then(&compute());
         }
+        self.with_hashed(key, value_hash(key), compute, then)
+    }
+
+    /// [`Memo::with`] for a key whose [`value_hash`] is `hash`.
+    fn with_hashed<R>(
+        &mut self,
+        key: &str,
+        hash: u64,
+        compute: impl FnOnce() -> T,
+        then: impl FnOnce(&T) -> R,
+    ) -> R {
+        if self.off {
+            return then(&compute());
+        }
         self.lookups += 1;
-        if let Some(known) = self.known.get(key) {
+        let found = self.known.find(hash, |(h, k, _)| {
+            *h == hash && same(k.as_bytes(), key.as_bytes())
+        });
+        if let Some((_, _, known)) = found {
             self.hits += 1;
             return then(known);
         }
         let value = compute();
         let out = then(&value);
         if self.known.len() < MEMO_CAP {
-            self.known.insert(key.into(), value);
+            self.known
+                .insert_unique(hash, (hash, key.into(), value), |(h, _, _)| *h);
         }
         if self.lookups >= MEMO_PROBATION && self.hits * 2 < self.lookups {
             self.off = true;
-            self.known = HashMap::default();
+            self.known = hashbrown::HashTable::new();
         }
         out
     }
@@ -100,6 +174,30 @@ mod tests {
             assert_eq!(got, key.len());
         }
         assert_eq!(computed, 2, "each distinct value computed once");
+    }
+
+    /// The word-wise comparison of short keys is `==`: keys of every length up to 40 bytes that
+    /// differ in one byte anywhere, or only in length, are told apart.
+    #[test]
+    fn short_keys_compare_as_equal_exactly_when_they_are() {
+        for n in 0..=40usize {
+            let a: Vec<u8> = (0..n as u8).map(|i| i.wrapping_mul(37)).collect();
+            assert!(same(&a, &a.clone()), "{n}");
+            for i in 0..n {
+                let mut b = a.clone();
+                b[i] ^= 0x80;
+                assert!(!same(&a, &b), "{n} bytes, byte {i}");
+            }
+            let mut longer = a.clone();
+            longer.push(0);
+            assert!(!same(&a, &longer) && !same(&longer, &a), "{n}");
+        }
+        // A memo keeps values that share a hash apart by their keys.
+        let mut memo: Memo<usize> = Memo::default();
+        assert_eq!(memo.get_hashed("男", 7, || 1), (1, false));
+        assert_eq!(memo.get_hashed("女", 7, || 2), (2, false));
+        assert_eq!(memo.get_hashed("男", 7, || 3), (1, true));
+        assert_eq!(memo.get_hashed("女", 7, || 4), (2, true));
     }
 
     #[test]

@@ -483,8 +483,12 @@ fn scan_full<R: Read + Send>(input: R, cfg: &ScanConfig) -> Result<ScanResult, S
     })
 }
 
-/// Records a full scan hands from the reading thread to the testing threads at a time.
-const CHUNK_ROWS: usize = 4096;
+/// Records a full scan hands from the reading thread to the testing threads at a time. Each
+/// column is a pass over the chunk, reading one field of every record: a chunk small enough to
+/// stay in a core's cache (512 settlement records ≈ 250 KB with their field bounds) is fetched
+/// from the reading thread's core once, not once per column. With 4,096 records (1.2 MB) the
+/// first read of each cell was a cache miss and the largest single cost of a full scan.
+const CHUNK_ROWS: usize = 512;
 
 /// Reads the records after row `done` and tests every value: one thread parses the CSV while the
 /// columns of the previous chunk are tested in parallel (rayon), so a full scan uses every core.

@@ -13,7 +13,7 @@ use medspace_validators::{
 };
 
 use crate::header::is_cjk;
-use crate::memo::Memo;
+use crate::memo::{value_hash, Memo};
 
 /// Shares (0–1) of the non-empty sampled values passing each test, plus the sample size and
 /// how many distinct values there are.
@@ -156,6 +156,8 @@ pub(crate) struct StatsBuilder {
     n_at_cap: Option<usize>,
     /// Test results and lengths of the values already tested ([`test_value`]).
     memo: Memo<(u64, usize)>,
+    /// The tests each class of value of this column can pass.
+    classes: ClassCache,
 }
 
 /// Hasher of the distinct-value set, whose keys are already 64-bit hashes of the values:
@@ -186,16 +188,18 @@ impl Default for StatsBuilder {
             seen: HashSet::default(),
             n_at_cap: None,
             memo: Memo::default(),
+            classes: ClassCache::default(),
         }
     }
 }
 
 impl StatsBuilder {
-    /// A builder that tests every value afresh (no memo), for tests.
+    /// A builder that tests every value afresh (no memo, no cached candidates), for tests.
     #[cfg(test)]
     pub(crate) fn without_memo() -> StatsBuilder {
         StatsBuilder {
             memo: Memo::switched_off(),
+            classes: ClassCache::switched_off(),
             ..StatsBuilder::default()
         }
     }
@@ -213,16 +217,25 @@ impl StatsBuilder {
             return;
         }
         self.n += 1;
-        if self.n_at_cap.is_none() {
-            use std::hash::{BuildHasher, BuildHasherDefault};
-            let h = BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default()
-                .hash_one(v);
-            self.seen.insert(h);
+        let classes = &mut self.classes;
+        // One hash of the value serves the memo and the distinct-value set; neither needs it
+        // once the memo is off and the set full.
+        let hash = if self.memo.is_off() && self.n_at_cap.is_some() {
+            0
+        } else {
+            value_hash(v)
+        };
+        let ((mut flags, chars), known) = self.memo.get_hashed(v, hash, || classes.test_value(v));
+        // A value the memo knows was added before, and then went into the distinct set if it
+        // still took values, as it did (it stops taking them once, for good): adding it again
+        // would change nothing. Hashing it again did, in columns of few distinct values, cost more
+        // than the memo lookup.
+        if !known && self.n_at_cap.is_none() {
+            self.seen.insert(hash);
             if self.seen.len() >= DISTINCT_CAP {
                 self.n_at_cap = Some(self.n);
             }
         }
-        let (mut flags, chars) = self.memo.with(v, || test_value(v), |tested| *tested);
         self.min_chars = self.min_chars.min(chars);
         // Only the tests a value passes are counted; most values pass a handful of the 42.
         while flags != 0 {
@@ -421,7 +434,7 @@ static HIGH_BIT: [u64; 256] = {
 };
 
 /// Per byte, 1 in the 16-bit field it counts towards: ASCII digits (bits 0–15), ASCII letters
-/// (16–31), bytes that start a character (32–47), the byte 0xEF (48–63).
+/// (16–31), bytes that start a character (32–47), the bytes [`SPECIAL_LEADS`] (48–63).
 static BYTE_COUNTS: [u64; 256] = {
     let mut table = [0u64; 256];
     let mut b = 0;
@@ -437,14 +450,23 @@ static BYTE_COUNTS: [u64; 256] = {
         if byte & 0xC0 != 0x80 {
             counts |= 1 << 32;
         }
-        if byte == 0xEF {
-            counts |= 1 << 48;
+        let mut k = 0;
+        while k < SPECIAL_LEADS.len() {
+            if byte == SPECIAL_LEADS[k] {
+                counts |= 1 << 48;
+            }
+            k += 1;
         }
         table[b] = counts;
         b += 1;
     }
     table
 };
+
+/// The first bytes of the UTF-8 of the full-width forms (0xEF), of the CJK punctuation
+/// `。`/`、` and the ideographic space (0xE3), and of the white space outside ASCII (0xC2, 0xE1,
+/// 0xE2, 0xE3): a value without any has none of them.
+const SPECIAL_LEADS: [u8; 5] = [0xC2, 0xE1, 0xE2, 0xE3, 0xEF];
 
 /// What one pass over the bytes of a value tells about it. Most tests can only pass for values
 /// of a few shapes (a mobile number needs 11 digits, an ICD-10 list only letters, digits, dots and
@@ -463,8 +485,9 @@ struct Shape {
     digits: usize,
     /// ASCII letters.
     letters: usize,
-    /// Some byte is 0xEF, which starts the full-width forms (`＊`, `（`, `，` …).
-    full_width: bool,
+    /// Some byte is one of [`SPECIAL_LEADS`]: without one there is no full-width form (`＊`,
+    /// `（`, `，` …), no CJK punctuation (`。`, `、`) and no white space outside ASCII.
+    special: bool,
     /// Characters (bytes that do not continue a UTF-8 sequence).
     chars: usize,
 }
@@ -474,7 +497,7 @@ impl Shape {
         // Three table lookups and an addition per byte, without branches: CJK text mixes ASCII
         // and other bytes, and this loop runs over every byte of every cell of a full scan.
         let (mut low, mut high) = (0u64, 0u64);
-        let (mut digits, mut letters, mut chars, mut full_width) = (0, 0, 0, 0);
+        let (mut digits, mut letters, mut chars, mut special) = (0, 0, 0, 0);
         // Counts are 16-bit fields of one sum, added up every 65,535 bytes.
         for block in v.as_bytes().chunks(0xFFFF) {
             let mut sum = 0u64;
@@ -488,7 +511,7 @@ impl Shape {
             digits += field(0);
             letters += field(16);
             chars += field(32);
-            full_width += field(48);
+            special += field(48);
         }
         Shape {
             ascii: ByteSet::from(low) | ByteSet::from(high) << 64,
@@ -496,7 +519,7 @@ impl Shape {
             non_ascii: chars < v.len(),
             digits,
             letters,
-            full_width: full_width > 0,
+            special: special > 0,
             chars,
         }
     }
@@ -513,167 +536,684 @@ impl Shape {
 
 /// Runs every test on one trimmed, non-empty value: bit `i` of the result is test `i` (`ID`,
 /// `MOBILE` …); with the value's length in characters.
+#[cfg(test)]
 fn test_value(v: &str) -> (u64, usize) {
-    let shape = Shape::of(v);
-    let chars = shape.chars;
-    let mut f = 0u64;
-    let digits_only = shape.only(DIGITS);
-    let first = v.as_bytes().first().copied().unwrap_or_default();
-    let starts_digit = first.is_ascii_digit();
-    let has_cjk = shape.non_ascii && v.chars().any(is_cjk);
+    ClassCache::switched_off().test_value(v)
+}
 
-    // 17 digits and a digit or X; only 18-character values are tested at all.
-    let id_shaped = chars == 18 && shape.only(DIGITS | byte_set(b"Xx"));
-    let id_valid = id_shaped && gb11643::is_valid(v);
-    f |= flag(ID, id_valid);
-    f |= flag(
-        ID_BAD,
-        id_shaped
-            && !id_valid
-            && v.bytes().take(17).all(|b| b.is_ascii_digit())
-            && v.as_bytes()
-                .get(17)
-                .copied()
-                .is_some_and(|b| b.is_ascii_digit() || b == b'X' || b == b'x'),
+/// What the gates of the value tests ([`candidates`]) read of a value: its [`Shape`] with the
+/// digits present folded into one set, counts cut to the thresholds the gates compare them with,
+/// and the first byte if it is ASCII. Most values of a column share their class (every
+/// `YYYY-MM-DD HH:MM:SS`, every 18-digit ID number, every two-character name), so a column keeps
+/// the candidates of the classes it has seen ([`ClassCache`]) and a value runs only the few tests
+/// its class can pass, instead of ruling out the other thirty-odd one by one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct ShapeClass {
+    /// [`Shape::ascii`], with all of [`DIGITS`] if there is any digit.
+    ascii: ByteSet,
+    /// ASCII digits: 0–3 exactly, 4 for 4–9, 10, and 11 for 11 or more.
+    digits: u8,
+    /// ASCII letters, 5 for 5 or more.
+    letters: u8,
+    /// Characters: up to 23 exactly, then 24 (24–30), 31 (31–40), 41 (41–49), 50 (50 or more).
+    chars: u8,
+    /// Bytes, 19 for 19 or more.
+    len: u8,
+    /// The first byte if it is a digit or letter that a gate compares with; `3` for the other
+    /// digits, `A` and `a` for the other letters, `!` for other ASCII, 0x80 for the rest.
+    first: u8,
+    non_ascii: bool,
+    special: bool,
+    /// ASCII white-space bytes, 2 for 2 or more, counted only where the free-text gate asks
+    /// (15–49 characters; 0 elsewhere): a date-time has one space, free text two.
+    spaces: u8,
+}
+
+impl ShapeClass {
+    fn of(shape: &Shape, v: &str) -> ShapeClass {
+        let ascii = if shape.ascii & DIGITS != 0 {
+            shape.ascii | DIGITS
+        } else {
+            shape.ascii
+        };
+        let digits = match shape.digits {
+            d @ 0..=3 => d as u8,
+            4..=9 => 4,
+            10 => 10,
+            _ => 11,
+        };
+        let chars = match shape.chars {
+            c @ 0..=23 => c as u8,
+            24..=30 => 24,
+            31..=40 => 31,
+            41..=49 => 41,
+            _ => 50,
+        };
+        let first = v.as_bytes().first().copied().unwrap_or_default();
+        // Only the first bytes the gates compare with are kept apart; the others are folded into
+        // one per kind, so that (say) amounts starting with 3 to 8 share their class.
+        let first = match first {
+            b'0' | b'1' | b'2' | b'9' => first,
+            b'3'..=b'8' => b'3',
+            b'C' | b'D' | b'E' | b'F' | b'G' | b'H' | b'L' | b'M' | b'P' | b'S' | b'T' | b'U'
+            | b'W' | b'X' | b'Z' | b'f' | b'm' | b'u' => first,
+            b'A'..=b'Z' => b'A',
+            b'a'..=b'z' => b'a',
+            0x80..=0xFF => 0x80,
+            _ => b'!',
+        };
+        let spaces = if (15..50).contains(&shape.chars) && shape.ascii & ASCII_SPACE != 0 {
+            v.bytes()
+                .filter(|b| b.is_ascii() && ASCII_SPACE & (1 << b) != 0)
+                .take(2)
+                .count() as u8
+        } else {
+            0
+        };
+        ShapeClass {
+            spaces,
+            ascii,
+            digits,
+            letters: shape.letters.min(5) as u8,
+            chars,
+            len: v.len().min(19) as u8,
+            first,
+            non_ascii: shape.non_ascii,
+            special: shape.special,
+        }
+    }
+
+    fn has(&self, b: u8) -> bool {
+        b.is_ascii() && self.ascii & (1 << b) != 0
+    }
+
+    /// Whether every byte is ASCII and in `set` (`set` holds all digits or none).
+    fn only(&self, set: ByteSet) -> bool {
+        !self.non_ascii && self.ascii & !set == 0
+    }
+}
+
+/// The bit of each test in a set of tests.
+const fn bit(i: usize) -> u64 {
+    1 << i
+}
+
+/// ASCII white space, as `char::is_whitespace` has it.
+const ASCII_SPACE: ByteSet = byte_set(b" \t\n\x0b\x0c\r");
+
+/// First bytes of the spellings of a sex ([`Sex::parse`], [`is_sex_word`], [`SEX_UNKNOWN`]) that
+/// are ASCII; the others start with a CJK character.
+const SEX_FIRST_BYTES: ByteSet = byte_set(b"0129MmFfUu");
+
+/// The tests a trimmed value of class `c` can pass: bit `i` for test `i`. Each condition is one the test
+/// needs (a mobile number has at least 11 digits, a name none, an ICD-10 code a letter …), so a
+/// test left out would have failed; `candidates_leave_out_only_failing_tests` checks this against
+/// running every test.
+fn candidates(c: &ShapeClass) -> u64 {
+    let mut m = 0u64;
+    let mut add = |tests: u64, gate: bool| {
+        if gate {
+            m |= tests;
+        }
+    };
+    let digits_only = c.only(DIGITS);
+    let starts_digit = c.first.is_ascii_digit();
+    add(
+        bit(ID) | bit(ID_BAD),
+        c.chars == 18 && c.only(DIGITS | byte_set(b"Xx")),
     );
-    f |= flag(
-        DRUG,
-        (first == b'X' && chars == 23 && nhsa::is_western_drug(v))
-            || (first == b'Z' && chars == 20 && nhsa::is_patent_medicine(v)),
+    add(
+        bit(DRUG),
+        (c.first == b'X' && c.chars == 23) || (c.first == b'Z' && c.chars == 20),
     );
-    f |= flag(CONSUMABLE, first == b'C' && nhsa::is_consumable(v));
-    f |= flag(SERVICE_ITEM, chars == 15 && nhsa::is_service_item(v));
-    f |= flag(USCC, chars == 18 && !id_valid && uscc::is_valid(v));
-    let operation = starts_digit && shape.has(b'.') && icd9cm3::is_code(v);
-    f |= flag(OPERATION, operation);
-    f |= flag(OPERATION_EXT, operation && icd9cm3::is_extended(v));
-    f |= flag(
+    add(bit(CONSUMABLE), c.first == b'C');
+    add(bit(SERVICE_ITEM), c.chars == 15);
+    add(bit(USCC), c.chars == 18);
+    add(
+        bit(OPERATION) | bit(OPERATION_EXT),
+        starts_digit && c.has(b'.'),
+    );
+    add(
+        bit(PERMIT),
+        (c.chars == 9 || c.chars == 11)
+            && matches!(c.first, b'H' | b'M' | b'C' | b'W' | b'L' | b'T'),
+    );
+    add(bit(ID_LEGACY), c.chars == 15 && digits_only);
+    add(bit(MASKED), c.has(b'*') || c.special);
+    // All-digit mobile numbers have 11, 13 or 15 digits, landlines 10–12.
+    add(
+        bit(MOBILE),
+        c.digits >= 11
+            && (c.non_ascii || c.ascii & !(DIGITS | byte_set(b" -.+()\t\n\x0b\x0c\r")) == 0),
+    );
+    add(
+        bit(LANDLINE),
+        c.digits >= 10 && (c.non_ascii || c.ascii & !(DIGITS | byte_set(b"- ()")) == 0),
+    );
+    add(bit(EMAIL), c.has(b'@'));
+    add(
+        bit(ICD),
+        c.letters > 0 && (c.non_ascii || c.ascii & !(LETTERS | DIGITS | byte_set(b".,;| ")) == 0),
+    );
+    add(bit(DATETIME) | bit(DATE_ANY), starts_digit);
+    add(bit(SIX) | bit(COUNTY), c.chars == 6 && digits_only);
+    add(bit(INSTITUTION), c.len == 12 && c.first == b'H');
+    // Organisations, institutions, departments, addresses, ethnic groups and Chinese names and
+    // diseases have CJK characters.
+    add(bit(ORGANISATION), c.non_ascii && c.chars >= 4);
+    add(bit(HOSPITAL), c.non_ascii && c.chars >= 3);
+    add(bit(DEPARTMENT), c.non_ascii && (2..=10).contains(&c.chars));
+    add(bit(DIAGNOSIS_NAME), c.non_ascii || c.letters >= 5);
+    add(bit(NAME), c.digits == 0 && (c.non_ascii || c.has(b' ')));
+    add(bit(ADDRESS), c.non_ascii && c.chars >= 6);
+    add(
+        bit(NAME_SHAPE),
+        c.digits == 0 && c.ascii & !(LETTERS | byte_set(b" .-")) == 0,
+    );
+    let sex_first = c.first == 0x80 || SEX_FIRST_BYTES & (1 << c.first) != 0;
+    add(bit(SEX_WORD), c.len <= 6 && sex_first);
+    add(bit(SEX_ANY), c.len <= 18 && sex_first);
+    add(bit(NUMBER) | bit(MONEY), c.only(DIGITS | byte_set(b"+-.")));
+    add(bit(AGE) | bit(AGE_UNIT), (1..=3).contains(&c.digits));
+    // Free text has 50 characters, or punctuation, or two spaces; the CJK punctuation and the
+    // white space outside ASCII start with one of the special bytes.
+    add(
+        bit(FREE_TEXT),
+        c.chars >= 15
+            && (c.chars >= 50 || c.special || c.ascii & byte_set(b",;!?") != 0 || c.spaces >= 2),
+    );
+    add(
+        bit(IP),
+        if c.has(b':') {
+            c.only(HEX | byte_set(b".:"))
+        } else {
+            c.only(DIGITS | byte_set(b"."))
+        },
+    );
+    add(bit(PLATE), c.non_ascii && c.ascii & UPPER != 0);
+    add(
+        bit(PASSPORT),
+        c.len == 9 && matches!(c.first, b'E' | b'G' | b'D' | b'S' | b'P'),
+    );
+    add(bit(LUHN), digits_only && (16..=19).contains(&c.chars));
+    add(bit(TEXT), c.letters > 0 || c.non_ascii);
+    add(bit(ETHNICITY), c.non_ascii && (2..=6).contains(&c.chars));
+    add(bit(MARITAL), c.non_ascii);
+    add(
+        bit(CODE),
+        c.digits > 0 && c.only(LETTERS | DIGITS | byte_set(b"-_.")),
+    );
+    m
+}
+
+/// The candidates of the classes a column has seen, most recent first: a column has a handful of
+/// classes, and comparing a class costs less than working out its candidates again.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ClassCache {
+    known: Vec<(ShapeClass, u64)>,
+    /// Work out the candidates of every value afresh (for tests).
+    off: bool,
+}
+
+/// Classes a [`ClassCache`] keeps.
+const CLASS_CACHE: usize = 8;
+
+impl ClassCache {
+    /// A cache that keeps nothing, for tests.
+    #[cfg(test)]
+    pub(crate) fn switched_off() -> ClassCache {
+        ClassCache {
+            off: true,
+            ..ClassCache::default()
+        }
+    }
+
+    /// The candidates of `class`.
+    fn candidates(&mut self, class: &ShapeClass) -> u64 {
+        if self.off {
+            return candidates(class);
+        }
+        if let Some(i) = self.known.iter().position(|(c, _)| c == class) {
+            let found = self.known.get(i).map_or(0, |(_, m)| *m);
+            if i > 0 {
+                // Kept in order of use, so a column's usual class is compared first.
+                self.known.swap(i, i - 1);
+            }
+            return found;
+        }
+        let m = candidates(class);
+        if self.known.len() >= CLASS_CACHE {
+            self.known.pop();
+        }
+        self.known.push((*class, m));
+        m
+    }
+
+    /// Runs the tests a value's class can pass ([`run_tests`]): what [`test_value`] gives.
+    pub(crate) fn test_value(&mut self, v: &str) -> (u64, usize) {
+        if let Some(flags) = common_form(v) {
+            // ASCII (as many characters as bytes), or ideographs of three bytes each.
+            let cjk = v.as_bytes().first().is_some_and(|lead| *lead >= 0x80);
+            let chars = if cjk { v.len() / 3 } else { v.len() };
+            return (flags, chars);
+        }
+        let shape = Shape::of(v);
+        let class = ShapeClass::of(&shape, v);
+        let m = self.candidates(&class);
+        (run_tests(v, &shape, m), shape.chars)
+    }
+}
+
+/// The answers of every test for values in the commonest forms of exported tables that no
+/// table lookup or checksum decides: real dates `YYYY-MM-DD`, real date-times
+/// `YYYY-MM-DD HH:MM:SS` and amounts with two decimals (`1234.56`). Each form passes the same
+/// tests whatever its digits (a date is also code-like, an amount a number and code-like from four
+/// characters), apart from the ICD-9-CM-3 look-up of amounts, which is made here as in
+/// [`run_tests`]. `None` for anything else. Read straight from the bytes, these take a tenth of
+/// the [`Shape`] and the candidate tests, and they are a third of the values of a settlement
+/// table. `common_forms_answer_as_every_test` checks them against [`run_tests`].
+fn common_form(v: &str) -> Option<u64> {
+    let b = v.as_bytes();
+    let digits = |range: std::ops::Range<usize>| {
+        b.get(range)
+            .is_some_and(|d| !d.is_empty() && d.iter().all(u8::is_ascii_digit))
+    };
+    if b.first().is_some_and(|lead| *lead >= 0xE4) {
+        return cjk_form(v);
+    }
+    match b.len() {
+        10 | 19 if b.get(4) == Some(&b'-') => {
+            let (dt, date) = iso_date_flags(b)?;
+            // A space, not `T`: `T` is a letter, and a letter passes other tests.
+            if dt && b.get(10) == Some(&b' ') {
+                Some(bit(DATETIME) | bit(DATE_ANY))
+            } else if date && !dt {
+                Some(bit(DATE_ANY) | bit(CODE))
+            } else {
+                None
+            }
+        }
+        // All digits, four or more (`b` is not empty).
+        4..=40 if b.iter().all(u8::is_ascii_digit) => Some(digits_form(v)),
+        // 17 digits and `X`: an ID number, or one whose check character is wrong.
+        18 if digits(0..17) && matches!(b.get(17), Some(b'X' | b'x')) => {
+            Some(bit(TEXT) | id18_flags(v))
+        }
+        // A capital letter and digits: record, person and institution numbers, passports,
+        // permits, NHSA codes.
+        5..=40 if b.first().is_some_and(u8::is_ascii_uppercase) && digits(1..b.len()) => {
+            Some(letter_digits_flags(v))
+        }
+        // At most ten digits (eleven may be a mobile number written with a dot), with a dot
+        // before the last two.
+        4..=11 => {
+            let dot = b.len() - 3;
+            if b.get(dot) != Some(&b'.') || !digits(0..dot) || !digits(dot + 1..b.len()) {
+                return None;
+            }
+            let operation = icd9cm3::is_code(v);
+            let mut f = bit(NUMBER) | bit(MONEY) | bit(CODE);
+            if operation {
+                f |= bit(OPERATION);
+                if icd9cm3::is_extended(v) {
+                    f |= bit(OPERATION_EXT);
+                }
+            }
+            Some(f)
+        }
+        _ => None,
+    }
+}
+
+/// The answers of every test for 1–14 CJK ideographs U+4E00–U+9FFF and nothing else (names,
+/// departments, employers, diagnoses, insurance types …), `None` for other values: text, and
+/// whatever the CJK tests, the sex and marital-status words say. No other test passes without an
+/// ASCII byte, a character outside U+4E00–U+9FFF or 15 characters. Skipping the [`Shape`] and the
+/// candidates saves a third of the tests of a name.
+fn cjk_form(v: &str) -> Option<u64> {
+    let b = v.as_bytes();
+    if b.is_empty() || !b.len().is_multiple_of(3) || b.len() > 14 * 3 {
+        return None;
+    }
+    // In valid UTF-8, a lead byte 0xE5–0xE9 starts U+5000–U+9FFF, and 0xE4 with a second byte
+    // from 0xB8 U+4E00–U+4FFF; the bytes after a lead are continuation bytes.
+    let ideographs = b.chunks_exact(3).all(|c| match c {
+        [0xE5..=0xE9, _, _] => true,
+        [0xE4, second, _] => *second >= 0xB8,
+        _ => false,
+    });
+    if !ideographs {
+        return None;
+    }
+    let shape = Shape {
+        ascii: 0,
+        non_ascii: true,
+        digits: 0,
+        letters: 0,
+        special: false,
+        chars: b.len() / 3,
+    };
+    let mut f = run_cjk_tests(v, &shape, CJK_TESTS) | bit(TEXT);
+    if v.len() <= 6 && is_sex_word(v) {
+        f |= bit(SEX_WORD);
+    }
+    if (v.len() <= 6 && Sex::parse(v).is_some()) || (v.len() <= 18 && is_one_of(v, SEX_UNKNOWN)) {
+        f |= bit(SEX_ANY);
+    }
+    if is_one_of(v, MARITAL_WORDS) {
+        f |= bit(MARITAL);
+    }
+    Some(f)
+}
+
+/// The answers of every test for 4–40 ASCII digits ([`common_form`]): a number up to 15 digits,
+/// code-like, and whatever the length allows (mobile, landline, county code, date, ID number …).
+fn digits_form(v: &str) -> u64 {
+    let b = v.as_bytes();
+    let n = b.len();
+    let mut f = bit(CODE);
+    if n <= 15 {
+        f |= bit(NUMBER);
+    }
+    let mobile = is_mobile_digits(b);
+    if mobile {
+        f |= bit(MOBILE);
+    } else if is_landline_digits(b) {
+        f |= bit(LANDLINE);
+    }
+    match n {
+        6 => {
+            f |= bit(SIX);
+            if reference::county_by_code(v).is_some() {
+                f |= bit(COUNTY);
+            }
+        }
+        8 if dates::parse_date(v).is_some() => f |= bit(DATE_ANY),
+        14 if dates::parse_datetime(v).is_some() => f |= bit(DATETIME) | bit(DATE_ANY),
+        15 => {
+            if nhsa::is_service_item(v) {
+                f |= bit(SERVICE_ITEM);
+            }
+            if is_legacy_id(v) {
+                f |= bit(ID_LEGACY);
+            }
+        }
+        18 => f |= id18_flags(v),
+        _ => {}
+    }
+    if (16..=19).contains(&n) && luhn(v) {
+        f |= bit(LUHN);
+    }
+    f
+}
+
+/// `ID`, `ID_BAD`, `USCC` and `CODE` of 17 digits and a digit or `X`.
+fn id18_flags(v: &str) -> u64 {
+    let mut f = bit(CODE);
+    if gb11643::is_valid(v) {
+        f |= bit(ID);
+    } else {
+        f |= bit(ID_BAD);
+        if uscc::is_valid(v) {
+            f |= bit(USCC);
+        }
+    }
+    f
+}
+
+/// The answers of every test for a capital letter and 4–39 digits ([`common_form`]): text and
+/// code-like, and whatever the letter and length allow (institution code, passport, permit,
+/// NHSA codes, credit code).
+fn letter_digits_flags(v: &str) -> u64 {
+    let first = v.as_bytes().first().copied().unwrap_or_default();
+    let chars = v.len();
+    let mut f = bit(TEXT) | bit(CODE);
+    let mut set = |i: usize, pass: bool| {
+        if pass {
+            f |= bit(i);
+        }
+    };
+    set(INSTITUTION, is_institution_code(v));
+    set(PASSPORT, is_passport(v));
+    set(
         PERMIT,
-        // H/M + 8 or 10 digits, or C/W/L/T + 8 characters.
         (chars == 9 || chars == 11)
             && matches!(first, b'H' | b'M' | b'C' | b'W' | b'L' | b'T')
             && (permits::is_hk_macao_travel_permit(v) || permits::is_exit_entry_permit(v)),
     );
-    f |= flag(ID_LEGACY, chars == 15 && digits_only && is_legacy_id(v));
-    f |= flag(
-        MASKED,
-        (shape.has(b'*') || (shape.full_width && v.contains('＊')))
-            && v.chars().any(|c| c != '*' && c != '＊'),
+    set(CONSUMABLE, first == b'C' && nhsa::is_consumable(v));
+    set(
+        DRUG,
+        (first == b'X' && chars == 23 && nhsa::is_western_drug(v))
+            || (first == b'Z' && chars == 20 && nhsa::is_patent_medicine(v)),
     );
-    // A mobile number has 11 digits (more with a country code), and apart from a bracketed
-    // country code only digits and single spaces, dashes or dots.
-    let mobile = if digits_only {
-        is_mobile_digits(v.as_bytes())
-    } else {
-        shape.digits >= 11
-            && (shape.non_ascii || shape.ascii & !(DIGITS | byte_set(b" -.+()\t\n\x0b\x0c\r")) == 0)
-            && phone::is_mobile(v)
-    };
-    f |= flag(MOBILE, mobile);
-    // A landline has 10–12 digits, and apart from an extension after `转` only digits, dashes,
-    // spaces and brackets.
-    let landline_shaped =
-        shape.digits >= 10 && (shape.non_ascii || shape.ascii & !(DIGITS | byte_set(b"- ()")) == 0);
-    let landline = if digits_only {
-        is_landline_digits(v.as_bytes())
-    } else {
-        landline_shaped && is_landline(v)
-    };
-    f |= flag(LANDLINE, !mobile && landline);
-    f |= flag(EMAIL, shape.has(b'@') && is_email(v));
-    // ICD-10 codes are letters, digits and dots; lists add the separators.
-    let icd_shaped = shape.letters > 0
-        && (shape.non_ascii || shape.ascii & !(LETTERS | DIGITS | byte_set(b".,;| ")) == 0);
-    f |= flag(ICD, icd_shaped && is_icd_list(v));
-    if starts_digit {
-        let (dt, date) = date_flags(v, &shape, digits_only);
-        f |= flag(DATETIME, dt);
-        f |= flag(DATE_ANY, dt || date);
+    set(SERVICE_ITEM, chars == 15 && nhsa::is_service_item(v));
+    set(USCC, chars == 18 && uscc::is_valid(v));
+    f
+}
+
+/// The tests of CJK names, places and things, which depend on each other (a department is not a
+/// disease, a name neither, an address not an organisation …), so they run together.
+const CJK_TESTS: u64 = bit(ORGANISATION)
+    | bit(HOSPITAL)
+    | bit(DEPARTMENT)
+    | bit(DIAGNOSIS_NAME)
+    | bit(NAME)
+    | bit(ADDRESS)
+    | bit(NAME_SHAPE)
+    | bit(ETHNICITY);
+
+/// The tests in `m` of one trimmed, non-empty value (the others count as failed): bit `i` of the
+/// result is test `i`. With `m` all ones this runs every test; each test keeps the conditions of
+/// its gate, so passing more candidates never changes an answer. Only the tests in `m` are
+/// visited (one loop step per candidate), so a value whose class has three candidates costs three
+/// tests, not forty-two gates.
+fn run_tests(v: &str, shape: &Shape, m: u64) -> u64 {
+    let chars = shape.chars;
+    let digits_only = shape.only(DIGITS);
+    let first = v.as_bytes().first().copied().unwrap_or_default();
+    let starts_digit = first.is_ascii_digit();
+    let mut f = 0u64;
+    if m & CJK_TESTS != 0 {
+        f |= run_cjk_tests(v, shape, m);
     }
-    let six = chars == 6 && digits_only;
-    f |= flag(SIX, six);
-    f |= flag(COUNTY, six && reference::county_by_code(v).is_some());
-    f |= flag(INSTITUTION, is_institution_code(v));
+    // Tests that need another test's answer come after it in bit order (`ID` before `USCC` and
+    // `ID_BAD`, `MOBILE` before `LANDLINE`, `NUMBER` before `MONEY`, `OPERATION` before
+    // `OPERATION_EXT`, `DATETIME` before `DATE_ANY`, `AGE` before `AGE_UNIT`); a test that is not
+    // a candidate failed.
+    let passed = |f: u64, i: usize| f & bit(i) != 0;
+    let mut date = None;
+    let mut age = (false, false);
+    let mut rest = m & !CJK_TESTS;
+    while rest != 0 {
+        let i = rest.trailing_zeros() as usize;
+        rest &= rest - 1;
+        let pass = match i {
+            // 17 digits and a digit or X; only 18-character values are tested at all.
+            ID => chars == 18 && shape.only(DIGITS | byte_set(b"Xx")) && gb11643::is_valid(v),
+            ID_BAD => {
+                chars == 18
+                    && shape.only(DIGITS | byte_set(b"Xx"))
+                    && !passed(f, ID)
+                    && v.bytes().take(17).all(|b| b.is_ascii_digit())
+                    && v.as_bytes()
+                        .get(17)
+                        .copied()
+                        .is_some_and(|b| b.is_ascii_digit() || b == b'X' || b == b'x')
+            }
+            DRUG => {
+                (first == b'X' && chars == 23 && nhsa::is_western_drug(v))
+                    || (first == b'Z' && chars == 20 && nhsa::is_patent_medicine(v))
+            }
+            CONSUMABLE => first == b'C' && nhsa::is_consumable(v),
+            SERVICE_ITEM => chars == 15 && nhsa::is_service_item(v),
+            USCC => chars == 18 && !passed(f, ID) && uscc::is_valid(v),
+            OPERATION => starts_digit && shape.has(b'.') && icd9cm3::is_code(v),
+            OPERATION_EXT => {
+                let operation = if m & bit(OPERATION) != 0 {
+                    passed(f, OPERATION)
+                } else {
+                    starts_digit && shape.has(b'.') && icd9cm3::is_code(v)
+                };
+                operation && icd9cm3::is_extended(v)
+            }
+            // H/M + 8 or 10 digits, or C/W/L/T + 8 characters.
+            PERMIT => {
+                (chars == 9 || chars == 11)
+                    && matches!(first, b'H' | b'M' | b'C' | b'W' | b'L' | b'T')
+                    && (permits::is_hk_macao_travel_permit(v) || permits::is_exit_entry_permit(v))
+            }
+            ID_LEGACY => chars == 15 && digits_only && is_legacy_id(v),
+            MASKED => {
+                (shape.has(b'*') || (shape.special && v.contains('＊')))
+                    && v.chars().any(|c| c != '*' && c != '＊')
+            }
+            // A mobile number has 11 digits (more with a country code), and apart from a
+            // bracketed country code only digits and single spaces, dashes or dots.
+            MOBILE => {
+                if digits_only {
+                    is_mobile_digits(v.as_bytes())
+                } else {
+                    shape.digits >= 11
+                        && (shape.non_ascii
+                            || shape.ascii & !(DIGITS | byte_set(b" -.+()\t\n\x0b\x0c\r")) == 0)
+                        && phone::is_mobile(v)
+                }
+            }
+            // A landline has 10–12 digits, and apart from an extension after `转` only digits,
+            // dashes, spaces and brackets.
+            LANDLINE => {
+                !passed(f, MOBILE)
+                    && if digits_only {
+                        is_landline_digits(v.as_bytes())
+                    } else {
+                        shape.digits >= 10
+                            && (shape.non_ascii || shape.ascii & !(DIGITS | byte_set(b"- ()")) == 0)
+                            && is_landline(v)
+                    }
+            }
+            EMAIL => shape.has(b'@') && is_email(v),
+            // ICD-10 codes are letters, digits and dots; lists add the separators.
+            ICD => {
+                shape.letters > 0
+                    && (shape.non_ascii
+                        || shape.ascii & !(LETTERS | DIGITS | byte_set(b".,;| ")) == 0)
+                    && is_icd_list(v)
+            }
+            DATETIME | DATE_ANY => {
+                let (dt, d) = *date.get_or_insert_with(|| {
+                    if starts_digit {
+                        date_flags(v, shape, digits_only)
+                    } else {
+                        (false, false)
+                    }
+                });
+                if i == DATETIME {
+                    dt
+                } else {
+                    dt || d
+                }
+            }
+            SIX => chars == 6 && digits_only,
+            COUNTY => chars == 6 && digits_only && reference::county_by_code(v).is_some(),
+            INSTITUTION => is_institution_code(v),
+            // The longest spellings of a sex are `female` and 男性 (6 bytes), of an unknown sex
+            // 未说明的性别 (18 bytes).
+            SEX_WORD => v.len() <= 6 && is_sex_word(v),
+            SEX_ANY => {
+                (v.len() <= 6 && Sex::parse(v).is_some())
+                    || (v.len() <= 18 && is_one_of(v, SEX_UNKNOWN))
+            }
+            NUMBER => shape.only(DIGITS | byte_set(b"+-.")) && is_number(v),
+            MONEY => {
+                let number = if m & bit(NUMBER) != 0 {
+                    passed(f, NUMBER)
+                } else {
+                    shape.only(DIGITS | byte_set(b"+-.")) && is_number(v)
+                };
+                // Two digits after the first dot (`split_once('.')` searched with a `memchr`
+                // call, which cost more than the rest of the test on short amounts).
+                number
+                    && v.bytes()
+                        .position(|b| b == b'.')
+                        .is_some_and(|dot| v.len() - dot - 1 == 2)
+            }
+            // An age is 1–3 digits and a unit without digits.
+            AGE | AGE_UNIT => {
+                if (i == AGE || m & bit(AGE) == 0) && (1..=3).contains(&shape.digits) {
+                    age = age_of(v);
+                }
+                if i == AGE {
+                    age.0
+                } else {
+                    age.1
+                }
+            }
+            FREE_TEXT => chars >= 15 && is_free_text(v, chars),
+            // IPv4 is digits and three dots, IPv6 hexadecimal digits, colons and dots.
+            IP => {
+                (if shape.has(b':') {
+                    shape.only(HEX | byte_set(b".:"))
+                } else {
+                    shape.only(DIGITS | byte_set(b"."))
+                        && v.bytes().filter(|b| *b == b'.').count() == 3
+                }) && v.parse::<std::net::IpAddr>().is_ok()
+            }
+            // A plate starts with a CJK province and then a capital letter.
+            PLATE => shape.non_ascii && shape.ascii & UPPER != 0 && is_plate(v),
+            PASSPORT => is_passport(v),
+            LUHN => digits_only && (16..=19).contains(&chars) && luhn(v),
+            TEXT => shape.letters > 0 || (shape.non_ascii && v.chars().any(is_alphabetic)),
+            MARITAL => shape.non_ascii && is_one_of(v, MARITAL_WORDS),
+            CODE => {
+                shape.digits > 0
+                    && shape.only(LETTERS | DIGITS | byte_set(b"-_."))
+                    && is_code_like(v, chars)
+            }
+            _ => false,
+        };
+        f |= flag(i, pass);
+    }
+    f
+}
+
+/// The tests of [`CJK_TESTS`] in `m`, in the order their answers are needed.
+fn run_cjk_tests(v: &str, shape: &Shape, m: u64) -> u64 {
+    let on = |i: usize| m & bit(i) != 0;
+    let chars = shape.chars;
+    let has_cjk = shape.non_ascii && v.chars().any(is_cjk);
     let suffixes = Suffixes::get();
-    let organisation = has_cjk && chars >= 4 && suffixes.organisation.end(v);
-    let hospital = has_cjk && chars >= 3 && suffixes.hospital.end(v);
-    let department =
-        has_cjk && (2..=10).contains(&chars) && suffixes.department.end(v) && !hospital;
+    let organisation = on(ORGANISATION) && has_cjk && chars >= 4 && suffixes.organisation.end(v);
+    let hospital = on(HOSPITAL) && has_cjk && chars >= 3 && suffixes.hospital.end(v);
+    let department = on(DEPARTMENT)
+        && has_cjk
+        && (2..=10).contains(&chars)
+        && suffixes.department.end(v)
+        && !hospital;
     // English disease words have at least five letters.
-    let diagnosis =
-        !department && (has_cjk || shape.letters >= 5) && is_diagnosis_name(v, chars, has_cjk);
-    f |= flag(ORGANISATION, organisation);
-    f |= flag(HOSPITAL, hospital);
-    f |= flag(DEPARTMENT, department);
-    f |= flag(DIAGNOSIS_NAME, diagnosis);
+    let diagnosis = on(DIAGNOSIS_NAME)
+        && !department
+        && (has_cjk || shape.letters >= 5)
+        && is_diagnosis_name(v, chars, has_cjk);
     // Names are CJK or romanised words: no digits.
     let name_shaped = shape.digits == 0 && (has_cjk || shape.has(b' '));
-    f |= flag(
-        NAME,
-        !diagnosis && !department && name_shaped && is_person_name(v, chars),
-    );
-    let address = has_cjk && !organisation && !hospital && is_address(v, chars);
+    let name = on(NAME) && !diagnosis && !department && name_shaped && is_person_name(v, chars);
+    let address = on(ADDRESS) && has_cjk && !organisation && !hospital && is_address(v, chars);
     let named_thing = diagnosis || department || organisation || hospital || address;
-    f |= flag(
-        NAME_SHAPE,
-        !named_thing
-            && shape.digits == 0
-            && shape.ascii & !(LETTERS | byte_set(b" .-")) == 0
-            && is_name_shaped(v, chars),
-    );
-    f |= flag(SEX_WORD, v.len() <= 6 && is_sex_word(v));
-    // The longest spellings of a sex are `female` and 男性 (6 bytes), of an unknown sex
-    // 未说明的性别 (18 bytes).
-    f |= flag(
-        SEX_ANY,
-        (v.len() <= 6 && Sex::parse(v).is_some()) || (v.len() <= 18 && is_one_of(v, SEX_UNKNOWN)),
-    );
-    let number = shape.only(DIGITS | byte_set(b"+-.")) && is_number(v);
-    f |= flag(NUMBER, number);
-    f |= flag(
-        MONEY,
-        number && v.split_once('.').is_some_and(|(_, frac)| frac.len() == 2),
-    );
-    // An age is 1–3 digits and a unit without digits.
-    let (age, unit) = if (1..=3).contains(&shape.digits) {
-        age_of(v)
-    } else {
-        (false, false)
-    };
-    f |= flag(AGE, age);
-    f |= flag(AGE_UNIT, unit);
-    f |= flag(ADDRESS, address);
-    f |= flag(FREE_TEXT, chars >= 15 && is_free_text(v, chars));
-    // IPv4 is digits and three dots, IPv6 hexadecimal digits, colons and dots.
-    let ip_shaped = if shape.has(b':') {
-        shape.only(HEX | byte_set(b".:"))
-    } else {
-        shape.only(DIGITS | byte_set(b".")) && v.bytes().filter(|b| *b == b'.').count() == 3
-    };
-    f |= flag(IP, ip_shaped && v.parse::<std::net::IpAddr>().is_ok());
-    // A plate starts with a CJK province and then a capital letter.
-    f |= flag(
-        PLATE,
-        shape.non_ascii && shape.ascii & UPPER != 0 && is_plate(v),
-    );
-    f |= flag(PASSPORT, is_passport(v));
-    f |= flag(LUHN, digits_only && (16..=19).contains(&chars) && luhn(v));
-    f |= flag(
-        TEXT,
-        shape.letters > 0 || (shape.non_ascii && v.chars().any(is_alphabetic)),
-    );
-    f |= flag(
-        ETHNICITY,
-        has_cjk && (2..=6).contains(&chars) && v.ends_with('族'),
-    );
-    f |= flag(MARITAL, shape.non_ascii && is_one_of(v, MARITAL_WORDS));
-    f |= flag(
-        CODE,
-        shape.digits > 0
-            && shape.only(LETTERS | DIGITS | byte_set(b"-_."))
-            && is_code_like(v, chars),
-    );
-    (f, chars)
+    let name_shape = on(NAME_SHAPE)
+        && !named_thing
+        && shape.digits == 0
+        && shape.ascii & !(LETTERS | byte_set(b" .-")) == 0
+        && is_name_shaped(v, chars);
+    let ethnicity = on(ETHNICITY) && has_cjk && (2..=6).contains(&chars) && v.ends_with('族');
+    flag(ORGANISATION, organisation)
+        | flag(HOSPITAL, hospital)
+        | flag(DEPARTMENT, department)
+        | flag(DIAGNOSIS_NAME, diagnosis)
+        | flag(NAME, name)
+        | flag(ADDRESS, address)
+        | flag(NAME_SHAPE, name_shape)
+        | flag(ETHNICITY, ethnicity)
 }
 
 /// [`phone::is_mobile`] of an all-digit value: 11 digits in a mobile segment, or with the
@@ -985,13 +1525,17 @@ impl WordsByChar {
         WordsByChar { filter, words }
     }
 
+    /// Whether some word may be keyed by `c` (false: none is).
+    fn may_have(&self, c: char) -> bool {
+        let bit = c_bit(c);
+        self.filter
+            .get(bit / 64)
+            .is_some_and(|slot| slot & 1 << (bit % 64) != 0)
+    }
+
     /// The words keyed by `c`.
     fn with(&self, c: char) -> impl Iterator<Item = &'static str> + '_ {
-        let bit = c_bit(c);
-        let possible = self
-            .filter
-            .get(bit / 64)
-            .is_some_and(|slot| slot & 1 << (bit % 64) != 0);
+        let possible = self.may_have(c);
         let from = if possible {
             self.words.partition_point(|(first, _)| *first < c)
         } else {
@@ -1119,6 +1663,21 @@ fn is_icd_list(v: &str) -> bool {
     if !v.bytes().any(|b| b.is_ascii_alphabetic()) {
         return false;
     }
+    // A value starting with a letter starts with its first code: a letter, two digits, then the
+    // end, a dot or a separator (ASCII, or a CJK one, whose UTF-8 starts with 0xE3 or 0xEF).
+    // Identifiers such as `S000000000001` stop here, before the split below, which looks for
+    // seven separators at every byte.
+    let b = v.as_bytes();
+    if b.first().is_some_and(u8::is_ascii_alphabetic)
+        && !(b.get(1).is_some_and(u8::is_ascii_digit)
+            && b.get(2).is_some_and(u8::is_ascii_digit)
+            && matches!(
+                b.get(3),
+                None | Some(b'.' | b',' | b';' | b'|' | b' ' | 0xE3 | 0xEF)
+            ))
+    {
+        return false;
+    }
     let mut any = false;
     for part in v
         .split([',', ';', '|', '、', '，', '；', ' '])
@@ -1211,14 +1770,22 @@ fn is_sex_word(v: &str) -> bool {
 /// A decimal number: optional sign, 1–15 integer digits, optional `.` and 1–6 digits.
 /// Thousands separators are not accepted (they would make `1,234` look like a list).
 fn is_number(v: &str) -> bool {
-    let body = v.strip_prefix(['-', '+']).unwrap_or(v);
-    let (int, frac) = match body.split_once('.') {
-        Some((i, f)) => (i, Some(f)),
+    let b = v.as_bytes();
+    let body = match b.first() {
+        Some(b'-' | b'+') => b.get(1..).unwrap_or_default(),
+        _ => b,
+    };
+    // Bytes, not `split_once`: its `memchr` call cost more than the rest on short numbers.
+    let (int, frac) = match body.iter().position(|c| *c == b'.') {
+        Some(dot) => (
+            body.get(..dot).unwrap_or_default(),
+            Some(body.get(dot + 1..).unwrap_or_default()),
+        ),
         None => (body, None),
     };
-    let int_ok = (1..=15).contains(&int.len()) && int.bytes().all(|b| b.is_ascii_digit());
+    let int_ok = (1..=15).contains(&int.len()) && int.iter().all(u8::is_ascii_digit);
     let frac_ok =
-        frac.is_none_or(|f| (1..=6).contains(&f.len()) && f.bytes().all(|b| b.is_ascii_digit()));
+        frac.is_none_or(|f| (1..=6).contains(&f.len()) && f.iter().all(u8::is_ascii_digit));
     int_ok && frac_ok
 }
 
@@ -1256,7 +1823,7 @@ fn is_address(v: &str, chars: usize) -> bool {
     });
     let mut found = 0u32;
     for (i, c) in v.char_indices() {
-        if c.is_ascii() {
+        if c.is_ascii() || !by_first.may_have(c) {
             continue;
         }
         let rest = v.get(i..).unwrap_or_default();
@@ -1281,9 +1848,21 @@ fn is_free_text(v: &str, chars: usize) -> bool {
     if chars < 15 {
         return false;
     }
-    // Two spaces or one punctuation mark: one pass, stopping at the first that decides.
+    // Two spaces or one punctuation mark: one pass, stopping at the first that decides. The
+    // characters U+4000–U+9FFF (UTF-8 lead bytes 0xE4–0xE9: most of a Chinese text) are neither,
+    // so only the other characters are decoded.
     let mut spaces = 0;
-    for c in v.chars() {
+    for (i, &lead) in v.as_bytes().iter().enumerate() {
+        let c = if lead.is_ascii() {
+            char::from(lead)
+        } else if lead & 0xC0 == 0x80 || (0xE4..=0xE9).contains(&lead) {
+            continue;
+        } else {
+            match v.get(i..).and_then(|rest| rest.chars().next()) {
+                Some(c) => c,
+                None => continue,
+            }
+        };
         if matches!(
             c,
             '，' | '。' | '；' | '：' | '！' | '？' | '、' | ',' | ';' | '!' | '?'
@@ -1363,9 +1942,13 @@ fn has_disease_word(v: &str) -> bool {
                 .filter_map(|w| Some((w.chars().next()?, *w))),
         )
     });
+    // The filter first, inline: most characters of a value start no disease word, and setting
+    // up the search of the words of a character cost more than the test itself.
     v.char_indices().any(|(i, c)| {
-        let rest = v.get(i..).unwrap_or_default();
-        words.with(c).any(|w| rest.starts_with(w))
+        words.may_have(c) && {
+            let rest = v.get(i..).unwrap_or_default();
+            words.with(c).any(|w| rest.starts_with(w))
+        }
     })
 }
 
@@ -1422,14 +2005,166 @@ mod same_answers {
         if got_chars != chars {
             return Err(format!("{v:?}: {got_chars} characters, not {chars}"));
         }
+        // Every test run, whatever the class: the dispatch by class must only leave out tests
+        // that fail.
+        let every = run_tests(v, &Shape::of(v), u64::MAX);
         let differ: Vec<usize> = (0..FIELDS)
-            .filter(|i| (got >> i & 1 == 1) != want[*i])
+            .filter(|i| (got >> i & 1 == 1) != want[*i] || (every >> i & 1 == 1) != want[*i])
             .collect();
         if differ.is_empty() {
             Ok(())
         } else {
             Err(format!("{v:?}: tests {differ:?} differ"))
         }
+    }
+
+    /// The classes a test can pass in: running only the candidates of a value's class gives the
+    /// answers of running every test, so the classes of the values of any column (and the cache
+    /// of a column's classes) change the cost of the tests, never their answers.
+    #[test]
+    fn candidates_leave_out_only_failing_tests() {
+        let mut cache = ClassCache::default();
+        let mut values: Vec<String> = EDGES.iter().map(|v| v.to_string()).collect();
+        values.extend(corpus::text_cases(11, 200).into_iter().map(|c| c.text));
+        for v in &values {
+            let v = trim(v);
+            if v.is_empty() {
+                continue;
+            }
+            let shape = Shape::of(v);
+            let every = run_tests(v, &shape, u64::MAX);
+            let m = candidates(&ShapeClass::of(&shape, v));
+            assert_eq!(
+                every & !m,
+                0,
+                "{v:?}: passes tests {:b} that are not candidates",
+                every & !m
+            );
+            assert_eq!(run_tests(v, &shape, m), every, "{v:?}");
+            assert_eq!(cache.test_value(v), (every, shape.chars), "{v:?}");
+        }
+    }
+
+    /// The common forms answer as every test would: all dates and date-times of a few years
+    /// (valid or not) and amounts of every length, with every first digit.
+    #[test]
+    fn common_forms_answer_as_every_test() {
+        let mut values: Vec<String> = Vec::new();
+        for y in [0, 1, 999, 1899, 1900, 1970, 2000, 2023, 2024, 9999] {
+            for m in 0..=13 {
+                for d in [0, 1, 9, 10, 28, 29, 30, 31, 32] {
+                    let date = format!("{y:04}-{m:02}-{d:02}");
+                    for t in [
+                        "00:00:00", "23:59:59", "24:00:00", "12:60:00", "12:00:60", "9:00:00",
+                    ] {
+                        values.push(format!("{date} {t}"));
+                        values.push(format!("{date}T{t}"));
+                    }
+                    values.push(date);
+                }
+            }
+        }
+        for int in [
+            "0",
+            "1",
+            "2",
+            "9",
+            "10",
+            "36",
+            "47",
+            "99",
+            "100",
+            "250",
+            "1234",
+            "12345678",
+            "123456789",
+            "130000000",
+            "13000000",
+            "123456789012345",
+            "1234567890123456",
+            "0123",
+        ] {
+            for frac in ["00", "10", "39", "74", "5", "123"] {
+                values.push(format!("{int}.{frac}"));
+                values.push(format!("-{int}.{frac}"));
+            }
+        }
+        values.extend(
+            [
+                "1970-12-30",
+                "2024-09-13 16:49:05",
+                "47.74",
+                "36.10",
+                "1.50",
+                "1970-1-30",
+                "1970/12/30",
+            ]
+            .map(String::from),
+        );
+        for v in &values {
+            let shape = Shape::of(v);
+            let every = run_tests(v, &shape, u64::MAX);
+            if let Some(f) = common_form(v) {
+                assert_eq!(f, every, "{v:?}");
+            }
+            assert_eq!(
+                ClassCache::default().test_value(v),
+                (every, shape.chars),
+                "{v:?}"
+            );
+        }
+        // The forms are recognised.
+        for v in [
+            "1970-12-30",
+            "2024-09-13 16:49:05",
+            "47.74",
+            "1.50",
+            "12345678.00",
+        ] {
+            assert!(common_form(v).is_some(), "{v}");
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 4096, ..ProptestConfig::default() })]
+
+        #[test]
+        fn cjk_forms(raw in "[\u{4dbe}-\u{4e02}\u{4fff}\u{5000}\u{9ffe}-\u{a001}男女未知说明的性别已婚离异丧偶其他张王李欧阳司马科室院医病炎症癌族公司厂局中心站所店村路号省市区县旗诊所卫生服务感染结核梅毒伤口 ·＊1A]{1,16}") {
+            // Values are tested trimmed, as `StatsBuilder::add` passes them.
+            let v = raw.trim();
+            if !v.is_empty() {
+                let shape = Shape::of(v);
+                let every = run_tests(v, &shape, u64::MAX);
+                prop_assert_eq!(ClassCache::default().test_value(v), (every, shape.chars), "{:?}", v);
+            }
+        }
+
+        #[test]
+        fn digit_and_code_forms(v in "[0-9]{1,41}|[0-9]{17}[Xx]|[A-Z][0-9]{1,40}|[CHMWLTEGDSPXZ][0-9]{7,26}|(86|0086|0|1[3-9])[0-9]{8,13}") {
+            let shape = Shape::of(&v);
+            let every = run_tests(&v, &shape, u64::MAX);
+            prop_assert_eq!(ClassCache::default().test_value(&v), (every, shape.chars), "{:?}", v);
+        }
+
+        #[test]
+        fn common_forms_of_any_digits(v in "[0-9]{4}-[0-9]{2}-[0-9]{2}( [0-9]{2}:[0-9]{2}:[0-9]{2})?|[0-9]{1,16}\\.[0-9]{2}") {
+            let shape = Shape::of(&v);
+            let every = run_tests(&v, &shape, u64::MAX);
+            prop_assert_eq!(ClassCache::default().test_value(&v), (every, shape.chars), "{:?}", v);
+        }
+    }
+
+    /// A gate that leaves out a test a value passes is caught: a mobile number is 11 digits, and
+    /// a dispatch that asked for 12 would miss it.
+    #[test]
+    fn a_wrong_candidate_set_is_caught() {
+        let v = "13912345678";
+        let shape = Shape::of(v);
+        let m = candidates(&ShapeClass::of(&shape, v));
+        assert_ne!(
+            run_tests(v, &shape, m & !bit(MOBILE)),
+            run_tests(v, &shape, u64::MAX)
+        );
     }
 
     /// Values at the edges of the gates: every spelling the validators accept, and near misses.
@@ -1667,6 +2402,49 @@ mod same_answers {
         "张＊",
         "＊",
         "（010）1234567",
+        "Male",
+        "FEMALE",
+        "四川省眉山市彭山区金桥北路992号\u{a0}22栋\u{a0}1003室",
+        "四川省眉山市彭山区金桥北路992号\u{3000}22栋\u{3000}1003室",
+        "四川省眉山市彭山区金桥北路992号\u{2000}22栋\u{1680}1003室",
+        "四川省眉山市彭山区金桥北路992号\u{85}22栋\u{205f}1003室",
+        "四川省眉山市彭山区金桥北路992号 22栋 1003室",
+        "四川省眉山市彭山区金桥北路992号 22栋1003室",
+        "四川省眉山市彭山区金桥北路992号。",
+        "四川省眉山市彭山区金桥北路992号、",
+        "四川省眉山市彭山区金桥北路992号，",
+        "四川省眉山市彭山区金桥北路992号；",
+        "四川省眉山市彭山区金桥北路992号！",
+        "四川省眉山市彭山区金桥北路992号？",
+        "四川省眉山市彭山区金桥北路992号：",
+        "四川省眉山市彭山区金桥北路992号,",
+        "四川省眉山市彭山区金桥北路992号＊＊",
+        "Unknown",
+        "女性",
+        "未说明",
+        "I10、高血压",
+        "I10，E11",
+        "I10；E11",
+        "I10x",
+        "i10",
+        "S000000000001",
+        "P0000782400",
+        "47.74",
+        "2024-09-13 16:49:05",
+        "1970-12-30",
+        "51140319701230281X",
+        "四川省眉山市彭山区金桥北路992号22栋1003室",
+        "眉山德润农业开发有限公司",
+        "职工基本医疗保险",
+        "H51140352478",
+        "呼吸内科",
+        "J06.9",
+        "急性上呼吸道感染",
+        "a b",
+        "a  b c d e f g h i",
+        "abcdefghijklmno pqrstu",
+        "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyz",
+        "1234567890123456789012345678901234567890123456789012",
     ];
 
     #[test]
@@ -1715,6 +2493,9 @@ mod same_answers {
             "2024-03-15 09:30:00",
             "张＊＊",
             "a\u{7f}\u{0}~ Z",
+            "\u{a0}\u{85}",
+            "\u{1680}\u{2000}\u{3000}。、",
+            "é",
             &long,
         ] {
             let shape = Shape::of(v);
@@ -1730,7 +2511,11 @@ mod same_answers {
                 v.bytes().filter(u8::is_ascii_alphabetic).count()
             );
             assert_eq!(shape.chars, v.chars().count());
-            assert_eq!(shape.full_width, v.bytes().any(|b| b == 0xEF));
+            assert_eq!(
+                shape.special,
+                v.bytes().any(|b| SPECIAL_LEADS.contains(&b)),
+                "{v:.20}"
+            );
         }
     }
 
@@ -1926,6 +2711,72 @@ mod tests {
         assert_eq!((empty.n, empty.mobile, empty.min_chars), (0, 0.0, 0));
     }
 
+    /// The memo, the class cache and the distinct-value set change the cost of adding a value,
+    /// not the stats: counts, distinct values (exact, and extrapolated past the distinct-set cap)
+    /// and the shortest length are those of testing every value afresh, on runs of one value,
+    /// values of the same length, and values that differ only by their spaces.
+    #[test]
+    fn memoised_stats_are_those_of_testing_every_value() {
+        let runs: Vec<String> = vec![
+            "男",
+            "男",
+            " 男 ",
+            "女",
+            "女",
+            "男",
+            "13912345678",
+            "13912345679",
+            "13912345679",
+            "139****5678",
+            "2024-03-15",
+            "2024-03-15",
+            "2024-03-16",
+            "张三",
+            "张三",
+            "张三丰",
+            "张",
+            "张",
+            "",
+            "  ",
+            "张",
+            "11010519491231002X",
+            "110105194912310021",
+            "110105194912310021",
+            "\u{3000}门诊\u{3000}",
+            "门诊",
+            "门诊 ",
+            "住院",
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect();
+        // A column past the distinct-set cap whose values repeat (memo in use), one that hardly
+        // repeats (memo switched off), and the values above.
+        let mut long = Vec::new();
+        let mut rare = Vec::new();
+        for i in 0..(DISTINCT_CAP + 20_000) {
+            long.push(format!("{:011}", (i / 3) * 7));
+            rare.push(if i % 100 == 0 {
+                "X1".to_string()
+            } else {
+                format!("{i}")
+            });
+        }
+        for column in [runs, long, rare] {
+            let mut fast = StatsBuilder::default();
+            let mut fresh = StatsBuilder::without_memo();
+            for v in &column {
+                fast.add(v);
+                fresh.add(v);
+            }
+            assert_eq!(fast.counts(), fresh.counts());
+            assert_eq!(
+                format!("{:?}", fast.finish()),
+                format!("{:?}", fresh.finish())
+            );
+        }
+    }
+
     #[test]
     fn dates_and_ids() {
         let s = Stats::of(&["2024-03-15 09:30:00", "2024-03-16", "20240317"]);
@@ -1939,5 +2790,51 @@ mod tests {
         assert_eq!(masked.masked, 0.5);
         let county = Stats::of(&["330106", "999999"]);
         assert_eq!((county.county, county.six_digits), (0.5, 1.0));
+    }
+}
+
+/// Cost of the value tests per column of a CSV file, for profiling:
+/// `MEDSPACE_VALUE_COST=FILE cargo test --release -p medspace-classify value_cost -- --ignored --nocapture`.
+#[cfg(test)]
+mod value_cost {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+
+    use super::*;
+
+    #[test]
+    #[ignore = "profiling aid; needs MEDSPACE_VALUE_COST=FILE"]
+    fn value_cost() {
+        let Ok(path) = std::env::var("MEDSPACE_VALUE_COST") else {
+            return;
+        };
+        let mut reader = csv::Reader::from_path(path).unwrap();
+        let names: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
+        let mut columns: Vec<Vec<String>> = vec![Vec::new(); names.len()];
+        for record in reader.records() {
+            for (c, f) in columns.iter_mut().zip(record.unwrap().iter()) {
+                c.push(trim(f).to_string());
+            }
+        }
+        let only: Option<usize> = std::env::var("MEDSPACE_VALUE_COST_COLUMN")
+            .ok()
+            .and_then(|c| c.parse().ok());
+        let mut total = 0.0;
+        for (i, (name, values)) in names.iter().zip(&columns).enumerate() {
+            if only.is_some_and(|o| o != i) {
+                continue;
+            }
+            let t = std::time::Instant::now();
+            let mut x = 0u64;
+            let mut cache = ClassCache::default();
+            for _ in 0..3 {
+                for v in values.iter().filter(|v| !v.is_empty()) {
+                    x ^= cache.test_value(v).0;
+                }
+            }
+            let ns = t.elapsed().as_secs_f64() * 1e9 / (3 * values.len()) as f64;
+            total += ns;
+            println!("{name:20} {ns:8.1} ns/value ({x:x})");
+        }
+        println!("{:20} {total:8.1} ns/row", "all");
     }
 }

@@ -210,3 +210,16 @@ fn is_name_shaped(v: &str, chars: usize) -> bool {
         && v.chars()
             .all(|c| c.is_alphabetic() || matches!(c, '·' | '•' | ' ' | '.' | '-'))
 }
+
+/// `is_number` as it was before it read bytes instead of splitting the string.
+fn is_number(v: &str) -> bool {
+    let body = v.strip_prefix(['-', '+']).unwrap_or(v);
+    let (int, frac) = match body.split_once('.') {
+        Some((i, f)) => (i, Some(f)),
+        None => (body, None),
+    };
+    let int_ok = (1..=15).contains(&int.len()) && int.bytes().all(|b| b.is_ascii_digit());
+    let frac_ok =
+        frac.is_none_or(|f| (1..=6).contains(&f.len()) && f.bytes().all(|b| b.is_ascii_digit()));
+    int_ok && frac_ok
+}

@@ -235,31 +235,90 @@ pub fn surnames() -> &'static [(String, f64)] {
 /// True if `name` starts with a known surname. Compound surnames are tried first, so 欧阳娜
 /// matches 欧阳 rather than 欧.
 pub fn is_surname_prefix(name: &str) -> bool {
-    surname_of(name).is_some()
+    // A bit per CJK ideograph U+4E00–U+9FFF: one-character surnames, and first characters of
+    // two-character ones. Most names start with a one-character surname, answered by one bit
+    // instead of two binary searches (a full scan tests every value of a name column); the
+    // others take the search of [`surname_of`], whose answer this is.
+    const FIRST: u32 = 0x4E00;
+    const WORDS: usize = (0xA000 - 0x4E00) / 64;
+    static BITS: OnceLock<([u64; WORDS], [u64; WORDS])> = OnceLock::new();
+    let (single, compound_first) = BITS.get_or_init(|| {
+        let mut single = [0u64; WORDS];
+        let mut compound_first = [0u64; WORDS];
+        for (s, _) in surnames() {
+            let mut cs = s.chars();
+            let (Some(first), second, None) = (cs.next(), cs.next(), cs.next()) else {
+                // Longer surnames are never found by `surname_of`.
+                continue;
+            };
+            let bits = if second.is_some() {
+                &mut compound_first
+            } else {
+                &mut single
+            };
+            if let Some(i) = (first as u32).checked_sub(FIRST) {
+                if let Some(word) = bits.get_mut(i as usize / 64) {
+                    *word |= 1 << (i % 64);
+                }
+            }
+        }
+        (single, compound_first)
+    });
+    let Some(first) = name.chars().next() else {
+        return false;
+    };
+    let bit = |bits: &[u64; WORDS], i: u32| bits.get(i as usize / 64).map(|w| w >> (i % 64) & 1);
+    match (first as u32).checked_sub(FIRST) {
+        Some(i) if i < 0xA000 - FIRST => {
+            bit(single, i) == Some(1)
+                || (bit(compound_first, i) == Some(1) && surname_of(name).is_some())
+        }
+        _ => surname_of(name).is_some(),
+    }
 }
 
 /// The known surname `name` starts with, compound surnames first.
 pub fn surname_of(name: &str) -> Option<&'static str> {
-    static INDEX: OnceLock<HashMap<&'static str, usize>> = OnceLock::new();
+    // Surnames by their one or two characters ([`surname_key`]), sorted: a binary search over
+    // integers, where hashing the prefix (SipHash) cost more than the other tests of a name in a
+    // full scan. Surnames are one or two characters, so longer ones could never be a prefix
+    // looked up here.
+    static INDEX: OnceLock<Vec<(u64, usize)>> = OnceLock::new();
     let index = INDEX.get_or_init(|| {
-        surnames()
+        let mut index: Vec<(u64, usize)> = surnames()
             .iter()
             .enumerate()
-            .map(|(i, (s, _))| (s.as_str(), i))
-            .collect()
+            .filter_map(|(i, (s, _))| {
+                let mut cs = s.chars();
+                let key = surname_key(cs.next()?, cs.next());
+                cs.next().is_none().then_some((key, i))
+            })
+            .collect();
+        index.sort_unstable();
+        index
     });
     let all = surnames();
-    let mut ends = name.char_indices().map(|(i, c)| i + c.len_utf8());
-    let one = ends.next()?;
-    let two = ends.next();
+    let mut cs = name.chars();
+    let first = cs.next()?;
+    let second = cs.next();
     // Try the two-character prefix before the one-character prefix.
-    for end in two.into_iter().chain(std::iter::once(one)) {
-        let prefix = name.get(..end)?;
-        if let Some(&i) = index.get(prefix) {
+    let two = second.map(|c| surname_key(first, Some(c)));
+    for key in two
+        .into_iter()
+        .chain(std::iter::once(surname_key(first, None)))
+    {
+        if let Ok(at) = index.binary_search_by_key(&key, |(k, _)| *k) {
+            let i = index.get(at)?.1;
             return all.get(i).map(|(s, _)| s.as_str());
         }
     }
     None
+}
+
+/// The key of a one- or two-character surname in [`surname_of`]'s index: the first character
+/// in the high 32 bits, the second plus one (zero if there is none) in the low 32.
+fn surname_key(first: char, second: Option<char>) -> u64 {
+    u64::from(first) << 32 | second.map_or(0, |c| u64::from(c) + 1)
 }
 
 /// Given names with the sex they are usually given to (faker's 57 male and 74 female names,
@@ -446,6 +505,11 @@ mod tests {
         assert!(!is_surname_prefix("abc"));
         assert!(!is_surname_prefix(""));
         assert!(!is_surname_prefix("的确"));
+        // Every surname is found as itself and as the start of a name.
+        for (s, _) in surnames() {
+            assert_eq!(surname_of(s), Some(s.as_str()), "{s}");
+            assert!(surname_of(&format!("{s}伟")).is_some(), "{s}");
+        }
     }
 
     #[test]
@@ -456,5 +520,37 @@ mod tests {
         assert_eq!(male, 56);
         assert!(all.iter().any(|(n, s)| n == "红霞" && *s == Sex::Female));
         assert!(all.iter().any(|(n, s)| n == "伟" && *s == Sex::Male));
+    }
+
+    /// The bit tables of `is_surname_prefix` answer as `surname_of` does: for every surname
+    /// alone, followed by other characters, and for every CJK ideograph (and those just outside
+    /// the table) followed by each character that follows a first character in some surname.
+    #[test]
+    fn surname_prefix_is_surname_of_found() {
+        let same = |name: &str| {
+            assert_eq!(
+                is_surname_prefix(name),
+                surname_of(name).is_some(),
+                "{name:?}"
+            );
+        };
+        let seconds: Vec<char> = surnames()
+            .iter()
+            .filter_map(|(s, _)| s.chars().nth(1))
+            .chain(['伟', 'a', '·'])
+            .collect();
+        for (s, _) in surnames() {
+            same(s);
+            for tail in ["伟", "秀英", "a", " "] {
+                same(&format!("{s}{tail}"));
+            }
+        }
+        for c in ('\u{4DF0}'..='\u{A010}').chain(['a', 'é', '😀']) {
+            same(&c.to_string());
+            for second in &seconds {
+                same(&format!("{c}{second}"));
+            }
+        }
+        same("");
     }
 }
