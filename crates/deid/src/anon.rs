@@ -314,6 +314,7 @@ impl Dim {
     }
 
     /// Normalised loss of one cell at `level` with leaf `leaf`: `(leaves − 1)/(domain − 1)`.
+    #[cfg(test)]
     pub(crate) fn cell_loss(&self, level: usize, leaf: u32) -> f64 {
         if self.domain <= 1 {
             return 0.0;
@@ -352,8 +353,10 @@ pub struct AnonData {
     /// Sensitive value id per distinct tuple (0 when there is no sensitive attribute).
     pub(crate) sens_of: Vec<u32>,
     pub(crate) sensitive: Option<Sensitive>,
-    /// Distinct tuple of each record.
+    /// Distinct tuple of each record (unit).
     pub(crate) record_tuple: Vec<u32>,
+    /// Records per unit; empty when every unit is one record.
+    pub(crate) record_weight: Vec<u32>,
     /// Records.
     pub(crate) n: usize,
     /// `level_extra[j][level]`: Σ over records of (leaves under the value − 1) in dimension `j`
@@ -425,6 +428,58 @@ impl AnonData {
         qis: &[QuasiIdentifier],
         sensitive: Option<(&str, Option<&Hierarchy>)>,
     ) -> Result<AnonData, AnonError> {
+        Self::new_weighted(header, records, None, qis, sensitive)
+    }
+
+    /// [`AnonData::new`] over weighted rows: row `r` stands for `weights[r]` records (a
+    /// distinct combination and how often it occurs), so a caller that counted the distinct
+    /// combinations while streaming never holds the records. The rows are then the *units*
+    /// that [`Recoding`](crate::metrics::Recoding) assigns nodes to; every figure (counts,
+    /// suppression, loss, quality) is in records.
+    pub fn new_weighted(
+        header: &[String],
+        records: &[Vec<String>],
+        weights: Option<&[u32]>,
+        qis: &[QuasiIdentifier],
+        sensitive: Option<(&str, Option<&Hierarchy>)>,
+    ) -> Result<AnonData, AnonError> {
+        for (r, rec) in records.iter().enumerate() {
+            if rec.len() < header.len() {
+                return Err(AnonError::ShortRecord {
+                    record: r + 1,
+                    found: rec.len(),
+                    expected: header.len(),
+                });
+            }
+        }
+        Self::from_cells(
+            header,
+            records.len(),
+            &|r, c| records[r][c].as_str(),
+            weights,
+            &|r| r,
+            qis,
+            sensitive,
+        )
+    }
+
+    /// [`AnonData::new_weighted`] over `units` rows whose cells `cell(row, column)` gives (the
+    /// columns of `header`), so that a caller holding its distinct combinations in
+    /// dictionaries builds no strings. `record_of(row)` is the 0-based record an error names.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn from_cells<'a>(
+        header: &[String],
+        units: usize,
+        cell: &dyn Fn(usize, usize) -> &'a str,
+        weights: Option<&[u32]>,
+        record_of: &dyn Fn(usize) -> usize,
+        qis: &[QuasiIdentifier],
+        sensitive: Option<(&str, Option<&Hierarchy>)>,
+    ) -> Result<AnonData, AnonError> {
+        if weights.is_some_and(|w| w.len() != units) {
+            return Err(AnonError::InvalidParameter("one weight per row is needed"));
+        }
+        let weight = |r: usize| weights.and_then(|w| w.get(r).copied()).unwrap_or(1);
         if qis.is_empty() {
             return Err(AnonError::NoQuasiIdentifiers);
         }
@@ -480,21 +535,14 @@ impl AnonData {
         let mut tuples = Vec::new();
         let mut counts = Vec::new();
         let mut sens_of = Vec::new();
-        let mut record_tuple = Vec::with_capacity(records.len());
+        let mut record_tuple = Vec::with_capacity(units);
         let mut ids = vec![0u32; q];
-        for (r, rec) in records.iter().enumerate() {
-            if rec.len() < header.len() {
-                return Err(AnonError::ShortRecord {
-                    record: r + 1,
-                    found: rec.len(),
-                    expected: header.len(),
-                });
-            }
+        for r in 0..units {
             let mut key = 0u128;
             for (j, &c) in qcols.iter().enumerate() {
-                let id = lookups[j].get(rec[c].as_str()).copied().ok_or_else(|| {
+                let id = lookups[j].get(cell(r, c)).copied().ok_or_else(|| {
                     AnonError::ValueNotInHierarchy {
-                        record: r + 1,
+                        record: record_of(r) + 1,
                         column: qis[j].column.clone(),
                         hierarchy: qis[j].hierarchy.name().to_string(),
                     }
@@ -505,20 +553,20 @@ impl AnonData {
             let s = match scol {
                 None => 0,
                 Some(c) => {
-                    let v = &rec[c];
+                    let v = cell(r, c);
                     match sens_ids.get(v) {
                         Some(&id) => id,
                         None if sens_h.is_some() => {
                             return Err(AnonError::ValueNotInHierarchy {
-                                record: r + 1,
+                                record: record_of(r) + 1,
                                 column: sensitive.map_or("", |s| s.0).to_string(),
                                 hierarchy: sens_h.map_or("", |h| h.name()).to_string(),
                             })
                         }
                         None => {
                             let id = sens_labels.len() as u32;
-                            sens_ids.insert(v.clone(), id);
-                            sens_labels.push(v.clone());
+                            sens_ids.insert(v.to_string(), id);
+                            sens_labels.push(v.to_string());
                             id
                         }
                     }
@@ -531,10 +579,10 @@ impl AnonData {
                 counts.push(0);
                 sens_of.push(s);
             }
-            counts[t as usize] += 1;
+            counts[t as usize] += weight(r);
             record_tuple.push(t);
         }
-        let n = records.len();
+        let n: usize = (0..units).map(|r| weight(r) as usize).sum();
         let sensitive = scol.map(|_| {
             let mut global = vec![0.0; sens_labels.len()];
             for (t, &c) in counts.iter().enumerate() {
@@ -579,6 +627,7 @@ impl AnonData {
             sens_of,
             sensitive,
             record_tuple,
+            record_weight: weights.map(<[u32]>::to_vec).unwrap_or_default(),
             n,
             level_extra: Vec::new(),
             columns: Vec::new(),
@@ -630,6 +679,7 @@ impl AnonData {
         let mut counts: Vec<u32> = Vec::new();
         let mut sens_of = Vec::new();
         let mut record_tuple = Vec::with_capacity(records.len());
+        let mut record_weight = Vec::new();
         for &r in records {
             let Some(&old) = self.record_tuple.get(r) else {
                 continue;
@@ -642,10 +692,13 @@ impl AnonData {
                 counts.push(0);
                 sens_of.push(self.sens_of[o]);
             }
-            counts[t as usize] += 1;
+            counts[t as usize] += self.weight(r);
             record_tuple.push(t);
+            if !self.record_weight.is_empty() {
+                record_weight.push(self.weight(r));
+            }
         }
-        let n = record_tuple.len();
+        let n: usize = records.iter().map(|&r| self.weight(r) as usize).sum();
         let sensitive = self.sensitive.as_ref().map(|s| {
             let mut global = vec![0.0; s.labels.len()];
             for (t, &c) in counts.iter().enumerate() {
@@ -667,11 +720,26 @@ impl AnonData {
             sens_of,
             sensitive,
             record_tuple,
+            record_weight,
             n,
             level_extra: Vec::new(),
             columns: Vec::new(),
         }
         .with_level_extra()
+    }
+
+    /// Rows (units): the records, or the weighted rows of [`AnonData::new_weighted`].
+    pub fn units(&self) -> usize {
+        self.record_tuple.len()
+    }
+
+    /// Records that unit `r` stands for (1 unless built by [`AnonData::new_weighted`]).
+    pub fn weight(&self, r: usize) -> u32 {
+        if self.record_weight.is_empty() {
+            1
+        } else {
+            self.record_weight.get(r).copied().unwrap_or(0)
+        }
     }
 
     /// Records.

@@ -13,8 +13,12 @@
 //! is produced: when an error is returned, or when the k check fails, the caller must discard
 //! what was written.
 //!
-//! Dataset-level transforms read the input twice: the k-anonymity search (pass 1 keeps the
-//! quasi-identifier values of every record) and `microaggregate` (GB/T 37964-2019, statistical
+//! Dataset-level transforms read the input twice: the k-anonymity search (pass 1 counts the
+//! distinct combinations of quasi-identifier and sensitive values, each value kept once in a
+//! per-column dictionary, so its memory is bounded by the distinct combinations, not the
+//! records; pass 2 finds each record's combination again and writes it with the chosen
+//! generalisation — only when microaggregated columns take part does pass 1 keep every record's
+//! values) and `microaggregate` (GB/T 37964-2019, statistical
 //! techniques; [`crate::micro`]), whose pass 1 keeps per record and aggregated column only the
 //! number and a class id (12 bytes, 20 while grouping; no text), the number then replaced by
 //! its group's value for pass 2.
@@ -1088,11 +1092,12 @@ pub fn deidentify_with<R: Read, W: Write>(
     output: W,
     options: &RunOptions<'_>,
 ) -> Result<DeidReport, DeidError> {
-    deidentify_chunked(policy, keys, open, output, options, CHUNK_ROWS)
+    deidentify_chunked(policy, keys, open, output, options, CHUNK_ROWS, true)
 }
 
 /// [`deidentify_with`] with the writing pass's chunk size as a parameter (tests vary it to
-/// move the chunk boundaries).
+/// move the chunk boundaries), and whether a search without microaggregation may stream
+/// (tests compare it with keeping every record).
 fn deidentify_chunked<R: Read, W: Write>(
     policy: &DeidPolicy,
     keys: &DeidKeys,
@@ -1100,6 +1105,7 @@ fn deidentify_chunked<R: Read, W: Write>(
     output: W,
     options: &RunOptions<'_>,
     chunk_rows: usize,
+    stream_search: bool,
 ) -> Result<DeidReport, DeidError> {
     let started = Instant::now();
     let searched: Vec<String> = if options.optimize {
@@ -1165,6 +1171,13 @@ fn deidentify_chunked<R: Read, W: Write>(
         let mut class_ids: Vec<HashMap<[u8; 32], u32>> =
             plan.micro.iter().map(|_| HashMap::new()).collect();
         let mut n: u64 = 0;
+        // Without microaggregation the search needs only the distinct combinations: the
+        // searched output values (with the sensitive value) and, for the risk before, the
+        // input's quasi-identifier values.
+        let streaming = searching && plan.micro.is_empty() && stream_search;
+        let mut units = streaming
+            .then(|| UnitIndex::new(plan.qi_outputs.len() + plan.sensitive_outputs.len().min(1)));
+        let mut raw = streaming.then(|| UnitIndex::new(plan.qi_inputs.len()));
         while reader.read_record(&mut record).map_err(read_error)? {
             let line = record.position().map_or(0, |p| p.line());
             plan.apply(
@@ -1208,7 +1221,16 @@ fn deidentify_chunked<R: Read, W: Write>(
                 };
                 cls.push(class);
             }
-            if searching {
+            if let (true, Some(units), Some(raw)) = (searching, units.as_mut(), raw.as_mut()) {
+                // Streaming: count combinations, keep no record.
+                raw.add(plan.qi_inputs.iter().map(|&i| record.get(i).unwrap_or("")))?;
+                units.add(
+                    plan.qi_outputs
+                        .iter()
+                        .chain(plan.sensitive_outputs.first())
+                        .map(|&i| cells.get(i).map_or("", String::as_str)),
+                )?;
+            } else if searching {
                 before.add(plan.qi_inputs.iter().map(|&i| record.get(i).unwrap_or("")));
                 let mut row: Vec<String> = plan
                     .qi_outputs
@@ -1258,7 +1280,24 @@ fn deidentify_chunked<R: Read, W: Write>(
                 }
             }
             options.progress.stage("searching");
-            search = Some(run_search(policy, options, &searched, rows)?);
+            search = Some(match (units, raw) {
+                (Some(units), Some(raw)) => {
+                    // The input's classes, each digested once (the same keys as per record).
+                    let q = raw.dicts.len();
+                    for (u, count) in raw.counts.iter().enumerate() {
+                        before.add_key(
+                            KAnonymityCounter::class_key((0..q).map(|c| raw.value(u, c))),
+                            u64::from(*count),
+                        );
+                    }
+                    drop(raw);
+                    let mut outcome =
+                        run_search(policy, options, &searched, SearchRows::Units(&units))?;
+                    outcome.units = Some(units);
+                    outcome
+                }
+                _ => run_search(policy, options, &searched, SearchRows::Records(rows))?,
+            });
         }
         micro_values = Some(mv);
         reader = open_csv(open)?;
@@ -1277,7 +1316,17 @@ fn deidentify_chunked<R: Read, W: Write>(
         .map_err(write_error)?;
     head.flush().map_err(DeidError::Write)?;
     output.write_all(head.get_ref()).map_err(DeidError::Write)?;
+    let wanted_for_units: Vec<bool> = {
+        let mut w = vec![false; plan.steps.len()];
+        for &i in plan.qi_outputs.iter().chain(plan.sensitive_outputs.first()) {
+            if let Some(x) = w.get_mut(i) {
+                *x = true;
+            }
+        }
+        w
+    };
     let writing = Writing {
+        wanted_for_units: &wanted_for_units,
         plan: &plan,
         keyed: &keyed,
         search: search.as_ref(),
@@ -1349,6 +1398,9 @@ const PENDING_LIMIT: usize = 1 << 16;
 
 /// What the workers of the writing pass share, read-only.
 struct Writing<'a, 'p> {
+    /// Output positions whose values identify a record's combination (quasi-identifiers and
+    /// the first sensitive column), for a streamed search.
+    wanted_for_units: &'a [bool],
     plan: &'a Plan<'p>,
     keyed: &'a Keyed,
     search: Option<&'a SearchOutcome>,
@@ -1677,6 +1729,37 @@ fn transform_one<'a>(
     let plan = w.plan;
     labels.clear();
     if let Some(s) = w.search {
+        // The record's unit: its combination when the search streamed, else the record itself.
+        let r = match &s.units {
+            None => r,
+            Some(units) => {
+                let line = record.position().map_or(0, |p| p.line());
+                plan.apply(
+                    w.keyed,
+                    scratch,
+                    record,
+                    line,
+                    Some(w.wanted_for_units),
+                    &[],
+                    None,
+                )?;
+                let cells = &scratch.cells;
+                let found = units.find(
+                    plan.qi_outputs
+                        .iter()
+                        .chain(plan.sensitive_outputs.first())
+                        .map(|&i| cells.get(i).map_or("", String::as_str)),
+                );
+                match found {
+                    Some(u) => u as usize,
+                    None => {
+                        return Err(DeidError::Read(std::io::Error::other(
+                            "the input changed between the two passes",
+                        )))
+                    }
+                }
+            }
+        };
         let node = match s.recoding.record_node.get(r) {
             Some(Some(n)) => s.recoding.nodes.get(*n as usize),
             Some(None) => return Ok(false), // suppressed
@@ -1717,8 +1800,122 @@ fn transform_one<'a>(
     Ok(true)
 }
 
+/// Distinct combinations of values, counted as they stream by: each column's values are kept
+/// once in a dictionary and a combination is its tuple of value ids, so memory is bounded by
+/// the distinct values and combinations, whatever the number of records. Unit ids are in
+/// first-seen order, so the search sees the combinations (and the values) in the order a
+/// record-by-record pass would.
+#[derive(Debug)]
+struct UnitIndex {
+    dicts: Vec<rustc_hash::FxHashMap<Box<str>, u32>>,
+    values: Vec<Vec<Box<str>>>,
+    units: rustc_hash::FxHashMap<Box<[u32]>, u32>,
+    /// Flattened id tuples, one per unit.
+    tuples: Vec<u32>,
+    /// Records per unit.
+    counts: Vec<u32>,
+    /// The 0-based record that first had each unit's combination (named by errors).
+    first_record: Vec<u32>,
+    /// Records added.
+    records: u64,
+    ids: Vec<u32>,
+}
+
+/// The rows the search runs on: every record's values, or the distinct combinations.
+enum SearchRows<'a> {
+    /// Per record, the quasi-identifiers' output values (policy order), then the sensitive one.
+    Records(Vec<Vec<String>>),
+    /// The distinct combinations of the same columns, with their counts.
+    Units(&'a UnitIndex),
+}
+
+impl UnitIndex {
+    fn new(columns: usize) -> Self {
+        UnitIndex {
+            dicts: vec![rustc_hash::FxHashMap::default(); columns],
+            values: vec![Vec::new(); columns],
+            units: rustc_hash::FxHashMap::default(),
+            tuples: Vec::new(),
+            counts: Vec::new(),
+            first_record: Vec::new(),
+            records: 0,
+            ids: Vec::with_capacity(columns),
+        }
+    }
+
+    /// Counts one record's combination.
+    fn add<'a, I: IntoIterator<Item = &'a str>>(&mut self, cells: I) -> Result<(), DeidError> {
+        let too_many = || {
+            DeidError::Anon(AnonError::InvalidParameter(
+                "more than 2^32 distinct values, combinations or records per combination",
+            ))
+        };
+        self.ids.clear();
+        for ((v, dict), values) in cells.into_iter().zip(&mut self.dicts).zip(&mut self.values) {
+            let id = match dict.get(v) {
+                Some(&id) => id,
+                None => {
+                    let id = u32::try_from(values.len()).map_err(|_| too_many())?;
+                    dict.insert(v.into(), id);
+                    values.push(v.into());
+                    id
+                }
+            };
+            self.ids.push(id);
+        }
+        match self.units.get(self.ids.as_slice()) {
+            Some(&u) => {
+                let c = &mut self.counts[u as usize];
+                *c = c.checked_add(1).ok_or_else(too_many)?;
+            }
+            None => {
+                let u = u32::try_from(self.counts.len()).map_err(|_| too_many())?;
+                self.units.insert(self.ids.as_slice().into(), u);
+                self.tuples.extend_from_slice(&self.ids);
+                self.counts.push(1);
+                self.first_record
+                    .push(u32::try_from(self.records).unwrap_or(u32::MAX));
+            }
+        }
+        self.records += 1;
+        Ok(())
+    }
+
+    /// Value of unit `unit` in column `column` (empty past the columns).
+    fn value(&self, unit: usize, column: usize) -> &str {
+        let q = self.dicts.len();
+        if column >= q {
+            return "";
+        }
+        self.tuples
+            .get(unit * q + column)
+            .and_then(|&id| self.values[column].get(id as usize))
+            .map_or("", |v| v)
+    }
+
+    /// The unit of a combination seen by [`UnitIndex::add`].
+    fn find<'a, I: IntoIterator<Item = &'a str>>(&self, cells: I) -> Option<u32> {
+        let mut ids = [0u32; 16];
+        let mut long = Vec::new();
+        let q = self.dicts.len();
+        for (j, (v, dict)) in cells.into_iter().zip(&self.dicts).enumerate() {
+            let id = *dict.get(v)?;
+            if q <= ids.len() {
+                ids[j] = id;
+            } else {
+                long.push(id);
+            }
+        }
+        let key: &[u32] = if q <= ids.len() { &ids[..q] } else { &long };
+        self.units.get(key).copied()
+    }
+}
+
 /// What the search found.
 struct SearchOutcome {
+    /// The distinct combinations the search ran on (the units of `data` and `recoding`), when
+    /// pass 1 streamed; `None` when the units are the records.
+    units: Option<UnitIndex>,
     data: AnonData,
     recoding: Recoding,
     utility: Utility,
@@ -1759,7 +1956,7 @@ fn run_search(
     policy: &DeidPolicy,
     options: &RunOptions<'_>,
     searched: &[String],
-    rows: Vec<Vec<String>>,
+    rows: SearchRows<'_>,
 ) -> Result<SearchOutcome, DeidError> {
     let qis = policy.quasi_identifiers();
     // Reorder the columns: searched dims first (so the dim index is the position in
@@ -1776,18 +1973,21 @@ fn run_search(
         header.push(s.clone());
         order.push(qis.len());
     }
-    let records: Vec<Vec<String>> = rows
-        .into_iter()
-        .map(|r| {
-            order
-                .iter()
-                .map(|&i| r.get(i).cloned().unwrap_or_default())
-                .collect()
-        })
-        .collect();
+    // Distinct values of a column (of `header`), in first-seen order.
+    let distinct = |j: usize| -> Vec<String> {
+        let i = order.get(j).copied().unwrap_or(usize::MAX);
+        match &rows {
+            SearchRows::Records(records) => distinct(records, i),
+            SearchRows::Units(units) => units
+                .values
+                .get(i)
+                .map(|v| v.iter().map(|s| s.to_string()).collect())
+                .unwrap_or_else(|| vec![String::new()]),
+        }
+    };
     let mut dims = Vec::with_capacity(qis.len());
     for (j, column) in header.iter().take(qis.len()).enumerate() {
-        let values = distinct(&records, j);
+        let values = distinct(j);
         let hierarchy = match policy.action_for(column) {
             Action::Generalize {
                 hierarchy,
@@ -1807,11 +2007,7 @@ fn run_search(
             Some(TCloseness {
                 hierarchy: Some(h), ..
             }),
-        ) => Some(
-            options
-                .hierarchies
-                .resolve(h, s, &distinct(&records, qis.len()))?,
-        ),
+        ) => Some(options.hierarchies.resolve(h, s, &distinct(qis.len()))?),
         _ => None,
     };
     let sensitive = match &sensitive_name {
@@ -1820,8 +2016,28 @@ fn run_search(
         }
         _ => None,
     };
-    let data = AnonData::new(&header, &records, &dims, sensitive).map_err(DeidError::Anon)?;
-    drop(records);
+    let data = match &rows {
+        SearchRows::Records(records) => AnonData::from_cells(
+            &header,
+            records.len(),
+            &|r, c| records[r].get(order[c]).map_or("", String::as_str),
+            None,
+            &|r| r,
+            &dims,
+            sensitive,
+        ),
+        SearchRows::Units(units) => AnonData::from_cells(
+            &header,
+            units.counts.len(),
+            &|r, c| units.value(r, order[c]),
+            Some(&units.counts),
+            &|r| units.first_record.get(r).map_or(0, |&f| f as usize),
+            &dims,
+            sensitive,
+        ),
+    }
+    .map_err(DeidError::Anon)?;
+    drop(rows);
     let local = options
         .local
         .unwrap_or(policy.recoding() == RecodingModel::Local);
@@ -1867,6 +2083,7 @@ fn run_search(
         loss: q.loss_geometric,
     };
     Ok(SearchOutcome {
+        units: None,
         data,
         recoding,
         utility,
@@ -2133,6 +2350,17 @@ level = 1
         chunk_rows: usize,
         optimize: bool,
     ) -> (Result<DeidReport, String>, Vec<u8>) {
+        run_mixed_streaming(policy, input, threads, chunk_rows, optimize, true)
+    }
+
+    fn run_mixed_streaming(
+        policy: &str,
+        input: &[u8],
+        threads: usize,
+        chunk_rows: usize,
+        optimize: bool,
+        stream_search: bool,
+    ) -> (Result<DeidReport, String>, Vec<u8>) {
         let policy = DeidPolicy::parse(policy).unwrap();
         let keys = DeidKeys {
             pseudonym_key: [7; 32],
@@ -2155,7 +2383,15 @@ level = 1
                 population: None,
             };
             let mut open = || Ok::<_, std::io::Error>(input);
-            deidentify_chunked(&policy, &keys, &mut open, &mut out, &options, chunk_rows)
+            deidentify_chunked(
+                &policy,
+                &keys,
+                &mut open,
+                &mut out,
+                &options,
+                chunk_rows,
+                stream_search,
+            )
         });
         let result = result
             .map(|mut r| {
@@ -2218,6 +2454,54 @@ level = 1
         let (parallel, out) = run_mixed(&policy, &input, 2, 33, true);
         assert_eq!(evaluated_aside(parallel), serial);
         assert!(out == serial_out);
+    }
+
+    /// A search over the distinct combinations counted while streaming (pass 1 keeps no
+    /// record) writes the output, levels, suppression, classes and risk of a search over every
+    /// record, for global and local recoding, with and without a sensitive column.
+    #[test]
+    fn a_streamed_search_equals_a_search_over_every_record() {
+        let generalized = MIXED_POLICY.replace(
+            "[columns.postal_code]\naction = \"truncate\"\nlength = 4\npad = \"0\"",
+            "[columns.postal_code]\naction = \"generalize\"\nhierarchy = \"postal_codes\"",
+        );
+        assert_ne!(generalized, MIXED_POLICY);
+        let local = generalized.replacen('\n', "\nrecoding = \"local\"\n", 1);
+        let sensitive = format!(
+            "{}\n[l_diversity]\nkind = \"distinct\"\nl = 2\n",
+            generalized.replacen(
+                '\n',
+                "\nsensitive = [\"visit_date\"]\nsuppression_limit = 0.1\n",
+                1
+            )
+        );
+        let input = mixed_csv(2500, None, None);
+        for (name, policy) in [
+            ("global", &generalized),
+            ("local", &local),
+            ("sensitive", &sensitive),
+        ] {
+            let (streamed, streamed_out) = run_mixed_streaming(policy, &input, 2, 100, true, true);
+            let (kept, kept_out) = run_mixed_streaming(policy, &input, 2, 100, true, false);
+            let (mut streamed, mut kept) = (streamed.unwrap(), kept.unwrap());
+            assert!(streamed.search.is_some(), "{name}: the search ran");
+            assert!(streamed_out == kept_out, "{name}: same output");
+            // Entropy is summed per record in one and weighted per combination in the other.
+            let (su, ku) = (
+                streamed.utility.take().unwrap(),
+                kept.utility.take().unwrap(),
+            );
+            assert!(
+                (su.non_uniform_entropy - ku.non_uniform_entropy).abs() < 1e-9,
+                "{name}"
+            );
+            assert_eq!(
+                (su.granularity, su.discernibility, su.aecs, su.loss),
+                (ku.granularity, ku.discernibility, ku.aecs, ku.loss),
+                "{name}"
+            );
+            assert_eq!(streamed, kept, "{name}");
+        }
     }
 
     #[test]
