@@ -1171,13 +1171,11 @@ fn deidentify_chunked<R: Read, W: Write>(
         let mut class_ids: Vec<HashMap<[u8; 32], u32>> =
             plan.micro.iter().map(|_| HashMap::new()).collect();
         let mut n: u64 = 0;
-        // Without microaggregation the search needs only the distinct combinations: the
-        // searched output values (with the sensitive value) and, for the risk before, the
-        // input's quasi-identifier values.
+        // Without microaggregation the search needs only the distinct combinations of the
+        // quasi-identifiers' output values (with the sensitive value).
         let streaming = searching && plan.micro.is_empty() && stream_search;
         let mut units = streaming
             .then(|| UnitIndex::new(plan.qi_outputs.len() + plan.sensitive_outputs.len().min(1)));
-        let mut raw = streaming.then(|| UnitIndex::new(plan.qi_inputs.len()));
         while reader.read_record(&mut record).map_err(read_error)? {
             let line = record.position().map_or(0, |p| p.line());
             plan.apply(
@@ -1221,9 +1219,13 @@ fn deidentify_chunked<R: Read, W: Write>(
                 };
                 cls.push(class);
             }
-            if let (true, Some(units), Some(raw)) = (searching, units.as_mut(), raw.as_mut()) {
+            if searching {
+                // The input's classes (the risk before): one digest per record, as the
+                // writing pass counts them without a search.
+                before.add(plan.qi_inputs.iter().map(|&i| record.get(i).unwrap_or("")));
+            }
+            if let (true, Some(units)) = (searching, units.as_mut()) {
                 // Streaming: count combinations, keep no record.
-                raw.add(plan.qi_inputs.iter().map(|&i| record.get(i).unwrap_or("")))?;
                 units.add(
                     plan.qi_outputs
                         .iter()
@@ -1231,7 +1233,6 @@ fn deidentify_chunked<R: Read, W: Write>(
                         .map(|&i| cells.get(i).map_or("", String::as_str)),
                 )?;
             } else if searching {
-                before.add(plan.qi_inputs.iter().map(|&i| record.get(i).unwrap_or("")));
                 let mut row: Vec<String> = plan
                     .qi_outputs
                     .iter()
@@ -1280,17 +1281,8 @@ fn deidentify_chunked<R: Read, W: Write>(
                 }
             }
             options.progress.stage("searching");
-            search = Some(match (units, raw) {
-                (Some(units), Some(raw)) => {
-                    // The input's classes, each digested once (the same keys as per record).
-                    let q = raw.dicts.len();
-                    for (u, count) in raw.counts.iter().enumerate() {
-                        before.add_key(
-                            KAnonymityCounter::class_key((0..q).map(|c| raw.value(u, c))),
-                            u64::from(*count),
-                        );
-                    }
-                    drop(raw);
+            search = Some(match units {
+                Some(units) => {
                     let mut outcome =
                         run_search(policy, options, &searched, SearchRows::Units(&units))?;
                     outcome.units = Some(units);

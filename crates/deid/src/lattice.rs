@@ -177,6 +177,7 @@ pub fn search_optimal(data: &AnonData, config: &AnonConfig) -> Result<SearchResu
         status: vec![UNKNOWN; lattice.size()],
         cache: FxHashMap::default(),
         groupings: Vec::new(),
+        kept_classes: 0,
         evaluated: 0,
         monotone: config.is_monotone(),
     };
@@ -267,13 +268,17 @@ struct Search<'a> {
     cache: FxHashMap<usize, NodeEval>,
     /// Groupings of evaluated nodes to roll later nodes up from.
     groupings: Vec<Grouping>,
+    /// Classes in `groupings`.
+    kept_classes: usize,
     evaluated: usize,
     monotone: bool,
 }
 
-/// Groupings a search keeps for roll-ups: each holds two `u32` per class of its node, so at
-/// most 64 × 2 × 4 bytes × distinct tuples.
+/// Groupings a search keeps for roll-ups (each holds two `u32` per class of its node).
 const KEPT_GROUPINGS: usize = 64;
+
+/// Classes kept in all per distinct tuple: 8 × 8 bytes = 64 bytes per tuple at most.
+const KEPT_CLASSES_PER_TUPLE: usize = 8;
 
 impl Search<'_> {
     /// Determines the status of `start` Flash-style: builds a chain from `start` to the top
@@ -368,10 +373,22 @@ impl Search<'_> {
         out
     }
 
-    /// Keeps a grouping for roll-ups. At most [`KEPT_GROUPINGS`] are kept; the one with the
-    /// most classes goes first, since it saves the least when rolled up from.
+    /// Keeps a grouping for roll-ups. At most [`KEPT_GROUPINGS`] are kept, holding at most
+    /// [`KEPT_CLASSES_PER_TUPLE`] classes per distinct tuple in all (memory stays bounded by
+    /// the distinct tuples on large data); the one with the most classes goes first, since it
+    /// saves the least when rolled up from.
     fn keep(&mut self, g: Grouping) {
-        if self.groupings.len() >= KEPT_GROUPINGS {
+        let tuples = self.data.distinct_tuples();
+        if g.sizes.len() >= tuples {
+            return; // no fewer items than the tuples themselves
+        }
+        let limit = KEPT_CLASSES_PER_TUPLE.saturating_mul(tuples.max(1 << 12));
+        if g.sizes.len() > limit {
+            return;
+        }
+        while !self.groupings.is_empty()
+            && (self.groupings.len() >= KEPT_GROUPINGS || self.kept_classes + g.sizes.len() > limit)
+        {
             let Some((worst, size)) = self
                 .groupings
                 .iter()
@@ -379,16 +396,18 @@ impl Search<'_> {
                 .map(|(n, k)| (n, k.sizes.len()))
                 .max_by_key(|&(_, len)| len)
             else {
-                return;
+                break;
             };
-            if size <= g.sizes.len() {
+            let gone = if size <= g.sizes.len() {
                 // Still useful as a source for nodes the kept ones are not below: replace the
                 // oldest instead, so that the kept set follows the search.
-                self.groupings.remove(0);
+                self.groupings.remove(0)
             } else {
-                self.groupings.swap_remove(worst);
-            }
+                self.groupings.swap_remove(worst)
+            };
+            self.kept_classes -= gone.sizes.len();
         }
+        self.kept_classes += g.sizes.len();
         self.groupings.push(g);
     }
 
