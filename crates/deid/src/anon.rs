@@ -460,12 +460,17 @@ impl AnonData {
             &|r| r,
             qis,
             sensitive,
+            false,
         )
     }
 
     /// [`AnonData::new_weighted`] over `units` rows whose cells `cell(row, column)` gives (the
     /// columns of `header`), so that a caller holding its distinct combinations in
     /// dictionaries builds no strings. `record_of(row)` is the 0-based record an error names.
+    ///
+    /// `distinct`: the caller promises that no two rows have the same values in the columns
+    /// used (quasi-identifiers and sensitive), so each row is its own tuple and no index of
+    /// the tuples is built (on large data that index is the largest transient allocation).
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn from_cells<'a>(
         header: &[String],
@@ -475,6 +480,7 @@ impl AnonData {
         record_of: &dyn Fn(usize) -> usize,
         qis: &[QuasiIdentifier],
         sensitive: Option<(&str, Option<&Hierarchy>)>,
+        distinct: bool,
     ) -> Result<AnonData, AnonError> {
         if weights.is_some_and(|w| w.len() != units) {
             return Err(AnonError::InvalidParameter("one weight per row is needed"));
@@ -573,7 +579,11 @@ impl AnonData {
                 }
             };
             let next = counts.len() as u32;
-            let t = *index.entry((key, s)).or_insert(next);
+            let t = if distinct {
+                next
+            } else {
+                *index.entry((key, s)).or_insert(next)
+            };
             if t == next {
                 tuples.extend_from_slice(&ids);
                 counts.push(0);

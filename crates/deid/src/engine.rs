@@ -360,7 +360,7 @@ struct Scratch {
     caches: Vec<HashMap<String, String>>,
     cells: Vec<String>,
     /// Input class digests not yet added to the shared counter (it was busy).
-    pending_before: Vec<[u8; 32]>,
+    pending_before: Vec<crate::kanon::ClassKey>,
 }
 
 impl Scratch {
@@ -1168,7 +1168,7 @@ fn deidentify_chunked<R: Read, W: Write>(
         let mut rows: Vec<Vec<String>> = Vec::new();
         let mut values: Vec<Vec<f64>> = plan.micro.iter().map(|_| Vec::new()).collect();
         let mut classes: Vec<Vec<u32>> = plan.micro.iter().map(|_| Vec::new()).collect();
-        let mut class_ids: Vec<HashMap<[u8; 32], u32>> =
+        let mut class_ids: Vec<HashMap<crate::kanon::ClassKey, u32>> =
             plan.micro.iter().map(|_| HashMap::new()).collect();
         let mut n: u64 = 0;
         // Without microaggregation the search needs only the distinct combinations of the
@@ -1385,7 +1385,7 @@ fn deidentify_chunked<R: Read, W: Write>(
 /// transforms, few enough that the chunks in flight stay within a few megabytes.
 const CHUNK_ROWS: usize = 2048;
 
-/// Input class digests a worker may hold back while the shared counter is busy (2 MB).
+/// Input class digests a worker may hold back while the shared counter is busy (1 MB).
 const PENDING_LIMIT: usize = 1 << 16;
 
 /// What the workers of the writing pass share, read-only.
@@ -1716,7 +1716,7 @@ fn transform_one<'a>(
     r: usize,
     labels: &mut Vec<&'a str>,
     after: &mut ClassTally,
-    before: &mut Vec<[u8; 32]>,
+    before: &mut Vec<crate::kanon::ClassKey>,
 ) -> Result<bool, DeidError> {
     let plan = w.plan;
     labels.clear();
@@ -2017,6 +2017,7 @@ fn run_search(
             &|r| r,
             &dims,
             sensitive,
+            false,
         ),
         SearchRows::Units(units) => AnonData::from_cells(
             &header,
@@ -2026,6 +2027,9 @@ fn run_search(
             &|r| units.first_record.get(r).map_or(0, |&f| f as usize),
             &dims,
             sensitive,
+            // Units are distinct combinations of these very values (a sensitive column the
+            // criteria do not use only splits units; keeping them apart changes no class).
+            sensitive.is_some() || units.dicts.len() == qis.len(),
         ),
     }
     .map_err(DeidError::Anon)?;
