@@ -267,24 +267,36 @@ pub fn quality(data: &AnonData, recoding: &Recoding) -> Result<QualityReport, An
                 f
             })
             .collect();
+        // A cell's term depends only on its leaf and level (or suppression): computed once
+        // per leaf and level, not once per record.
+        let term = |own: f64, denom: f64| {
+            if denom > 0.0 && own > 0.0 {
+                -(own / denom).log2()
+            } else {
+                0.0
+            }
+        };
+        let generalised: Vec<Vec<f64>> = gen_freq
+            .iter()
+            .zip(&d.map)
+            .map(|(f, m)| {
+                leaf_freq
+                    .iter()
+                    .zip(m)
+                    .map(|(&own, &id)| term(own as f64, f[id as usize] as f64))
+                    .collect()
+            })
+            .collect();
+        let suppressed: Vec<f64> = leaf_freq.iter().map(|&own| term(own as f64, nf)).collect();
         for (r, node) in recoding.record_node.iter().enumerate() {
             let t = data.record_tuple[r] as usize;
             let w = f64::from(data.weight(r));
             let leaf = data.tuples[t * q + j] as usize;
-            let own = leaf_freq[leaf] as f64;
-            let denom = match node {
-                None => nf,
-                Some(i) => {
-                    let level = recoding.nodes[*i as usize][j];
-                    gen_freq[level][d.map[level][leaf] as usize] as f64
-                }
+            non_uniform_entropy[j] += w * match node {
+                None => suppressed[leaf],
+                Some(i) => generalised[recoding.nodes[*i as usize][j]][leaf],
             };
-            if denom > 0.0 && own > 0.0 {
-                non_uniform_entropy[j] -= w * (own / denom).log2();
-            }
-            if own > 0.0 && nf > 0.0 {
-                max_entropy -= w * (own / nf).log2();
-            }
+            max_entropy += w * suppressed[leaf];
         }
     }
     let total: f64 = non_uniform_entropy.iter().sum();
