@@ -513,7 +513,7 @@ impl AnonData {
         if shift > 128 {
             return Err(AnonError::TooWide(shift));
         }
-        let lookups: Vec<HashMap<&str, u32>> = qis
+        let lookups: Vec<FxHashMap<&str, u32>> = qis
             .iter()
             .map(|q| {
                 q.hierarchy

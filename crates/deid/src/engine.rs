@@ -1174,6 +1174,15 @@ fn deidentify_chunked<R: Read, W: Write>(
         // Without microaggregation the search needs only the distinct combinations of the
         // quasi-identifiers' output values (with the sensitive value).
         let streaming = searching && plan.micro.is_empty() && stream_search;
+        // When every quasi-identifier's output in this pass is its input (kept, or searched and
+        // not yet generalised), a record's input class is its combination's quasi-identifiers:
+        // the input classes are then counted per combination, not digested per record.
+        let before_from_units = streaming
+            && plan.qi_outputs.iter().zip(&plan.qi_inputs).all(|(&o, &i)| {
+                plan.steps
+                    .get(o)
+                    .is_some_and(|s| s.input == i && matches!(s.op, Op::Keep | Op::Searched(_)))
+            });
         let mut units = streaming
             .then(|| UnitIndex::new(plan.qi_outputs.len() + plan.sensitive_outputs.len().min(1)));
         while reader.read_record(&mut record).map_err(read_error)? {
@@ -1219,7 +1228,7 @@ fn deidentify_chunked<R: Read, W: Write>(
                 };
                 cls.push(class);
             }
-            if searching {
+            if searching && !before_from_units {
                 // The input's classes (the risk before): one digest per record, as the
                 // writing pass counts them without a search.
                 before.add(plan.qi_inputs.iter().map(|&i| record.get(i).unwrap_or("")));
@@ -1283,6 +1292,15 @@ fn deidentify_chunked<R: Read, W: Write>(
             options.progress.stage("searching");
             search = Some(match units {
                 Some(units) => {
+                    if before_from_units {
+                        let q = plan.qi_outputs.len();
+                        for (u, &count) in units.counts.iter().enumerate() {
+                            before.add_key(
+                                KAnonymityCounter::class_key((0..q).map(|c| units.value(u, c))),
+                                u64::from(count),
+                            );
+                        }
+                    }
                     let mut outcome =
                         run_search(policy, options, &searched, SearchRows::Units(&units))?;
                     outcome.units = Some(units);
@@ -2472,10 +2490,22 @@ level = 1
             )
         );
         let input = mixed_csv(2500, None, None);
+        // Only searched quasi-identifiers: the input classes are counted per combination.
+        let passthrough = generalized
+            .replace(
+                "quasi_identifiers = [\"birth_date\", \"postal_code\"]",
+                "quasi_identifiers = [\"postal_code\", \"county\"]",
+            )
+            .replace(
+                "hierarchy = \"division_codes\"\nlevel = 1",
+                "hierarchy = \"division_codes\"",
+            );
+        assert_ne!(passthrough, generalized);
         for (name, policy) in [
             ("global", &generalized),
             ("local", &local),
             ("sensitive", &sensitive),
+            ("passthrough", &passthrough),
         ] {
             let (streamed, streamed_out) = run_mixed_streaming(policy, &input, 2, 100, true, true);
             let (kept, kept_out) = run_mixed_streaming(policy, &input, 2, 100, true, false);
