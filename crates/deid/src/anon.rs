@@ -8,9 +8,11 @@
 //!
 //! Each quasi-identifier column is encoded to integer ids per hierarchy level. Records are
 //! grouped into distinct (quasi-identifier, sensitive value) tuples with counts, so evaluating a
-//! node costs time proportional to the number of distinct tuples, not records. For a node (one
-//! level per quasi-identifier) the tuples are mapped through the hierarchies and grouped into
-//! equivalence classes; a class that fails a criterion is suppressed, and the node is accepted
+//! node costs time proportional to the number of distinct tuples, not records (or fewer: the
+//! classes of a node below it, see `AnonData::group`). The rows given may themselves be
+//! weighted distinct combinations ([`AnonData::new_weighted`]), so a caller that counted them
+//! while streaming never holds the records. For a node (one level per quasi-identifier) the
+//! tuples are mapped through the hierarchies and grouped into equivalence classes; a class that fails a criterion is suppressed, and the node is accepted
 //! when the suppressed records are at most `⌊suppression_limit · n⌋` (ARX's rule).
 //!
 //! Criteria: k-anonymity, distinct-, entropy- and recursive-(c,l)-diversity and t-closeness with

@@ -12,7 +12,9 @@
 //! 0 % suppression; with suppression for k-anonymity and distinct-l-diversity), a rejected node
 //! marks all its predecessors rejected and an accepted node all its successors accepted, as in
 //! Flash (Kohlmayer et al. 2012), so most nodes are never grouped. Batches of candidates are
-//! evaluated in parallel with rayon.
+//! evaluated in parallel with rayon. For k-anonymity, a node's classes are rolled up from the
+//! classes of an already grouped node below it (as in Flash and ARX) rather than regrouped from
+//! all distinct tuples; the groupings kept for this are bounded in number and in total classes.
 //!
 //! Ties in loss are broken by the smaller sum of levels, then by lexicographic order of levels.
 
