@@ -515,7 +515,8 @@ impl AnonData {
         if shift > 128 {
             return Err(AnonError::TooWide(shift));
         }
-        let lookups: Vec<FxHashMap<&str, u32>> = qis
+        // Keyed by hierarchy values (built from the input for built-ins): seeded hashing.
+        let lookups: Vec<HashMap<&str, u32, foldhash::fast::RandomState>> = qis
             .iter()
             .map(|q| {
                 q.hierarchy

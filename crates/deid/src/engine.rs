@@ -1810,6 +1810,9 @@ fn transform_one<'a>(
     Ok(true)
 }
 
+/// A hash map with a per-process random seed, for keys taken from the input.
+type SeededMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 /// Distinct combinations of values, counted as they stream by: each column's values are kept
 /// once in a dictionary and a combination is its tuple of value ids, so memory is bounded by
 /// the distinct values and combinations, whatever the number of records. Unit ids are in
@@ -1817,9 +1820,10 @@ fn transform_one<'a>(
 /// record-by-record pass would.
 #[derive(Debug)]
 struct UnitIndex {
-    dicts: Vec<rustc_hash::FxHashMap<Box<str>, u32>>,
+    /// Keyed by input values, so hashed with a per-process seed (foldhash) rather than Fx.
+    dicts: Vec<SeededMap<Box<str>, u32>>,
     values: Vec<Vec<Box<str>>>,
-    units: rustc_hash::FxHashMap<Box<[u32]>, u32>,
+    units: SeededMap<Box<[u32]>, u32>,
     /// Flattened id tuples, one per unit.
     tuples: Vec<u32>,
     /// Records per unit.
@@ -1842,9 +1846,9 @@ enum SearchRows<'a> {
 impl UnitIndex {
     fn new(columns: usize) -> Self {
         UnitIndex {
-            dicts: vec![rustc_hash::FxHashMap::default(); columns],
+            dicts: (0..columns).map(|_| SeededMap::default()).collect(),
             values: vec![Vec::new(); columns],
-            units: rustc_hash::FxHashMap::default(),
+            units: SeededMap::default(),
             tuples: Vec::new(),
             counts: Vec::new(),
             first_record: Vec::new(),

@@ -10,7 +10,8 @@
 //! probability below 10⁻²⁰), so a class costs the same 24 bytes whatever the values' size, and
 //! the counter holds no cell values.
 
-use rustc_hash::FxHashMap;
+use std::collections::HashMap;
+
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -49,8 +50,8 @@ pub struct KAnonymityReport {
 pub struct KAnonymityCounter {
     k: usize,
     quasi_identifiers: Vec<String>,
-    /// Keys are already uniform (digests), so the cheap Fx hash spreads them well.
-    classes: FxHashMap<ClassKey, u64>,
+    /// Keys are digests of input values; hashed with a per-process seed all the same.
+    classes: HashMap<ClassKey, u64, foldhash::fast::RandomState>,
 }
 
 impl KAnonymityCounter {
@@ -59,7 +60,7 @@ impl KAnonymityCounter {
         KAnonymityCounter {
             k,
             quasi_identifiers,
-            classes: FxHashMap::default(),
+            classes: HashMap::default(),
         }
     }
 
@@ -123,7 +124,8 @@ impl KAnonymityCounter {
 #[derive(Debug, Default)]
 pub(crate) struct ClassTally {
     encoded: Vec<u8>,
-    counts: std::collections::HashMap<Vec<u8>, u64>,
+    /// Keyed by input values: seeded hashing (foldhash), not Fx.
+    counts: HashMap<Vec<u8>, u64, foldhash::fast::RandomState>,
 }
 
 impl ClassTally {

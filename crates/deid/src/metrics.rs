@@ -23,6 +23,8 @@
 //!   probabilities taken from the input's value frequencies; suppressed cells condition on
 //!   "any value". Also returned normalised by the entropy of full suppression.
 
+use std::collections::HashMap;
+
 use rustc_hash::FxHashMap;
 
 use crate::anon::{Aggregate, AnonData, AnonError};
@@ -102,7 +104,7 @@ impl Recoding {
             .dims
             .iter()
             .map(|d| {
-                let mut ids: FxHashMap<&str, u32> = FxHashMap::default();
+                let mut ids: HashMap<&str, u32, foldhash::fast::RandomState> = HashMap::default();
                 d.labels
                     .iter()
                     .map(|level| {
