@@ -404,6 +404,26 @@ thread_local! {
     static DENSE: std::cell::RefCell<Vec<u32>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
+/// Dense tables above this many entries (1 MB) are freed when a search ends, so that a
+/// long-running process does not keep up to [`DENSE_MAX`] entries per pool thread.
+const DENSE_KEEP: usize = 1 << 18;
+
+/// Frees the large dense grouping tables of the current rayon pool's threads and of the
+/// calling thread (called when a search ends).
+pub(crate) fn release_grouping_tables() {
+    let release = || {
+        DENSE.with(|cell| {
+            if let Ok(mut table) = cell.try_borrow_mut() {
+                if table.len() > DENSE_KEEP {
+                    *table = Vec::new();
+                }
+            }
+        })
+    };
+    rayon::broadcast(|_| release());
+    release();
+}
+
 /// The outcome of evaluating one node.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NodeEval {

@@ -254,6 +254,7 @@ pub fn search_optimal(data: &AnonData, config: &AnonConfig) -> Result<SearchResu
             }
         }
     }
+    crate::anon::release_grouping_tables();
     Ok(SearchResult {
         optimum: best,
         lattice_size: lattice.size(),
@@ -435,6 +436,7 @@ pub fn search_exhaustive(data: &AnonData, config: &AnonConfig) -> Result<SearchR
         .map(|i| data.evaluate_unchecked(&lattice.levels(i), config))
         .filter(|e| e.anonymous)
         .reduce_with(|a, b| if better(&b, &a) { b } else { a });
+    crate::anon::release_grouping_tables();
     Ok(SearchResult {
         optimum: best,
         lattice_size: lattice.size(),
