@@ -1092,12 +1092,64 @@ pub fn deidentify_with<R: Read, W: Write>(
     output: W,
     options: &RunOptions<'_>,
 ) -> Result<DeidReport, DeidError> {
-    deidentify_chunked(policy, keys, open, output, options, CHUNK_ROWS, true)
+    deidentify_chunked(
+        policy,
+        keys,
+        open,
+        output,
+        options,
+        CHUNK_ROWS,
+        true,
+        IN_MEMORY_LIMIT,
+    )
+}
+
+/// A run that reads its input twice (a search or microaggregation) reads an input of at most
+/// this many bytes once into memory: the second pass parses the buffered bytes instead of
+/// opening the input again, and finds each record's combination by the id noted in pass 1
+/// instead of transforming its quasi-identifiers again. Larger inputs stream twice.
+const IN_MEMORY_LIMIT: usize = 64 << 20;
+
+/// The input of a pass: bytes already read (all of a buffered input, or the head of a larger
+/// one read while deciding), then the rest of the opened input, if any.
+struct Source<'b, R> {
+    head: &'b [u8],
+    rest: Option<R>,
+}
+
+/// A CSV reader over `source`, with the given delimiter or the one its first bytes suggest.
+fn open_source<R: Read>(
+    source: Source<'_, R>,
+    delimiter: Option<u8>,
+) -> Result<csv::Reader<BufReader<Source<'_, R>>>, DeidError> {
+    let mut buffered = BufReader::with_capacity(1 << 20, source);
+    let delimiter = match delimiter {
+        Some(d) => d,
+        None => detect_delimiter(buffered.fill_buf().map_err(DeidError::Read)?),
+    };
+    Ok(csv::ReaderBuilder::new()
+        .has_headers(true)
+        .delimiter(delimiter)
+        .from_reader(buffered))
+}
+
+impl<R: Read> Read for Source<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if !self.head.is_empty() {
+            return self.head.read(buf);
+        }
+        match &mut self.rest {
+            Some(r) => r.read(buf),
+            None => Ok(0),
+        }
+    }
 }
 
 /// [`deidentify_with`] with the writing pass's chunk size as a parameter (tests vary it to
 /// move the chunk boundaries), and whether a search without microaggregation may stream
-/// (tests compare it with keeping every record).
+/// (tests compare it with keeping every record), and the largest input read into memory for
+/// the second pass (tests compare 0, always streaming, with buffering).
+#[allow(clippy::too_many_arguments)]
 fn deidentify_chunked<R: Read, W: Write>(
     policy: &DeidPolicy,
     keys: &DeidKeys,
@@ -1106,6 +1158,7 @@ fn deidentify_chunked<R: Read, W: Write>(
     options: &RunOptions<'_>,
     chunk_rows: usize,
     stream_search: bool,
+    memory_limit: usize,
 ) -> Result<DeidReport, DeidError> {
     let started = Instant::now();
     let searched: Vec<String> = if options.optimize {
@@ -1118,19 +1171,45 @@ fn deidentify_chunked<R: Read, W: Write>(
     } else {
         Vec::new()
     };
-    let open_csv = |open: &mut dyn FnMut() -> std::io::Result<R>| -> Result<csv::Reader<BufReader<R>>, DeidError> {
-        let mut buffered = BufReader::with_capacity(1 << 20, open().map_err(DeidError::Read)?);
-        let delimiter = match options.delimiter {
-            Some(d) => d,
-            None => detect_delimiter(buffered.fill_buf().map_err(DeidError::Read)?),
-        };
-        Ok(csv::ReaderBuilder::new()
-            .has_headers(true)
-            .delimiter(delimiter)
-            .from_reader(buffered))
-    };
+    // Two passes (search or microaggregation): an input within `memory_limit` is read once.
+    let two_passes = !searched.is_empty()
+        || policy
+            .columns()
+            .iter()
+            .any(|r| matches!(r.action, Action::Microaggregate { .. }));
+    let mut head: Vec<u8> = Vec::new();
+    let mut first: Option<Source<'_, R>> = None;
+    let mut in_memory = false;
+    if two_passes && memory_limit > 0 {
+        let mut input = open().map_err(DeidError::Read)?;
+        let limit = u64::try_from(memory_limit).unwrap_or(u64::MAX);
+        (&mut input)
+            .take(limit.saturating_add(1))
+            .read_to_end(&mut head)
+            .map_err(DeidError::Read)?;
+        in_memory = head.len() <= memory_limit;
+        if !in_memory {
+            first = Some(Source {
+                head: &[],
+                rest: Some(input),
+            });
+        }
+    }
+    let head: &[u8] = &head;
+    if let Some(f) = first.as_mut() {
+        f.head = head;
+    }
+    let open_csv = |source| open_source(source, options.delimiter);
 
-    let mut reader = open_csv(open)?;
+    let source = match first {
+        Some(source) => source,
+        None if in_memory => Source { head, rest: None },
+        None => Source {
+            head: &[],
+            rest: Some(open().map_err(DeidError::Read)?),
+        },
+    };
+    let mut reader = open_csv(source)?;
     let header = reader.headers().map_err(read_error)?.clone();
     if header.is_empty() {
         return Err(DeidError::NoHeader);
@@ -1185,6 +1264,7 @@ fn deidentify_chunked<R: Read, W: Write>(
             });
         let mut units = streaming
             .then(|| UnitIndex::new(plan.qi_outputs.len() + plan.sensitive_outputs.len().min(1)));
+        let mut record_units: Option<Vec<u32>> = (streaming && in_memory).then(Vec::new);
         while reader.read_record(&mut record).map_err(read_error)? {
             let line = record.position().map_or(0, |p| p.line());
             plan.apply(
@@ -1235,12 +1315,15 @@ fn deidentify_chunked<R: Read, W: Write>(
             }
             if let (true, Some(units)) = (searching, units.as_mut()) {
                 // Streaming: count combinations, keep no record.
-                units.add(
+                let unit = units.add(
                     plan.qi_outputs
                         .iter()
                         .chain(plan.sensitive_outputs.first())
                         .map(|&i| cells.get(i).map_or("", String::as_str)),
                 )?;
+                if let Some(ids) = record_units.as_mut() {
+                    ids.push(unit);
+                }
             } else if searching {
                 let mut row: Vec<String> = plan
                     .qi_outputs
@@ -1304,13 +1387,21 @@ fn deidentify_chunked<R: Read, W: Write>(
                     let mut outcome =
                         run_search(policy, options, &searched, SearchRows::Units(&units))?;
                     outcome.units = Some(units);
+                    outcome.record_units = record_units;
                     outcome
                 }
                 _ => run_search(policy, options, &searched, SearchRows::Records(rows))?,
             });
         }
         micro_values = Some(mv);
-        reader = open_csv(open)?;
+        reader = open_csv(if in_memory {
+            Source { head, rest: None }
+        } else {
+            Source {
+                head: &[],
+                rest: Some(open().map_err(DeidError::Read)?),
+            }
+        })?;
         let again = reader.headers().map_err(read_error)?.clone();
         if again != header {
             return Err(DeidError::Read(std::io::Error::other(
@@ -1740,9 +1831,17 @@ fn transform_one<'a>(
     labels.clear();
     if let Some(s) = w.search {
         // The record's unit: its combination when the search streamed, else the record itself.
-        let r = match &s.units {
-            None => r,
-            Some(units) => {
+        let r = match (&s.units, &s.record_units) {
+            (None, _) => r,
+            (Some(_), Some(ids)) => match ids.get(r) {
+                Some(&u) => u as usize,
+                None => {
+                    return Err(DeidError::Read(std::io::Error::other(
+                        "the input changed between the two passes",
+                    )))
+                }
+            },
+            (Some(units), None) => {
                 let line = record.position().map_or(0, |p| p.line());
                 plan.apply(
                     w.keyed,
@@ -1857,8 +1956,8 @@ impl UnitIndex {
         }
     }
 
-    /// Counts one record's combination.
-    fn add<'a, I: IntoIterator<Item = &'a str>>(&mut self, cells: I) -> Result<(), DeidError> {
+    /// Counts one record's combination; returns its unit.
+    fn add<'a, I: IntoIterator<Item = &'a str>>(&mut self, cells: I) -> Result<u32, DeidError> {
         let too_many = || {
             DeidError::Anon(AnonError::InvalidParameter(
                 "more than 2^32 distinct values, combinations or records per combination",
@@ -1877,10 +1976,11 @@ impl UnitIndex {
             };
             self.ids.push(id);
         }
-        match self.units.get(self.ids.as_slice()) {
+        let unit = match self.units.get(self.ids.as_slice()) {
             Some(&u) => {
                 let c = &mut self.counts[u as usize];
                 *c = c.checked_add(1).ok_or_else(too_many)?;
+                u
             }
             None => {
                 let u = u32::try_from(self.counts.len()).map_err(|_| too_many())?;
@@ -1889,10 +1989,11 @@ impl UnitIndex {
                 self.counts.push(1);
                 self.first_record
                     .push(u32::try_from(self.records).unwrap_or(u32::MAX));
+                u
             }
-        }
+        };
         self.records += 1;
-        Ok(())
+        Ok(unit)
     }
 
     /// Value of unit `unit` in column `column` (empty past the columns).
@@ -1930,6 +2031,9 @@ struct SearchOutcome {
     /// The distinct combinations the search ran on (the units of `data` and `recoding`), when
     /// pass 1 streamed; `None` when the units are the records.
     units: Option<UnitIndex>,
+    /// Each record's unit, noted in pass 1 when the second pass reads the same bytes from
+    /// memory (the input cannot have changed); `None`: pass 2 finds it by its values.
+    record_units: Option<Vec<u32>>,
     data: AnonData,
     recoding: Recoding,
     utility: Utility,
@@ -2102,6 +2206,7 @@ fn run_search(
     };
     Ok(SearchOutcome {
         units: None,
+        record_units: None,
         data,
         recoding,
         utility,
@@ -2379,6 +2484,26 @@ level = 1
         optimize: bool,
         stream_search: bool,
     ) -> (Result<DeidReport, String>, Vec<u8>) {
+        run_mixed_with(
+            policy,
+            input,
+            threads,
+            chunk_rows,
+            optimize,
+            stream_search,
+            IN_MEMORY_LIMIT,
+        )
+    }
+
+    fn run_mixed_with(
+        policy: &str,
+        input: &[u8],
+        threads: usize,
+        chunk_rows: usize,
+        optimize: bool,
+        stream_search: bool,
+        memory_limit: usize,
+    ) -> (Result<DeidReport, String>, Vec<u8>) {
         let policy = DeidPolicy::parse(policy).unwrap();
         let keys = DeidKeys {
             pseudonym_key: [7; 32],
@@ -2409,6 +2534,7 @@ level = 1
                 &options,
                 chunk_rows,
                 stream_search,
+                memory_limit,
             )
         });
         let result = result
@@ -2477,6 +2603,80 @@ level = 1
     /// A search over the distinct combinations counted while streaming (pass 1 keeps no
     /// record) writes the output, levels, suppression, classes and risk of a search over every
     /// record, for global and local recoding, with and without a sensitive column.
+    #[test]
+    fn a_second_pass_over_the_buffered_input_equals_reading_it_again() {
+        let generalized = MIXED_POLICY.replace(
+            "[columns.postal_code]\naction = \"truncate\"\nlength = 4\npad = \"0\"",
+            "[columns.postal_code]\naction = \"generalize\"\nhierarchy = \"postal_codes\"",
+        );
+        assert_ne!(generalized, MIXED_POLICY);
+        let local = generalized.replacen('\n', "\nrecoding = \"local\"\n", 1);
+        let input = mixed_csv(2500, None, None);
+        let micro = MIXED_POLICY.replace(
+            "[columns.fee]\naction = \"noise\"\nscale = 5.0\ndecimals = 2",
+            "[columns.fee]\naction = \"microaggregate\"",
+        );
+        assert_ne!(micro, MIXED_POLICY);
+        let micro_search = generalized.replace(
+            "[columns.fee]\naction = \"noise\"\nscale = 5.0\ndecimals = 2",
+            "[columns.fee]\naction = \"microaggregate\"",
+        );
+        assert_ne!(micro_search, generalized);
+        for (name, policy, optimize) in [
+            ("global", &generalized, true),
+            ("local", &local, true),
+            ("microaggregation", &micro, false),
+            ("microaggregation and search", &micro_search, true),
+        ] {
+            // 0: both passes open the input; half: the head read while deciding, then the rest.
+            let (streamed, streamed_out) =
+                run_mixed_with(policy, &input, 2, 100, optimize, true, 0);
+            let (half, half_out) =
+                run_mixed_with(policy, &input, 2, 100, optimize, true, input.len() / 2);
+            let (buffered, buffered_out) =
+                run_mixed_with(policy, &input, 2, 100, optimize, true, IN_MEMORY_LIMIT);
+            let streamed = streamed.unwrap();
+            assert_eq!(streamed.search.is_some(), optimize, "{name}");
+            assert!(streamed.rows_out > 0, "{name}");
+            assert!(buffered_out == streamed_out, "{name}: same output");
+            assert!(half_out == streamed_out, "{name}: same output");
+            assert_eq!(buffered.unwrap(), streamed, "{name}");
+            assert_eq!(half.unwrap(), streamed, "{name}");
+        }
+        // A buffered input is opened once: an input that can be read only once suffices.
+        let policy = DeidPolicy::parse(&generalized).unwrap();
+        let keys = DeidKeys {
+            pseudonym_key: [7; 32],
+            date_shift_key: [9; 32],
+        };
+        let hierarchies = Hierarchies::default();
+        let options = RunOptions {
+            optimize: true,
+            local: None,
+            delimiter: None,
+            hierarchies: &hierarchies,
+            progress: &NoProgress,
+            risk_threshold: DEFAULT_RISK_THRESHOLD,
+            population: None,
+        };
+        let once = |limit: usize| {
+            let mut input = Some(input.as_slice());
+            let mut open = move || {
+                input
+                    .take()
+                    .ok_or_else(|| std::io::Error::other("opened twice"))
+            };
+            let mut out = Vec::new();
+            let r = deidentify_chunked(
+                &policy, &keys, &mut open, &mut out, &options, 100, true, limit,
+            );
+            r.map(|_| out).map_err(|e| e.to_string())
+        };
+        let (_, streamed_out) = run_mixed_with(&generalized, &input, 2, 100, true, true, 0);
+        assert!(once(IN_MEMORY_LIMIT).unwrap() == streamed_out);
+        assert!(once(0).unwrap_err().contains("opened twice"));
+    }
+
     #[test]
     fn a_streamed_search_equals_a_search_over_every_record() {
         let generalized = MIXED_POLICY.replace(
