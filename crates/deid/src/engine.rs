@@ -1376,12 +1376,28 @@ fn deidentify_chunked<R: Read, W: Write>(
             search = Some(match units {
                 Some(units) => {
                     if before_from_units {
+                        // A unit's first `q` value ids are its input class: classes are told
+                        // apart by ids, so no digest of their values is needed.
                         let q = plan.qi_outputs.len();
-                        for (u, &count) in units.counts.iter().enumerate() {
-                            before.add_key(
-                                KAnonymityCounter::class_key((0..q).map(|c| units.value(u, c))),
-                                u64::from(count),
-                            );
+                        let width = units.dicts.len();
+                        if width == q {
+                            // Units are distinct combinations of exactly these values.
+                            for (u, &count) in units.counts.iter().enumerate() {
+                                before.add_key(
+                                    KAnonymityCounter::index_key(u as u64),
+                                    u64::from(count),
+                                );
+                            }
+                        } else {
+                            // Units that differ only in the sensitive value share a class.
+                            let mut classes: SeededMap<&[u32], u64> = SeededMap::default();
+                            for (u, &count) in units.counts.iter().enumerate() {
+                                let ids = units.tuples.get(u * width..u * width + q).unwrap_or(&[]);
+                                let next = classes.len() as u64;
+                                let class = *classes.entry(ids).or_insert(next);
+                                before
+                                    .add_key(KAnonymityCounter::index_key(class), u64::from(count));
+                            }
                         }
                     }
                     let mut outcome =
@@ -2705,11 +2721,23 @@ level = 1
                 "hierarchy = \"division_codes\"",
             );
         assert_ne!(passthrough, generalized);
+        let passthrough_sensitive = format!(
+            "{}\n[l_diversity]\nkind = \"distinct\"\nl = 2\n",
+            passthrough.replacen(
+                '\n',
+                "\nsensitive = [\"visit_date\"]\nsuppression_limit = 0.1\n",
+                1
+            )
+        );
         for (name, policy) in [
             ("global", &generalized),
             ("local", &local),
             ("sensitive", &sensitive),
             ("passthrough", &passthrough),
+            (
+                "passthrough with a sensitive column",
+                &passthrough_sensitive,
+            ),
         ] {
             let (streamed, streamed_out) = run_mixed_streaming(policy, &input, 2, 100, true, true);
             let (kept, kept_out) = run_mixed_streaming(policy, &input, 2, 100, true, false);

@@ -81,6 +81,14 @@ impl KAnonymityCounter {
         truncate(&h.finalize())
     }
 
+    /// A class key for a caller that has already told the classes apart: distinct indices are
+    /// distinct classes. A counter takes either these keys or digests, never both.
+    pub(crate) fn index_key(index: u64) -> ClassKey {
+        let mut key = [0u8; 16];
+        key[..8].copy_from_slice(&index.to_le_bytes());
+        key
+    }
+
     /// Adds `n` records by their [`KAnonymityCounter::class_key`].
     pub(crate) fn add_key(&mut self, key: ClassKey, n: u64) {
         *self.classes.entry(key).or_insert(0) += n;
