@@ -1110,10 +1110,11 @@ pub fn deidentify_with<R: Read, W: Write>(
 /// instead of transforming its quasi-identifiers again. Larger inputs stream twice.
 const IN_MEMORY_LIMIT: usize = 64 << 20;
 
-/// The input of a pass: bytes already read (all of a buffered input, or the head of a larger
-/// one read while deciding), then the rest of the opened input, if any.
+/// The input of a pass: bytes in memory (all of a buffered input, or, owned and freed once
+/// read, the start of a larger one read while deciding), then the rest of the opened input.
 struct Source<'b, R> {
     head: &'b [u8],
+    read: Option<std::io::Cursor<Vec<u8>>>,
     rest: Option<R>,
 }
 
@@ -1137,6 +1138,13 @@ impl<R: Read> Read for Source<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         if !self.head.is_empty() {
             return self.head.read(buf);
+        }
+        if let Some(bytes) = &mut self.read {
+            let n = bytes.read(buf)?;
+            if n > 0 || buf.is_empty() {
+                return Ok(n);
+            }
+            self.read = None;
         }
         match &mut self.rest {
             Some(r) => r.read(buf),
@@ -1182,30 +1190,40 @@ fn deidentify_chunked<R: Read, W: Write>(
     let mut in_memory = false;
     if two_passes && memory_limit > 0 {
         let mut input = open().map_err(DeidError::Read)?;
-        let limit = u64::try_from(memory_limit).unwrap_or(u64::MAX);
+        let limit = memory_limit.saturating_add(1);
+        // Reserved, not touched: only the bytes read take memory, and reading never copies
+        // them to a larger buffer.
+        let mut bytes = Vec::with_capacity(limit);
         (&mut input)
-            .take(limit.saturating_add(1))
-            .read_to_end(&mut head)
+            .take(u64::try_from(limit).unwrap_or(u64::MAX))
+            .read_to_end(&mut bytes)
             .map_err(DeidError::Read)?;
-        in_memory = head.len() <= memory_limit;
-        if !in_memory {
+        in_memory = bytes.len() <= memory_limit;
+        if in_memory {
+            bytes.shrink_to_fit();
+            head = bytes;
+        } else {
+            // Too large: pass 1 reads these bytes, then the rest; they are freed once read.
             first = Some(Source {
                 head: &[],
+                read: Some(std::io::Cursor::new(bytes)),
                 rest: Some(input),
             });
         }
     }
     let head: &[u8] = &head;
-    if let Some(f) = first.as_mut() {
-        f.head = head;
-    }
     let open_csv = |source| open_source(source, options.delimiter);
 
     let source = match first {
         Some(source) => source,
-        None if in_memory => Source { head, rest: None },
+        None if in_memory => Source {
+            head,
+            read: None,
+            rest: None,
+        },
         None => Source {
             head: &[],
+            read: None,
             rest: Some(open().map_err(DeidError::Read)?),
         },
     };
@@ -1411,10 +1429,15 @@ fn deidentify_chunked<R: Read, W: Write>(
         }
         micro_values = Some(mv);
         reader = open_csv(if in_memory {
-            Source { head, rest: None }
+            Source {
+                head,
+                read: None,
+                rest: None,
+            }
         } else {
             Source {
                 head: &[],
+                read: None,
                 rest: Some(open().map_err(DeidError::Read)?),
             }
         })?;
