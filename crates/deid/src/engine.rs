@@ -25,6 +25,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
+use std::hash::BuildHasher;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
 use std::time::Instant;
@@ -1961,7 +1962,10 @@ struct UnitIndex {
     /// Keyed by input values, so hashed with a per-process seed (foldhash) rather than Fx.
     dicts: Vec<SeededMap<Box<str>, u32>>,
     values: Vec<Vec<Box<str>>>,
-    units: SeededMap<Box<[u32]>, u32>,
+    /// Unit ids, found by the hash of their id tuple in `tuples` (no allocation per unit).
+    units: hashbrown::HashTable<u32>,
+    /// Hashes id tuples; seeded, as the tuples follow the input.
+    hasher: foldhash::fast::RandomState,
     /// Flattened id tuples, one per unit.
     tuples: Vec<u32>,
     /// Records per unit.
@@ -1986,7 +1990,8 @@ impl UnitIndex {
         UnitIndex {
             dicts: (0..columns).map(|_| SeededMap::default()).collect(),
             values: vec![Vec::new(); columns],
-            units: SeededMap::default(),
+            units: hashbrown::HashTable::new(),
+            hasher: foldhash::fast::RandomState::default(),
             tuples: Vec::new(),
             counts: Vec::new(),
             first_record: Vec::new(),
@@ -2015,7 +2020,21 @@ impl UnitIndex {
             };
             self.ids.push(id);
         }
-        let unit = match self.units.get(self.ids.as_slice()) {
+        let q = self.dicts.len();
+        let UnitIndex {
+            units,
+            hasher,
+            tuples,
+            ids,
+            ..
+        } = self;
+        let tuple = |u: u32| {
+            tuples
+                .get(u as usize * q..(u as usize + 1) * q)
+                .unwrap_or(&[])
+        };
+        let hash = hasher.hash_one(ids.as_slice());
+        let unit = match units.find(hash, |&u| tuple(u) == ids.as_slice()) {
             Some(&u) => {
                 let c = &mut self.counts[u as usize];
                 *c = c.checked_add(1).ok_or_else(too_many)?;
@@ -2023,8 +2042,14 @@ impl UnitIndex {
             }
             None => {
                 let u = u32::try_from(self.counts.len()).map_err(|_| too_many())?;
-                self.units.insert(self.ids.as_slice().into(), u);
-                self.tuples.extend_from_slice(&self.ids);
+                units.insert_unique(hash, u, |&v| {
+                    hasher.hash_one(
+                        tuples
+                            .get(v as usize * q..(v as usize + 1) * q)
+                            .unwrap_or(&[]),
+                    )
+                });
+                tuples.extend_from_slice(ids);
                 self.counts.push(1);
                 self.first_record
                     .push(u32::try_from(self.records).unwrap_or(u32::MAX));
@@ -2061,7 +2086,13 @@ impl UnitIndex {
             }
         }
         let key: &[u32] = if q <= ids.len() { &ids[..q] } else { &long };
-        self.units.get(key).copied()
+        let hash = self.hasher.hash_one(key);
+        let tuple = |u: u32| {
+            self.tuples
+                .get(u as usize * q..(u as usize + 1) * q)
+                .unwrap_or(&[])
+        };
+        self.units.find(hash, |&u| tuple(u) == key).copied()
     }
 }
 
