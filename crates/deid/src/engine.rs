@@ -1079,8 +1079,10 @@ pub fn deidentify<R: Read, W: Write>(
 /// Prosecutor risk above which a record counts as at risk: 1/5 (GB/T 39725-2020 §11.4.2.4).
 pub const DEFAULT_RISK_THRESHOLD: f64 = 0.2;
 
-/// De-identifies CSV from `open` (called once, or twice with `optimize`: the search needs the
-/// quasi-identifiers of every record before the first output row is written) into `output`.
+/// De-identifies CSV from `open` into `output`. With `optimize` or microaggregation the input
+/// is read twice (the search needs the quasi-identifiers of every record before the first
+/// output row is written): an input of at most 64 MB is read once into memory and both passes
+/// run over those bytes (`open` is called once), a larger one is opened again for pass 2.
 ///
 /// With `optimize`, the `generalize` quasi-identifiers without a fixed level are generalised
 /// by optimal global recoding (or local recoding) under the policy's k, suppression limit,
