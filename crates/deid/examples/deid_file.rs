@@ -4,18 +4,47 @@
 //! `scripts/bench-deid-presidio.sh`.
 //!
 //! ```text
-//! deid_file POLICY.toml IN.csv OUT.csv [--optimize] [--local]
+//! deid_file POLICY.toml IN.csv OUT.csv [--optimize] [--local] [--stages]
 //! deid_file --copy IN.csv OUT.csv
 //! ```
+//!
+//! `--stages` prints the wall and CPU seconds (user + system, all threads) at which each
+//! stage of the run began, and the run's search summary.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter};
 use std::path::Path;
+use std::time::Instant;
 
 use medspace_deid::{
-    deidentify_with, detect_delimiter, DeidKeys, DeidPolicy, Hierarchies, NoProgress, RunOptions,
+    deidentify_with, detect_delimiter, DeidKeys, DeidPolicy, Hierarchies, NoProgress, Progress,
+    RunOptions,
 };
+
+/// User + system CPU seconds of this process (all threads), from `/proc/self/stat`.
+fn cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return f64::NAN;
+    };
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// Prints when each stage begins.
+struct Stages(Instant);
+
+impl Progress for Stages {
+    fn stage(&self, name: &str) {
+        eprintln!(
+            "  {:8.3} s wall {:7.2} s CPU: {name}",
+            self.0.elapsed().as_secs_f64(),
+            cpu_seconds()
+        );
+    }
+}
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -44,6 +73,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let policy = DeidPolicy::parse(&text)?;
     let base = Path::new(policy_path).parent().unwrap_or(Path::new("."));
     let hierarchies = Hierarchies::load(&policy, base)?;
+    let stages = args.iter().any(|a| a == "--stages");
+    let timer = Stages(Instant::now());
     let keys = DeidKeys {
         pseudonym_key: [7; 32],
         date_shift_key: [9; 32],
@@ -53,13 +84,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         local: args.iter().any(|a| a == "--local").then_some(true),
         delimiter: None,
         hierarchies: &hierarchies,
-        progress: &NoProgress,
+        progress: if stages { &timer } else { &NoProgress },
         risk_threshold: 0.2,
         population: None,
     };
     let mut open = || File::open(&input);
     let out = BufWriter::with_capacity(1 << 20, File::create(output)?);
     let report = deidentify_with(&policy, &keys, &mut open, out, &options)?;
+    if stages {
+        timer.stage("done");
+        eprintln!(
+            "  levels {:?}, search {:?}, granularity {:?}",
+            report.generalization,
+            report.search,
+            report.utility.as_ref().map(|u| u.granularity)
+        );
+    }
     eprintln!(
         "{} rows in, {} out, k achieved {}, {} ms",
         report.rows_in, report.rows_out, report.k_achieved, report.elapsed_ms

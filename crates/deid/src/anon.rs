@@ -8,9 +8,11 @@
 //!
 //! Each quasi-identifier column is encoded to integer ids per hierarchy level. Records are
 //! grouped into distinct (quasi-identifier, sensitive value) tuples with counts, so evaluating a
-//! node costs time proportional to the number of distinct tuples, not records. For a node (one
-//! level per quasi-identifier) the tuples are mapped through the hierarchies and grouped into
-//! equivalence classes; a class that fails a criterion is suppressed, and the node is accepted
+//! node costs time proportional to the number of distinct tuples, not records (or fewer: the
+//! classes of a node below it, see `AnonData::group`). The rows given may themselves be
+//! weighted distinct combinations ([`AnonData::new_weighted`]), so a caller that counted them
+//! while streaming never holds the records. For a node (one level per quasi-identifier) the
+//! tuples are mapped through the hierarchies and grouped into equivalence classes; a class that fails a criterion is suppressed, and the node is accepted
 //! when the suppressed records are at most `⌊suppression_limit · n⌋` (ARX's rule).
 //!
 //! Criteria: k-anonymity, distinct-, entropy- and recursive-(c,l)-diversity and t-closeness with
@@ -314,6 +316,7 @@ impl Dim {
     }
 
     /// Normalised loss of one cell at `level` with leaf `leaf`: `(leaves − 1)/(domain − 1)`.
+    #[cfg(test)]
     pub(crate) fn cell_loss(&self, level: usize, leaf: u32) -> f64 {
         if self.domain <= 1 {
             return 0.0;
@@ -352,10 +355,19 @@ pub struct AnonData {
     /// Sensitive value id per distinct tuple (0 when there is no sensitive attribute).
     pub(crate) sens_of: Vec<u32>,
     pub(crate) sensitive: Option<Sensitive>,
-    /// Distinct tuple of each record.
+    /// Distinct tuple of each record (unit).
     pub(crate) record_tuple: Vec<u32>,
+    /// Records per unit; empty when every unit is one record.
+    pub(crate) record_weight: Vec<u32>,
     /// Records.
     pub(crate) n: usize,
+    /// `level_extra[j][level]`: Σ over records of (leaves under the value − 1) in dimension `j`
+    /// at `level`, the numerator of the loss without suppression; a node's loss then needs
+    /// only its suppressed classes.
+    pub(crate) level_extra: Vec<Vec<u64>>,
+    /// The distinct tuples column-major: `columns[j][t] == tuples[t * q + j]`, so that class
+    /// keys are built one dimension at a time.
+    pub(crate) columns: Vec<Vec<u32>>,
 }
 
 /// The equivalence classes of one node.
@@ -369,6 +381,47 @@ pub struct Classes {
     pub sizes: Vec<u32>,
     /// A distinct tuple of each class (to read its generalised values).
     pub representative: Vec<u32>,
+}
+
+/// The classes of one node without the class of each tuple: what the search keeps to roll
+/// later nodes up from.
+#[derive(Debug, Clone)]
+pub(crate) struct Grouping {
+    /// The node.
+    pub(crate) node: Vec<usize>,
+    /// Records per class.
+    pub(crate) sizes: Vec<u32>,
+    /// A distinct tuple of each class.
+    pub(crate) representative: Vec<u32>,
+}
+
+/// Dense grouping table entries allowed per grouped item, and at most (16 MB of `u32`).
+const DENSE_PER_ITEM: u64 = 64;
+const DENSE_MAX: u64 = 1 << 22;
+
+thread_local! {
+    /// Per-thread dense grouping table: class index + 1 per key, all zero between groupings.
+    static DENSE: std::cell::RefCell<Vec<u32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Dense tables above this many entries (1 MB) are freed when a search ends, so that a
+/// long-running process does not keep up to [`DENSE_MAX`] entries per pool thread.
+const DENSE_KEEP: usize = 1 << 18;
+
+/// Frees the large dense grouping tables of the current rayon pool's threads and of the
+/// calling thread (called when a search ends).
+pub(crate) fn release_grouping_tables() {
+    let release = || {
+        DENSE.with(|cell| {
+            if let Ok(mut table) = cell.try_borrow_mut() {
+                if table.len() > DENSE_KEEP {
+                    *table = Vec::new();
+                }
+            }
+        })
+    };
+    rayon::broadcast(|_| release());
+    release();
 }
 
 /// The outcome of evaluating one node.
@@ -397,6 +450,64 @@ impl AnonData {
         qis: &[QuasiIdentifier],
         sensitive: Option<(&str, Option<&Hierarchy>)>,
     ) -> Result<AnonData, AnonError> {
+        Self::new_weighted(header, records, None, qis, sensitive)
+    }
+
+    /// [`AnonData::new`] over weighted rows: row `r` stands for `weights[r]` records (a
+    /// distinct combination and how often it occurs), so a caller that counted the distinct
+    /// combinations while streaming never holds the records. The rows are then the *units*
+    /// that [`Recoding`](crate::metrics::Recoding) assigns nodes to; every figure (counts,
+    /// suppression, loss, quality) is in records.
+    pub fn new_weighted(
+        header: &[String],
+        records: &[Vec<String>],
+        weights: Option<&[u32]>,
+        qis: &[QuasiIdentifier],
+        sensitive: Option<(&str, Option<&Hierarchy>)>,
+    ) -> Result<AnonData, AnonError> {
+        for (r, rec) in records.iter().enumerate() {
+            if rec.len() < header.len() {
+                return Err(AnonError::ShortRecord {
+                    record: r + 1,
+                    found: rec.len(),
+                    expected: header.len(),
+                });
+            }
+        }
+        Self::from_cells(
+            header,
+            records.len(),
+            &|r, c| records[r][c].as_str(),
+            weights,
+            &|r| r,
+            qis,
+            sensitive,
+            false,
+        )
+    }
+
+    /// [`AnonData::new_weighted`] over `units` rows whose cells `cell(row, column)` gives (the
+    /// columns of `header`), so that a caller holding its distinct combinations in
+    /// dictionaries builds no strings. `record_of(row)` is the 0-based record an error names.
+    ///
+    /// `distinct`: the caller promises that no two rows have the same values in the columns
+    /// used (quasi-identifiers and sensitive), so each row is its own tuple and no index of
+    /// the tuples is built (on large data that index is the largest transient allocation).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn from_cells<'a>(
+        header: &[String],
+        units: usize,
+        cell: &dyn Fn(usize, usize) -> &'a str,
+        weights: Option<&[u32]>,
+        record_of: &dyn Fn(usize) -> usize,
+        qis: &[QuasiIdentifier],
+        sensitive: Option<(&str, Option<&Hierarchy>)>,
+        distinct: bool,
+    ) -> Result<AnonData, AnonError> {
+        if weights.is_some_and(|w| w.len() != units) {
+            return Err(AnonError::InvalidParameter("one weight per row is needed"));
+        }
+        let weight = |r: usize| weights.and_then(|w| w.get(r).copied()).unwrap_or(1);
         if qis.is_empty() {
             return Err(AnonError::NoQuasiIdentifiers);
         }
@@ -424,7 +535,8 @@ impl AnonData {
         if shift > 128 {
             return Err(AnonError::TooWide(shift));
         }
-        let lookups: Vec<HashMap<&str, u32>> = qis
+        // Keyed by hierarchy values (built from the input for built-ins): seeded hashing.
+        let lookups: Vec<HashMap<&str, u32, foldhash::fast::RandomState>> = qis
             .iter()
             .map(|q| {
                 q.hierarchy
@@ -452,21 +564,14 @@ impl AnonData {
         let mut tuples = Vec::new();
         let mut counts = Vec::new();
         let mut sens_of = Vec::new();
-        let mut record_tuple = Vec::with_capacity(records.len());
+        let mut record_tuple = Vec::with_capacity(units);
         let mut ids = vec![0u32; q];
-        for (r, rec) in records.iter().enumerate() {
-            if rec.len() < header.len() {
-                return Err(AnonError::ShortRecord {
-                    record: r + 1,
-                    found: rec.len(),
-                    expected: header.len(),
-                });
-            }
+        for r in 0..units {
             let mut key = 0u128;
             for (j, &c) in qcols.iter().enumerate() {
-                let id = lookups[j].get(rec[c].as_str()).copied().ok_or_else(|| {
+                let id = lookups[j].get(cell(r, c)).copied().ok_or_else(|| {
                     AnonError::ValueNotInHierarchy {
-                        record: r + 1,
+                        record: record_of(r) + 1,
                         column: qis[j].column.clone(),
                         hierarchy: qis[j].hierarchy.name().to_string(),
                     }
@@ -477,36 +582,40 @@ impl AnonData {
             let s = match scol {
                 None => 0,
                 Some(c) => {
-                    let v = &rec[c];
+                    let v = cell(r, c);
                     match sens_ids.get(v) {
                         Some(&id) => id,
                         None if sens_h.is_some() => {
                             return Err(AnonError::ValueNotInHierarchy {
-                                record: r + 1,
+                                record: record_of(r) + 1,
                                 column: sensitive.map_or("", |s| s.0).to_string(),
                                 hierarchy: sens_h.map_or("", |h| h.name()).to_string(),
                             })
                         }
                         None => {
                             let id = sens_labels.len() as u32;
-                            sens_ids.insert(v.clone(), id);
-                            sens_labels.push(v.clone());
+                            sens_ids.insert(v.to_string(), id);
+                            sens_labels.push(v.to_string());
                             id
                         }
                     }
                 }
             };
             let next = counts.len() as u32;
-            let t = *index.entry((key, s)).or_insert(next);
+            let t = if distinct {
+                next
+            } else {
+                *index.entry((key, s)).or_insert(next)
+            };
             if t == next {
                 tuples.extend_from_slice(&ids);
                 counts.push(0);
                 sens_of.push(s);
             }
-            counts[t as usize] += 1;
+            counts[t as usize] += weight(r);
             record_tuple.push(t);
         }
-        let n = records.len();
+        let n: usize = (0..units).map(|r| weight(r) as usize).sum();
         let sensitive = scol.map(|_| {
             let mut global = vec![0.0; sens_labels.len()];
             for (t, &c) in counts.iter().enumerate() {
@@ -551,8 +660,48 @@ impl AnonData {
             sens_of,
             sensitive,
             record_tuple,
+            record_weight: weights.map(<[u32]>::to_vec).unwrap_or_default(),
             n,
-        })
+            level_extra: Vec::new(),
+            columns: Vec::new(),
+        }
+        .with_level_extra())
+    }
+
+    /// Fills [`AnonData::level_extra`] and [`AnonData::columns`].
+    fn with_level_extra(mut self) -> AnonData {
+        let q = self.dims.len();
+        self.columns = (0..q)
+            .map(|j| {
+                self.tuples
+                    .iter()
+                    .skip(j)
+                    .step_by(q.max(1))
+                    .copied()
+                    .collect()
+            })
+            .collect();
+        self.level_extra = self
+            .dims
+            .iter()
+            .enumerate()
+            .map(|(j, d)| {
+                (0..d.height())
+                    .map(|level| {
+                        let (map, leaves) = (&d.map[level], &d.leaves[level]);
+                        self.tuples
+                            .chunks_exact(q)
+                            .zip(&self.counts)
+                            .map(|(ids, &c)| {
+                                u64::from(leaves[map[ids[j] as usize] as usize].saturating_sub(1))
+                                    * u64::from(c)
+                            })
+                            .sum()
+                    })
+                    .collect()
+            })
+            .collect();
+        self
     }
 
     /// The same encoding restricted to some records (given by index, in that order).
@@ -563,6 +712,7 @@ impl AnonData {
         let mut counts: Vec<u32> = Vec::new();
         let mut sens_of = Vec::new();
         let mut record_tuple = Vec::with_capacity(records.len());
+        let mut record_weight = Vec::new();
         for &r in records {
             let Some(&old) = self.record_tuple.get(r) else {
                 continue;
@@ -575,10 +725,13 @@ impl AnonData {
                 counts.push(0);
                 sens_of.push(self.sens_of[o]);
             }
-            counts[t as usize] += 1;
+            counts[t as usize] += self.weight(r);
             record_tuple.push(t);
+            if !self.record_weight.is_empty() {
+                record_weight.push(self.weight(r));
+            }
         }
-        let n = record_tuple.len();
+        let n: usize = records.iter().map(|&r| self.weight(r) as usize).sum();
         let sensitive = self.sensitive.as_ref().map(|s| {
             let mut global = vec![0.0; s.labels.len()];
             for (t, &c) in counts.iter().enumerate() {
@@ -600,7 +753,25 @@ impl AnonData {
             sens_of,
             sensitive,
             record_tuple,
+            record_weight,
             n,
+            level_extra: Vec::new(),
+            columns: Vec::new(),
+        }
+        .with_level_extra()
+    }
+
+    /// Rows (units): the records, or the weighted rows of [`AnonData::new_weighted`].
+    pub fn units(&self) -> usize {
+        self.record_tuple.len()
+    }
+
+    /// Records that unit `r` stands for (1 unless built by [`AnonData::new_weighted`]).
+    pub fn weight(&self, r: usize) -> u32 {
+        if self.record_weight.is_empty() {
+            1
+        } else {
+            self.record_weight.get(r).copied().unwrap_or(0)
         }
     }
 
@@ -659,38 +830,155 @@ impl AnonData {
     }
 
     pub(crate) fn classes_unchecked(&self, node: &[usize]) -> Classes {
-        let q = self.dims.len();
-        let maps: Vec<(&[u32], u32)> = self
-            .dims
-            .iter()
-            .zip(node)
-            .map(|(d, &l)| (d.map[l].as_slice(), d.shift))
-            .collect();
-        let mut index: FxHashMap<u128, u32> = FxHashMap::default();
-        index.reserve(self.counts.len().min(1 << 16));
         let mut class_of_tuple = Vec::with_capacity(self.counts.len());
-        let mut sizes: Vec<u32> = Vec::new();
-        let mut representative = Vec::new();
-        for (t, (ids, &c)) in self.tuples.chunks_exact(q).zip(&self.counts).enumerate() {
-            let mut key = 0u128;
-            for (&id, &(m, shift)) in ids.iter().zip(&maps) {
-                key |= u128::from(m[id as usize]) << shift;
-            }
-            let next = sizes.len() as u32;
-            let cl = *index.entry(key).or_insert(next);
-            if cl == next {
-                sizes.push(0);
-                representative.push(t as u32);
-            }
-            sizes[cl as usize] += c;
-            class_of_tuple.push(cl);
-        }
+        let g = self.group(node, None, Some(&mut class_of_tuple));
         Classes {
-            node: node.to_vec(),
+            node: g.node,
             class_of_tuple,
+            sizes: g.sizes,
+            representative: g.representative,
+        }
+    }
+
+    /// Groups a node's classes (sizes and a representative tuple each). Without `source` the
+    /// distinct tuples are grouped; with `source`, the classes of a node at or below `node` in
+    /// every dimension (a lattice predecessor, possibly indirect) are merged instead: classes
+    /// only merge under generalisation, so rolling up the source's classes gives the same
+    /// classes from fewer items (Flash's and ARX's roll-up). `class_of` (no source only)
+    /// receives the class of every distinct tuple.
+    ///
+    /// The class key is the node's generalised ids in mixed radix. When their range is small
+    /// (the usual case above the lattice's bottom) a dense per-thread table replaces the hash
+    /// map, so grouping is a few array reads per item.
+    pub(crate) fn group(
+        &self,
+        node: &[usize],
+        source: Option<&Grouping>,
+        mut class_of: Option<&mut Vec<u32>>,
+    ) -> Grouping {
+        // Items: records per item, and each item's representative tuple (the item itself when
+        // grouping the tuples).
+        let (reps, weights): (Option<&[u32]>, &[u32]) = match source {
+            Some(g) => (Some(&g.representative), &g.sizes),
+            None => (None, &self.counts),
+        };
+        let n_items = weights.len();
+        let mut sizes: Vec<u32> = Vec::new();
+        let mut representative: Vec<u32> = Vec::new();
+        let mut assign =
+            |i: usize, cl: u32, sizes: &mut Vec<u32>, representative: &mut Vec<u32>| {
+                if cl as usize == sizes.len() {
+                    sizes.push(0);
+                    representative.push(reps.map_or(i as u32, |r| r[i]));
+                }
+                sizes[cl as usize] += weights[i];
+                if let Some(co) = class_of.as_deref_mut() {
+                    co.push(cl);
+                }
+            };
+        match self.mixed_radix_keys(node, reps, n_items) {
+            Some((keys, range)) => {
+                let dense_limit = (n_items as u64)
+                    .saturating_mul(DENSE_PER_ITEM)
+                    .clamp(1 << 16, DENSE_MAX);
+                if range <= dense_limit {
+                    DENSE.with(|cell| {
+                        let mut table = cell.borrow_mut();
+                        if table.len() < range as usize {
+                            table.resize(range as usize, 0);
+                        }
+                        for (i, &key) in keys.iter().enumerate() {
+                            let slot = &mut table[key as usize];
+                            if *slot == 0 {
+                                *slot = sizes.len() as u32 + 1;
+                            }
+                            let cl = *slot - 1;
+                            assign(i, cl, &mut sizes, &mut representative);
+                        }
+                        // Leave the table all zero for the next grouping on this thread.
+                        for &key in &keys {
+                            table[key as usize] = 0;
+                        }
+                    });
+                } else {
+                    let mut index: FxHashMap<u64, u32> = FxHashMap::default();
+                    index.reserve(n_items.min(1 << 16));
+                    for (i, &key) in keys.iter().enumerate() {
+                        let next = sizes.len() as u32;
+                        let cl = *index.entry(key).or_insert(next);
+                        assign(i, cl, &mut sizes, &mut representative);
+                    }
+                }
+            }
+            None => {
+                // More than 64 bits of mixed radix: the packed per-dimension bit fields.
+                let q = self.dims.len();
+                let maps: Vec<(&[u32], u32)> = self
+                    .dims
+                    .iter()
+                    .zip(node)
+                    .map(|(d, &l)| (d.map[l].as_slice(), d.shift))
+                    .collect();
+                let mut index: FxHashMap<u128, u32> = FxHashMap::default();
+                index.reserve(n_items.min(1 << 16));
+                for i in 0..n_items {
+                    let t = reps.map_or(i, |r| r[i] as usize);
+                    let mut key = 0u128;
+                    for (&id, &(m, shift)) in self.tuples[t * q..(t + 1) * q].iter().zip(&maps) {
+                        key |= u128::from(m[id as usize]) << shift;
+                    }
+                    let next = sizes.len() as u32;
+                    let cl = *index.entry(key).or_insert(next);
+                    assign(i, cl, &mut sizes, &mut representative);
+                }
+            }
+        }
+        Grouping {
+            node: node.to_vec(),
             sizes,
             representative,
         }
+    }
+
+    /// Each item's class key at `node`: the generalised ids in mixed radix (dimension 0 most
+    /// significant), built one dimension at a time over the column-major tuples, with the
+    /// key range; `None` when the range exceeds 64 bits.
+    fn mixed_radix_keys(
+        &self,
+        node: &[usize],
+        reps: Option<&[u32]>,
+        n_items: usize,
+    ) -> Option<(Vec<u64>, u64)> {
+        let mut range = 1u64;
+        let mut strides = vec![0u64; node.len()];
+        for (j, (d, &l)) in self.dims.iter().zip(node).enumerate().rev() {
+            strides[j] = range;
+            range = range.checked_mul(d.labels[l].len().max(1) as u64)?;
+        }
+        let mut keys = vec![0u64; n_items];
+        let mut scaled: Vec<u64> = Vec::new();
+        for (j, (d, &l)) in self.dims.iter().zip(node).enumerate() {
+            if d.labels[l].len() <= 1 {
+                continue; // one value at this level: adds 0 to every key
+            }
+            // id at this level times the stride, per level-0 id
+            scaled.clear();
+            scaled.extend(d.map[l].iter().map(|&id| u64::from(id) * strides[j]));
+            let column = &self.columns[j];
+            match reps {
+                None => {
+                    for (k, &leaf) in keys.iter_mut().zip(column) {
+                        *k += scaled[leaf as usize];
+                    }
+                }
+                Some(reps) => {
+                    for (k, &t) in keys.iter_mut().zip(reps) {
+                        *k += scaled[column[t as usize] as usize];
+                    }
+                }
+            }
+        }
+        Some((keys, range))
     }
 
     /// Which classes fail the criteria (true = suppressed).
@@ -780,26 +1068,66 @@ impl AnonData {
     }
 
     pub(crate) fn evaluate_unchecked(&self, node: &[usize], config: &AnonConfig) -> NodeEval {
-        let classes = self.classes_unchecked(node);
-        let fail = self.failing_classes(&classes, config);
-        let suppressed: usize = classes
-            .sizes
+        self.evaluate_from(node, config, None).0
+    }
+
+    /// True when a node's evaluation needs only its class sizes (k-anonymity alone), so that
+    /// its classes can be rolled up from a predecessor's [`Grouping`].
+    pub(crate) fn sizes_suffice(config: &AnonConfig) -> bool {
+        config
+            .criteria
             .iter()
-            .zip(&fail)
-            .filter(|(_, f)| **f)
-            .map(|(s, _)| *s as usize)
+            .all(|c| matches!(c, Criterion::KAnonymity { .. }))
+    }
+
+    /// Evaluates a node, rolling its classes up from `source` when given (see
+    /// [`AnonData::group`]; only valid when [`AnonData::sizes_suffice`]). Returns the node's
+    /// grouping too when sizes suffice, for later roll-ups.
+    pub(crate) fn evaluate_from(
+        &self,
+        node: &[usize],
+        config: &AnonConfig,
+        source: Option<&Grouping>,
+    ) -> (NodeEval, Option<Grouping>) {
+        let (grouping, failing) = if Self::sizes_suffice(config) {
+            let g = self.group(node, source, None);
+            let k = config.k() as u64;
+            let failing: Vec<u32> = (0..g.sizes.len() as u32)
+                .filter(|&c| u64::from(g.sizes[c as usize]) < k)
+                .collect();
+            (g, failing)
+        } else {
+            let classes = self.classes_unchecked(node);
+            let fail = self.failing_classes(&classes, config);
+            let failing = (0..fail.len() as u32)
+                .filter(|&c| fail[c as usize])
+                .collect();
+            (
+                Grouping {
+                    node: classes.node,
+                    sizes: classes.sizes,
+                    representative: classes.representative,
+                },
+                failing,
+            )
+        };
+        let suppressed: usize = failing
+            .iter()
+            .map(|&c| grouping.sizes[c as usize] as usize)
             .sum();
         let anonymous = suppressed <= self.max_suppressed(config);
-        let attribute_loss = self.attribute_loss(&classes, &fail, config.suppression_weight);
+        let attribute_loss =
+            self.attribute_loss(&grouping, &failing, suppressed, config.suppression_weight);
         let loss = config.aggregate.apply(&attribute_loss);
-        NodeEval {
+        let eval = NodeEval {
             node: node.to_vec(),
             anonymous,
             suppressed,
-            classes: classes.sizes.len(),
+            classes: grouping.sizes.len(),
             attribute_loss,
             loss,
-        }
+        };
+        (eval, Self::sizes_suffice(config).then_some(grouping))
     }
 
     /// `⌊limit · n⌋`.
@@ -809,38 +1137,64 @@ impl AnonData {
 
     /// Per-attribute loss of a node with the given failing (suppressed) classes; a suppressed
     /// cell costs `l + weight·(1 − l)`.
-    pub(crate) fn attribute_loss(&self, classes: &Classes, fail: &[bool], weight: f64) -> Vec<f64> {
+    ///
+    /// The leaves under each generalised value are summed as integers and divided once, so
+    /// the result does not depend on the order of the classes (a rolled-up grouping lists
+    /// them in another order than a grouping of the tuples).
+    pub(crate) fn attribute_loss(
+        &self,
+        classes: &Grouping,
+        failing: &[u32],
+        suppressed: usize,
+        weight: f64,
+    ) -> Vec<f64> {
         let q = self.dims.len();
         let mut out = vec![0.0; q];
         if self.n == 0 {
             return out;
         }
-        for (ci, (&size, &f)) in classes.sizes.iter().zip(fail).enumerate() {
-            let rep = classes.representative[ci] as usize;
-            for (j, d) in self.dims.iter().enumerate() {
-                let l = d.cell_loss(classes.node[j], self.tuples[rep * q + j]);
-                let cell = if f { l + weight * (1.0 - l) } else { l };
-                out[j] += cell * f64::from(size);
+        for (j, d) in self.dims.iter().enumerate() {
+            let level = classes.node[j];
+            let (map, leaves) = (&d.map[level], &d.leaves[level]);
+            // Σ (leaves − 1)·size over the suppressed classes; the kept ones' is the level's
+            // total minus that.
+            let mut supp = 0u64;
+            let column = &self.columns[j];
+            for &c in failing {
+                let (size, rep) = (
+                    classes.sizes[c as usize],
+                    classes.representative[c as usize],
+                );
+                let leaf = column[rep as usize] as usize;
+                supp += u64::from(leaves[map[leaf] as usize].saturating_sub(1)) * u64::from(size);
             }
-        }
-        for o in &mut out {
-            *o /= self.n as f64;
+            let total = self.level_extra[j][level];
+            let kept = total.saturating_sub(supp);
+            let span = if d.domain <= 1 {
+                0.0
+            } else {
+                d.domain as f64 - 1.0
+            };
+            let (kept, supp) = if span == 0.0 {
+                (0.0, 0.0)
+            } else {
+                (kept as f64 / span, supp as f64 / span)
+            };
+            // Σ over suppressed cells of l + w·(1 − l) = w·S + (1 − w)·Σ l.
+            out[j] = (kept + weight * suppressed as f64 + (1.0 - weight) * supp) / self.n as f64;
         }
         out
     }
 
     /// Per-attribute loss of `level` in dimension `dim` without suppression (the lower bound
-    /// used for pruning).
+    /// used for pruning), summed as [`AnonData::attribute_loss`] sums it.
     pub(crate) fn level_loss(&self, dim: usize, level: usize) -> f64 {
-        let q = self.dims.len();
         let d = &self.dims[dim];
-        let s: f64 = self
-            .tuples
-            .chunks_exact(q)
-            .zip(&self.counts)
-            .map(|(ids, &c)| d.cell_loss(level, ids[dim]) * f64::from(c))
-            .sum();
-        s / self.n.max(1) as f64
+        if d.domain <= 1 || self.n == 0 {
+            return 0.0;
+        }
+        let s = self.level_extra[dim][level];
+        s as f64 / (d.domain as f64 - 1.0) / self.n as f64
     }
 
     /// Applies a node: per record, whether it is suppressed.
@@ -940,4 +1294,144 @@ fn hierarchical_emd(tree: &SensTree, global: &[f64], hist: &FxHashMap<u32, u32>,
         }
     }
     cost
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A consistent hierarchy over `domain` values: at each level values merge by halving,
+    /// the top level is `*`.
+    fn halving(name: &str, domain: usize, height: usize) -> Hierarchy {
+        let rows = (0..domain)
+            .map(|v| {
+                let mut path = vec![format!("v{v}")];
+                for level in 1..height {
+                    if level + 1 == height {
+                        path.push("*".to_string());
+                    } else {
+                        path.push(format!("g{level}_{}", v >> level));
+                    }
+                }
+                path
+            })
+            .collect();
+        Hierarchy::from_rows(name, rows).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Random records over the given (domain, height) dimensions (xorshift, fixed seed).
+    fn data(spec: &[(usize, usize)], records: usize, seed: u64) -> AnonData {
+        let header: Vec<String> = (0..spec.len()).map(|j| format!("a{j}")).collect();
+        let qis: Vec<QuasiIdentifier> = spec
+            .iter()
+            .enumerate()
+            .map(|(j, &(domain, height))| QuasiIdentifier {
+                column: header[j].clone(),
+                hierarchy: halving(&header[j], domain, height),
+            })
+            .collect();
+        let mut x = seed;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let rows: Vec<Vec<String>> = (0..records)
+            .map(|_| {
+                spec.iter()
+                    .map(|&(domain, _)| {
+                        // skewed, so that classes of several sizes appear
+                        let v = (next() % domain as u64) * (next() % 2);
+                        format!("v{v}")
+                    })
+                    .collect()
+            })
+            .collect();
+        AnonData::new(&header, &rows, &qis, None).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn all_nodes(heights: &[usize]) -> Vec<Vec<usize>> {
+        let mut nodes = vec![vec![]];
+        for &h in heights {
+            nodes = nodes
+                .into_iter()
+                .flat_map(|n| {
+                    (0..h).map(move |l| {
+                        let mut m = n.clone();
+                        m.push(l);
+                        m
+                    })
+                })
+                .collect();
+        }
+        nodes
+    }
+
+    fn sorted(mut v: Vec<u32>) -> Vec<u32> {
+        v.sort_unstable();
+        v
+    }
+
+    /// Rolling a node's classes up from any node below it gives the classes, suppression and
+    /// loss of grouping the tuples directly, whichever grouping table is used: dense (small
+    /// domains), 64-bit hashed (large product) and 128-bit packed (product above 2⁶⁴).
+    #[test]
+    fn roll_up_equals_direct_grouping_on_every_key_path() {
+        let cases: [&[(usize, usize)]; 3] = [
+            &[(6, 3), (9, 4), (4, 2)],
+            &[(3000, 3), (2500, 3), (5, 2)],
+            &[(60000, 2), (60000, 2), (60000, 2), (60000, 2), (3, 2)],
+        ];
+        for (ci, spec) in cases.iter().enumerate() {
+            let d = data(spec, 400, 0x9e37_79b9_7f4a_7c15 + ci as u64);
+            let config = AnonConfig::k_anonymity(3, 0.2);
+            let nodes = all_nodes(&d.heights());
+            for b in &nodes {
+                let (direct, g) = d.evaluate_from(b, &config, None);
+                let g = g.unwrap_or_else(|| panic!("k-anonymity keeps groupings"));
+                // the direct grouping is also the one `classes` gives
+                let classes = d.classes(b).unwrap_or_else(|e| panic!("{e}"));
+                assert_eq!(classes.sizes, g.sizes);
+                for a in nodes
+                    .iter()
+                    .filter(|a| a.iter().zip(b).all(|(x, y)| x <= y))
+                {
+                    let (_, source) = d.evaluate_from(a, &config, None);
+                    let source = source.unwrap_or_else(|| panic!("grouping"));
+                    let (rolled, rg) = d.evaluate_from(b, &config, Some(&source));
+                    let rg = rg.unwrap_or_else(|| panic!("grouping"));
+                    assert_eq!(rolled, direct, "case {ci}: {a:?} -> {b:?}");
+                    assert_eq!(sorted(rg.sizes), sorted(g.sizes.clone()));
+                }
+            }
+        }
+    }
+
+    /// The loss summed over suppressed classes only equals summing every cell.
+    #[test]
+    fn attribute_loss_equals_the_sum_over_cells() {
+        let d = data(&[(6, 3), (9, 4), (4, 2)], 300, 7);
+        let config = AnonConfig::k_anonymity(4, 1.0);
+        for node in all_nodes(&d.heights()) {
+            let e = d.evaluate(&node, &config).unwrap_or_else(|e| panic!("{e}"));
+            let classes = d.classes(&node).unwrap_or_else(|e| panic!("{e}"));
+            let q = d.dimensions();
+            for (j, dim) in d.dims.iter().enumerate() {
+                let mut sum = 0.0;
+                for (t, &c) in d.counts.iter().enumerate() {
+                    let l = dim.cell_loss(node[j], d.tuples[t * q + j]);
+                    let size = classes.sizes[classes.class_of_tuple[t] as usize];
+                    let cell = if (size as usize) < 4 { 1.0 } else { l };
+                    sum += cell * f64::from(c);
+                }
+                let expected = sum / d.len() as f64;
+                assert!(
+                    (e.attribute_loss[j] - expected).abs() < 1e-12,
+                    "{node:?} dim {j}: {} vs {expected}",
+                    e.attribute_loss[j]
+                );
+            }
+        }
+    }
 }

@@ -13,14 +13,19 @@
 //! is produced: when an error is returned, or when the k check fails, the caller must discard
 //! what was written.
 //!
-//! Dataset-level transforms read the input twice: the k-anonymity search (pass 1 keeps the
-//! quasi-identifier values of every record) and `microaggregate` (GB/T 37964-2019, statistical
+//! Dataset-level transforms read the input twice: the k-anonymity search (pass 1 counts the
+//! distinct combinations of quasi-identifier and sensitive values, each value kept once in a
+//! per-column dictionary, so its memory is bounded by the distinct combinations, not the
+//! records; pass 2 finds each record's combination again and writes it with the chosen
+//! generalisation — only when microaggregated columns take part does pass 1 keep every record's
+//! values) and `microaggregate` (GB/T 37964-2019, statistical
 //! techniques; [`crate::micro`]), whose pass 1 keeps per record and aggregated column only the
 //! number and a class id (12 bytes, 20 while grouping; no text), the number then replaced by
 //! its group's value for pass 2.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
+use std::hash::BuildHasher;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
 use std::time::Instant;
@@ -356,7 +361,7 @@ struct Scratch {
     caches: Vec<HashMap<String, String>>,
     cells: Vec<String>,
     /// Input class digests not yet added to the shared counter (it was busy).
-    pending_before: Vec<[u8; 32]>,
+    pending_before: Vec<crate::kanon::ClassKey>,
 }
 
 impl Scratch {
@@ -1074,8 +1079,10 @@ pub fn deidentify<R: Read, W: Write>(
 /// Prosecutor risk above which a record counts as at risk: 1/5 (GB/T 39725-2020 §11.4.2.4).
 pub const DEFAULT_RISK_THRESHOLD: f64 = 0.2;
 
-/// De-identifies CSV from `open` (called once, or twice with `optimize`: the search needs the
-/// quasi-identifiers of every record before the first output row is written) into `output`.
+/// De-identifies CSV from `open` into `output`. With `optimize` or microaggregation the input
+/// is read twice (the search needs the quasi-identifiers of every record before the first
+/// output row is written): an input of at most 64 MB is read once into memory and both passes
+/// run over those bytes (`open` is called once), a larger one is opened again for pass 2.
 ///
 /// With `optimize`, the `generalize` quasi-identifiers without a fixed level are generalised
 /// by optimal global recoding (or local recoding) under the policy's k, suppression limit,
@@ -1088,11 +1095,72 @@ pub fn deidentify_with<R: Read, W: Write>(
     output: W,
     options: &RunOptions<'_>,
 ) -> Result<DeidReport, DeidError> {
-    deidentify_chunked(policy, keys, open, output, options, CHUNK_ROWS)
+    deidentify_chunked(
+        policy,
+        keys,
+        open,
+        output,
+        options,
+        CHUNK_ROWS,
+        true,
+        IN_MEMORY_LIMIT,
+    )
+}
+
+/// A run that reads its input twice (a search or microaggregation) reads an input of at most
+/// this many bytes once into memory: the second pass parses the buffered bytes instead of
+/// opening the input again, and finds each record's combination by the id noted in pass 1
+/// instead of transforming its quasi-identifiers again. Larger inputs stream twice.
+const IN_MEMORY_LIMIT: usize = 64 << 20;
+
+/// The input of a pass: bytes in memory (all of a buffered input, or, owned and freed once
+/// read, the start of a larger one read while deciding), then the rest of the opened input.
+struct Source<'b, R> {
+    head: &'b [u8],
+    read: Option<std::io::Cursor<Vec<u8>>>,
+    rest: Option<R>,
+}
+
+/// A CSV reader over `source`, with the given delimiter or the one its first bytes suggest.
+fn open_source<R: Read>(
+    source: Source<'_, R>,
+    delimiter: Option<u8>,
+) -> Result<csv::Reader<BufReader<Source<'_, R>>>, DeidError> {
+    let mut buffered = BufReader::with_capacity(1 << 20, source);
+    let delimiter = match delimiter {
+        Some(d) => d,
+        None => detect_delimiter(buffered.fill_buf().map_err(DeidError::Read)?),
+    };
+    Ok(csv::ReaderBuilder::new()
+        .has_headers(true)
+        .delimiter(delimiter)
+        .from_reader(buffered))
+}
+
+impl<R: Read> Read for Source<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if !self.head.is_empty() {
+            return self.head.read(buf);
+        }
+        if let Some(bytes) = &mut self.read {
+            let n = bytes.read(buf)?;
+            if n > 0 || buf.is_empty() {
+                return Ok(n);
+            }
+            self.read = None;
+        }
+        match &mut self.rest {
+            Some(r) => r.read(buf),
+            None => Ok(0),
+        }
+    }
 }
 
 /// [`deidentify_with`] with the writing pass's chunk size as a parameter (tests vary it to
-/// move the chunk boundaries).
+/// move the chunk boundaries), and whether a search without microaggregation may stream
+/// (tests compare it with keeping every record), and the largest input read into memory for
+/// the second pass (tests compare 0, always streaming, with buffering).
+#[allow(clippy::too_many_arguments)]
 fn deidentify_chunked<R: Read, W: Write>(
     policy: &DeidPolicy,
     keys: &DeidKeys,
@@ -1100,6 +1168,8 @@ fn deidentify_chunked<R: Read, W: Write>(
     output: W,
     options: &RunOptions<'_>,
     chunk_rows: usize,
+    stream_search: bool,
+    memory_limit: usize,
 ) -> Result<DeidReport, DeidError> {
     let started = Instant::now();
     let searched: Vec<String> = if options.optimize {
@@ -1112,19 +1182,55 @@ fn deidentify_chunked<R: Read, W: Write>(
     } else {
         Vec::new()
     };
-    let open_csv = |open: &mut dyn FnMut() -> std::io::Result<R>| -> Result<csv::Reader<BufReader<R>>, DeidError> {
-        let mut buffered = BufReader::with_capacity(1 << 20, open().map_err(DeidError::Read)?);
-        let delimiter = match options.delimiter {
-            Some(d) => d,
-            None => detect_delimiter(buffered.fill_buf().map_err(DeidError::Read)?),
-        };
-        Ok(csv::ReaderBuilder::new()
-            .has_headers(true)
-            .delimiter(delimiter)
-            .from_reader(buffered))
-    };
+    // Two passes (search or microaggregation): an input within `memory_limit` is read once.
+    let two_passes = !searched.is_empty()
+        || policy
+            .columns()
+            .iter()
+            .any(|r| matches!(r.action, Action::Microaggregate { .. }));
+    let mut head: Vec<u8> = Vec::new();
+    let mut first: Option<Source<'_, R>> = None;
+    let mut in_memory = false;
+    if two_passes && memory_limit > 0 {
+        let mut input = open().map_err(DeidError::Read)?;
+        let limit = memory_limit.saturating_add(1);
+        // Reserved, not touched: only the bytes read take memory, and reading never copies
+        // them to a larger buffer.
+        let mut bytes = Vec::with_capacity(limit);
+        (&mut input)
+            .take(u64::try_from(limit).unwrap_or(u64::MAX))
+            .read_to_end(&mut bytes)
+            .map_err(DeidError::Read)?;
+        in_memory = bytes.len() <= memory_limit;
+        if in_memory {
+            bytes.shrink_to_fit();
+            head = bytes;
+        } else {
+            // Too large: pass 1 reads these bytes, then the rest; they are freed once read.
+            first = Some(Source {
+                head: &[],
+                read: Some(std::io::Cursor::new(bytes)),
+                rest: Some(input),
+            });
+        }
+    }
+    let head: &[u8] = &head;
+    let open_csv = |source| open_source(source, options.delimiter);
 
-    let mut reader = open_csv(open)?;
+    let source = match first {
+        Some(source) => source,
+        None if in_memory => Source {
+            head,
+            read: None,
+            rest: None,
+        },
+        None => Source {
+            head: &[],
+            read: None,
+            rest: Some(open().map_err(DeidError::Read)?),
+        },
+    };
+    let mut reader = open_csv(source)?;
     let header = reader.headers().map_err(read_error)?.clone();
     if header.is_empty() {
         return Err(DeidError::NoHeader);
@@ -1162,9 +1268,24 @@ fn deidentify_chunked<R: Read, W: Write>(
         let mut rows: Vec<Vec<String>> = Vec::new();
         let mut values: Vec<Vec<f64>> = plan.micro.iter().map(|_| Vec::new()).collect();
         let mut classes: Vec<Vec<u32>> = plan.micro.iter().map(|_| Vec::new()).collect();
-        let mut class_ids: Vec<HashMap<[u8; 32], u32>> =
+        let mut class_ids: Vec<HashMap<crate::kanon::ClassKey, u32>> =
             plan.micro.iter().map(|_| HashMap::new()).collect();
         let mut n: u64 = 0;
+        // Without microaggregation the search needs only the distinct combinations of the
+        // quasi-identifiers' output values (with the sensitive value).
+        let streaming = searching && plan.micro.is_empty() && stream_search;
+        // When every quasi-identifier's output in this pass is its input (kept, or searched and
+        // not yet generalised), a record's input class is its combination's quasi-identifiers:
+        // the input classes are then counted per combination, not digested per record.
+        let before_from_units = streaming
+            && plan.qi_outputs.iter().zip(&plan.qi_inputs).all(|(&o, &i)| {
+                plan.steps
+                    .get(o)
+                    .is_some_and(|s| s.input == i && matches!(s.op, Op::Keep | Op::Searched(_)))
+            });
+        let mut units = streaming
+            .then(|| UnitIndex::new(plan.qi_outputs.len() + plan.sensitive_outputs.len().min(1)));
+        let mut record_units: Option<Vec<u32>> = (streaming && in_memory).then(Vec::new);
         while reader.read_record(&mut record).map_err(read_error)? {
             let line = record.position().map_or(0, |p| p.line());
             plan.apply(
@@ -1208,8 +1329,23 @@ fn deidentify_chunked<R: Read, W: Write>(
                 };
                 cls.push(class);
             }
-            if searching {
+            if searching && !before_from_units {
+                // The input's classes (the risk before): one digest per record, as the
+                // writing pass counts them without a search.
                 before.add(plan.qi_inputs.iter().map(|&i| record.get(i).unwrap_or("")));
+            }
+            if let (true, Some(units)) = (searching, units.as_mut()) {
+                // Streaming: count combinations, keep no record.
+                let unit = units.add(
+                    plan.qi_outputs
+                        .iter()
+                        .chain(plan.sensitive_outputs.first())
+                        .map(|&i| cells.get(i).map_or("", String::as_str)),
+                )?;
+                if let Some(ids) = record_units.as_mut() {
+                    ids.push(unit);
+                }
+            } else if searching {
                 let mut row: Vec<String> = plan
                     .qi_outputs
                     .iter()
@@ -1258,10 +1394,56 @@ fn deidentify_chunked<R: Read, W: Write>(
                 }
             }
             options.progress.stage("searching");
-            search = Some(run_search(policy, options, &searched, rows)?);
+            search = Some(match units {
+                Some(units) => {
+                    if before_from_units {
+                        // A unit's first `q` value ids are its input class: classes are told
+                        // apart by ids, so no digest of their values is needed.
+                        let q = plan.qi_outputs.len();
+                        let width = units.dicts.len();
+                        if width == q {
+                            // Units are distinct combinations of exactly these values.
+                            for (u, &count) in units.counts.iter().enumerate() {
+                                before.add_key(
+                                    KAnonymityCounter::index_key(u as u64),
+                                    u64::from(count),
+                                );
+                            }
+                        } else {
+                            // Units that differ only in the sensitive value share a class.
+                            let mut classes: SeededMap<&[u32], u64> = SeededMap::default();
+                            for (u, &count) in units.counts.iter().enumerate() {
+                                let ids = units.tuples.get(u * width..u * width + q).unwrap_or(&[]);
+                                let next = classes.len() as u64;
+                                let class = *classes.entry(ids).or_insert(next);
+                                before
+                                    .add_key(KAnonymityCounter::index_key(class), u64::from(count));
+                            }
+                        }
+                    }
+                    let mut outcome =
+                        run_search(policy, options, &searched, SearchRows::Units(&units))?;
+                    outcome.units = Some(units);
+                    outcome.record_units = record_units;
+                    outcome
+                }
+                _ => run_search(policy, options, &searched, SearchRows::Records(rows))?,
+            });
         }
         micro_values = Some(mv);
-        reader = open_csv(open)?;
+        reader = open_csv(if in_memory {
+            Source {
+                head,
+                read: None,
+                rest: None,
+            }
+        } else {
+            Source {
+                head: &[],
+                read: None,
+                rest: Some(open().map_err(DeidError::Read)?),
+            }
+        })?;
         let again = reader.headers().map_err(read_error)?.clone();
         if again != header {
             return Err(DeidError::Read(std::io::Error::other(
@@ -1277,7 +1459,17 @@ fn deidentify_chunked<R: Read, W: Write>(
         .map_err(write_error)?;
     head.flush().map_err(DeidError::Write)?;
     output.write_all(head.get_ref()).map_err(DeidError::Write)?;
+    let wanted_for_units: Vec<bool> = {
+        let mut w = vec![false; plan.steps.len()];
+        for &i in plan.qi_outputs.iter().chain(plan.sensitive_outputs.first()) {
+            if let Some(x) = w.get_mut(i) {
+                *x = true;
+            }
+        }
+        w
+    };
     let writing = Writing {
+        wanted_for_units: &wanted_for_units,
         plan: &plan,
         keyed: &keyed,
         search: search.as_ref(),
@@ -1344,11 +1536,14 @@ fn deidentify_chunked<R: Read, W: Write>(
 /// transforms, few enough that the chunks in flight stay within a few megabytes.
 const CHUNK_ROWS: usize = 2048;
 
-/// Input class digests a worker may hold back while the shared counter is busy (2 MB).
+/// Input class digests a worker may hold back while the shared counter is busy (1 MB).
 const PENDING_LIMIT: usize = 1 << 16;
 
 /// What the workers of the writing pass share, read-only.
 struct Writing<'a, 'p> {
+    /// Output positions whose values identify a record's combination (quasi-identifiers and
+    /// the first sensitive column), for a streamed search.
+    wanted_for_units: &'a [bool],
     plan: &'a Plan<'p>,
     keyed: &'a Keyed,
     search: Option<&'a SearchOutcome>,
@@ -1672,11 +1867,50 @@ fn transform_one<'a>(
     r: usize,
     labels: &mut Vec<&'a str>,
     after: &mut ClassTally,
-    before: &mut Vec<[u8; 32]>,
+    before: &mut Vec<crate::kanon::ClassKey>,
 ) -> Result<bool, DeidError> {
     let plan = w.plan;
     labels.clear();
     if let Some(s) = w.search {
+        // The record's unit: its combination when the search streamed, else the record itself.
+        let r = match (&s.units, &s.record_units) {
+            (None, _) => r,
+            (Some(_), Some(ids)) => match ids.get(r) {
+                Some(&u) => u as usize,
+                None => {
+                    return Err(DeidError::Read(std::io::Error::other(
+                        "the input changed between the two passes",
+                    )))
+                }
+            },
+            (Some(units), None) => {
+                let line = record.position().map_or(0, |p| p.line());
+                plan.apply(
+                    w.keyed,
+                    scratch,
+                    record,
+                    line,
+                    Some(w.wanted_for_units),
+                    &[],
+                    None,
+                )?;
+                let cells = &scratch.cells;
+                let found = units.find(
+                    plan.qi_outputs
+                        .iter()
+                        .chain(plan.sensitive_outputs.first())
+                        .map(|&i| cells.get(i).map_or("", String::as_str)),
+                );
+                match found {
+                    Some(u) => u as usize,
+                    None => {
+                        return Err(DeidError::Read(std::io::Error::other(
+                            "the input changed between the two passes",
+                        )))
+                    }
+                }
+            }
+        };
         let node = match s.recoding.record_node.get(r) {
             Some(Some(n)) => s.recoding.nodes.get(*n as usize),
             Some(None) => return Ok(false), // suppressed
@@ -1717,8 +1951,161 @@ fn transform_one<'a>(
     Ok(true)
 }
 
+/// A hash map with a per-process random seed, for keys taken from the input.
+type SeededMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
+/// Distinct combinations of values, counted as they stream by: each column's values are kept
+/// once in a dictionary and a combination is its tuple of value ids, so memory is bounded by
+/// the distinct values and combinations, whatever the number of records. Unit ids are in
+/// first-seen order, so the search sees the combinations (and the values) in the order a
+/// record-by-record pass would.
+#[derive(Debug)]
+struct UnitIndex {
+    /// Keyed by input values, so hashed with a per-process seed (foldhash) rather than Fx.
+    dicts: Vec<SeededMap<Box<str>, u32>>,
+    values: Vec<Vec<Box<str>>>,
+    /// Unit ids, found by the hash of their id tuple in `tuples` (no allocation per unit).
+    units: hashbrown::HashTable<u32>,
+    /// Hashes id tuples; seeded, as the tuples follow the input.
+    hasher: foldhash::fast::RandomState,
+    /// Flattened id tuples, one per unit.
+    tuples: Vec<u32>,
+    /// Records per unit.
+    counts: Vec<u32>,
+    /// The 0-based record that first had each unit's combination (named by errors).
+    first_record: Vec<u32>,
+    /// Records added.
+    records: u64,
+    ids: Vec<u32>,
+}
+
+/// The rows the search runs on: every record's values, or the distinct combinations.
+enum SearchRows<'a> {
+    /// Per record, the quasi-identifiers' output values (policy order), then the sensitive one.
+    Records(Vec<Vec<String>>),
+    /// The distinct combinations of the same columns, with their counts.
+    Units(&'a UnitIndex),
+}
+
+impl UnitIndex {
+    fn new(columns: usize) -> Self {
+        UnitIndex {
+            dicts: (0..columns).map(|_| SeededMap::default()).collect(),
+            values: vec![Vec::new(); columns],
+            units: hashbrown::HashTable::new(),
+            hasher: foldhash::fast::RandomState::default(),
+            tuples: Vec::new(),
+            counts: Vec::new(),
+            first_record: Vec::new(),
+            records: 0,
+            ids: Vec::with_capacity(columns),
+        }
+    }
+
+    /// Counts one record's combination; returns its unit.
+    fn add<'a, I: IntoIterator<Item = &'a str>>(&mut self, cells: I) -> Result<u32, DeidError> {
+        let too_many = || {
+            DeidError::Anon(AnonError::InvalidParameter(
+                "more than 2^32 distinct values, combinations or records per combination",
+            ))
+        };
+        self.ids.clear();
+        for ((v, dict), values) in cells.into_iter().zip(&mut self.dicts).zip(&mut self.values) {
+            let id = match dict.get(v) {
+                Some(&id) => id,
+                None => {
+                    let id = u32::try_from(values.len()).map_err(|_| too_many())?;
+                    dict.insert(v.into(), id);
+                    values.push(v.into());
+                    id
+                }
+            };
+            self.ids.push(id);
+        }
+        let q = self.dicts.len();
+        let UnitIndex {
+            units,
+            hasher,
+            tuples,
+            ids,
+            ..
+        } = self;
+        let tuple = |u: u32| {
+            tuples
+                .get(u as usize * q..(u as usize + 1) * q)
+                .unwrap_or(&[])
+        };
+        let hash = hasher.hash_one(ids.as_slice());
+        let unit = match units.find(hash, |&u| tuple(u) == ids.as_slice()) {
+            Some(&u) => {
+                let c = &mut self.counts[u as usize];
+                *c = c.checked_add(1).ok_or_else(too_many)?;
+                u
+            }
+            None => {
+                let u = u32::try_from(self.counts.len()).map_err(|_| too_many())?;
+                units.insert_unique(hash, u, |&v| {
+                    hasher.hash_one(
+                        tuples
+                            .get(v as usize * q..(v as usize + 1) * q)
+                            .unwrap_or(&[]),
+                    )
+                });
+                tuples.extend_from_slice(ids);
+                self.counts.push(1);
+                self.first_record
+                    .push(u32::try_from(self.records).unwrap_or(u32::MAX));
+                u
+            }
+        };
+        self.records += 1;
+        Ok(unit)
+    }
+
+    /// Value of unit `unit` in column `column` (empty past the columns).
+    fn value(&self, unit: usize, column: usize) -> &str {
+        let q = self.dicts.len();
+        if column >= q {
+            return "";
+        }
+        self.tuples
+            .get(unit * q + column)
+            .and_then(|&id| self.values[column].get(id as usize))
+            .map_or("", |v| v)
+    }
+
+    /// The unit of a combination seen by [`UnitIndex::add`].
+    fn find<'a, I: IntoIterator<Item = &'a str>>(&self, cells: I) -> Option<u32> {
+        let mut ids = [0u32; 16];
+        let mut long = Vec::new();
+        let q = self.dicts.len();
+        for (j, (v, dict)) in cells.into_iter().zip(&self.dicts).enumerate() {
+            let id = *dict.get(v)?;
+            if q <= ids.len() {
+                ids[j] = id;
+            } else {
+                long.push(id);
+            }
+        }
+        let key: &[u32] = if q <= ids.len() { &ids[..q] } else { &long };
+        let hash = self.hasher.hash_one(key);
+        let tuple = |u: u32| {
+            self.tuples
+                .get(u as usize * q..(u as usize + 1) * q)
+                .unwrap_or(&[])
+        };
+        self.units.find(hash, |&u| tuple(u) == key).copied()
+    }
+}
+
 /// What the search found.
 struct SearchOutcome {
+    /// The distinct combinations the search ran on (the units of `data` and `recoding`), when
+    /// pass 1 streamed; `None` when the units are the records.
+    units: Option<UnitIndex>,
+    /// Each record's unit, noted in pass 1 when the second pass reads the same bytes from
+    /// memory (the input cannot have changed); `None`: pass 2 finds it by its values.
+    record_units: Option<Vec<u32>>,
     data: AnonData,
     recoding: Recoding,
     utility: Utility,
@@ -1759,7 +2146,7 @@ fn run_search(
     policy: &DeidPolicy,
     options: &RunOptions<'_>,
     searched: &[String],
-    rows: Vec<Vec<String>>,
+    rows: SearchRows<'_>,
 ) -> Result<SearchOutcome, DeidError> {
     let qis = policy.quasi_identifiers();
     // Reorder the columns: searched dims first (so the dim index is the position in
@@ -1776,18 +2163,21 @@ fn run_search(
         header.push(s.clone());
         order.push(qis.len());
     }
-    let records: Vec<Vec<String>> = rows
-        .into_iter()
-        .map(|r| {
-            order
-                .iter()
-                .map(|&i| r.get(i).cloned().unwrap_or_default())
-                .collect()
-        })
-        .collect();
+    // Distinct values of a column (of `header`), in first-seen order.
+    let distinct = |j: usize| -> Vec<String> {
+        let i = order.get(j).copied().unwrap_or(usize::MAX);
+        match &rows {
+            SearchRows::Records(records) => distinct(records, i),
+            SearchRows::Units(units) => units
+                .values
+                .get(i)
+                .map(|v| v.iter().map(|s| s.to_string()).collect())
+                .unwrap_or_else(|| vec![String::new()]),
+        }
+    };
     let mut dims = Vec::with_capacity(qis.len());
     for (j, column) in header.iter().take(qis.len()).enumerate() {
-        let values = distinct(&records, j);
+        let values = distinct(j);
         let hierarchy = match policy.action_for(column) {
             Action::Generalize {
                 hierarchy,
@@ -1807,11 +2197,7 @@ fn run_search(
             Some(TCloseness {
                 hierarchy: Some(h), ..
             }),
-        ) => Some(
-            options
-                .hierarchies
-                .resolve(h, s, &distinct(&records, qis.len()))?,
-        ),
+        ) => Some(options.hierarchies.resolve(h, s, &distinct(qis.len()))?),
         _ => None,
     };
     let sensitive = match &sensitive_name {
@@ -1820,8 +2206,32 @@ fn run_search(
         }
         _ => None,
     };
-    let data = AnonData::new(&header, &records, &dims, sensitive).map_err(DeidError::Anon)?;
-    drop(records);
+    let data = match &rows {
+        SearchRows::Records(records) => AnonData::from_cells(
+            &header,
+            records.len(),
+            &|r, c| records[r].get(order[c]).map_or("", String::as_str),
+            None,
+            &|r| r,
+            &dims,
+            sensitive,
+            false,
+        ),
+        SearchRows::Units(units) => AnonData::from_cells(
+            &header,
+            units.counts.len(),
+            &|r, c| units.value(r, order[c]),
+            Some(&units.counts),
+            &|r| units.first_record.get(r).map_or(0, |&f| f as usize),
+            &dims,
+            sensitive,
+            // Units are distinct combinations of these very values (a sensitive column the
+            // criteria do not use only splits units; keeping them apart changes no class).
+            sensitive.is_some() || units.dicts.len() == qis.len(),
+        ),
+    }
+    .map_err(DeidError::Anon)?;
+    drop(rows);
     let local = options
         .local
         .unwrap_or(policy.recoding() == RecodingModel::Local);
@@ -1867,6 +2277,8 @@ fn run_search(
         loss: q.loss_geometric,
     };
     Ok(SearchOutcome {
+        units: None,
+        record_units: None,
         data,
         recoding,
         utility,
@@ -2133,6 +2545,37 @@ level = 1
         chunk_rows: usize,
         optimize: bool,
     ) -> (Result<DeidReport, String>, Vec<u8>) {
+        run_mixed_streaming(policy, input, threads, chunk_rows, optimize, true)
+    }
+
+    fn run_mixed_streaming(
+        policy: &str,
+        input: &[u8],
+        threads: usize,
+        chunk_rows: usize,
+        optimize: bool,
+        stream_search: bool,
+    ) -> (Result<DeidReport, String>, Vec<u8>) {
+        run_mixed_with(
+            policy,
+            input,
+            threads,
+            chunk_rows,
+            optimize,
+            stream_search,
+            IN_MEMORY_LIMIT,
+        )
+    }
+
+    fn run_mixed_with(
+        policy: &str,
+        input: &[u8],
+        threads: usize,
+        chunk_rows: usize,
+        optimize: bool,
+        stream_search: bool,
+        memory_limit: usize,
+    ) -> (Result<DeidReport, String>, Vec<u8>) {
         let policy = DeidPolicy::parse(policy).unwrap();
         let keys = DeidKeys {
             pseudonym_key: [7; 32],
@@ -2155,7 +2598,16 @@ level = 1
                 population: None,
             };
             let mut open = || Ok::<_, std::io::Error>(input);
-            deidentify_chunked(&policy, &keys, &mut open, &mut out, &options, chunk_rows)
+            deidentify_chunked(
+                &policy,
+                &keys,
+                &mut open,
+                &mut out,
+                &options,
+                chunk_rows,
+                stream_search,
+                memory_limit,
+            )
         });
         let result = result
             .map(|mut r| {
@@ -2218,6 +2670,152 @@ level = 1
         let (parallel, out) = run_mixed(&policy, &input, 2, 33, true);
         assert_eq!(evaluated_aside(parallel), serial);
         assert!(out == serial_out);
+    }
+
+    /// A search over the distinct combinations counted while streaming (pass 1 keeps no
+    /// record) writes the output, levels, suppression, classes and risk of a search over every
+    /// record, for global and local recoding, with and without a sensitive column.
+    #[test]
+    fn a_second_pass_over_the_buffered_input_equals_reading_it_again() {
+        let generalized = MIXED_POLICY.replace(
+            "[columns.postal_code]\naction = \"truncate\"\nlength = 4\npad = \"0\"",
+            "[columns.postal_code]\naction = \"generalize\"\nhierarchy = \"postal_codes\"",
+        );
+        assert_ne!(generalized, MIXED_POLICY);
+        let local = generalized.replacen('\n', "\nrecoding = \"local\"\n", 1);
+        let input = mixed_csv(2500, None, None);
+        let micro = MIXED_POLICY.replace(
+            "[columns.fee]\naction = \"noise\"\nscale = 5.0\ndecimals = 2",
+            "[columns.fee]\naction = \"microaggregate\"",
+        );
+        assert_ne!(micro, MIXED_POLICY);
+        let micro_search = generalized.replace(
+            "[columns.fee]\naction = \"noise\"\nscale = 5.0\ndecimals = 2",
+            "[columns.fee]\naction = \"microaggregate\"",
+        );
+        assert_ne!(micro_search, generalized);
+        for (name, policy, optimize) in [
+            ("global", &generalized, true),
+            ("local", &local, true),
+            ("microaggregation", &micro, false),
+            ("microaggregation and search", &micro_search, true),
+        ] {
+            // 0: both passes open the input; half: the head read while deciding, then the rest.
+            let (streamed, streamed_out) =
+                run_mixed_with(policy, &input, 2, 100, optimize, true, 0);
+            let (half, half_out) =
+                run_mixed_with(policy, &input, 2, 100, optimize, true, input.len() / 2);
+            let (buffered, buffered_out) =
+                run_mixed_with(policy, &input, 2, 100, optimize, true, IN_MEMORY_LIMIT);
+            let streamed = streamed.unwrap();
+            assert_eq!(streamed.search.is_some(), optimize, "{name}");
+            assert!(streamed.rows_out > 0, "{name}");
+            assert!(buffered_out == streamed_out, "{name}: same output");
+            assert!(half_out == streamed_out, "{name}: same output");
+            assert_eq!(buffered.unwrap(), streamed, "{name}");
+            assert_eq!(half.unwrap(), streamed, "{name}");
+        }
+        // A buffered input is opened once: an input that can be read only once suffices.
+        let policy = DeidPolicy::parse(&generalized).unwrap();
+        let keys = DeidKeys {
+            pseudonym_key: [7; 32],
+            date_shift_key: [9; 32],
+        };
+        let hierarchies = Hierarchies::default();
+        let options = RunOptions {
+            optimize: true,
+            local: None,
+            delimiter: None,
+            hierarchies: &hierarchies,
+            progress: &NoProgress,
+            risk_threshold: DEFAULT_RISK_THRESHOLD,
+            population: None,
+        };
+        let once = |limit: usize| {
+            let mut input = Some(input.as_slice());
+            let mut open = move || {
+                input
+                    .take()
+                    .ok_or_else(|| std::io::Error::other("opened twice"))
+            };
+            let mut out = Vec::new();
+            let r = deidentify_chunked(
+                &policy, &keys, &mut open, &mut out, &options, 100, true, limit,
+            );
+            r.map(|_| out).map_err(|e| e.to_string())
+        };
+        let (_, streamed_out) = run_mixed_with(&generalized, &input, 2, 100, true, true, 0);
+        assert!(once(IN_MEMORY_LIMIT).unwrap() == streamed_out);
+        assert!(once(0).unwrap_err().contains("opened twice"));
+    }
+
+    #[test]
+    fn a_streamed_search_equals_a_search_over_every_record() {
+        let generalized = MIXED_POLICY.replace(
+            "[columns.postal_code]\naction = \"truncate\"\nlength = 4\npad = \"0\"",
+            "[columns.postal_code]\naction = \"generalize\"\nhierarchy = \"postal_codes\"",
+        );
+        assert_ne!(generalized, MIXED_POLICY);
+        let local = generalized.replacen('\n', "\nrecoding = \"local\"\n", 1);
+        let sensitive = format!(
+            "{}\n[l_diversity]\nkind = \"distinct\"\nl = 2\n",
+            generalized.replacen(
+                '\n',
+                "\nsensitive = [\"visit_date\"]\nsuppression_limit = 0.1\n",
+                1
+            )
+        );
+        let input = mixed_csv(2500, None, None);
+        // Only searched quasi-identifiers: the input classes are counted per combination.
+        let passthrough = generalized
+            .replace(
+                "quasi_identifiers = [\"birth_date\", \"postal_code\"]",
+                "quasi_identifiers = [\"postal_code\", \"county\"]",
+            )
+            .replace(
+                "hierarchy = \"division_codes\"\nlevel = 1",
+                "hierarchy = \"division_codes\"",
+            );
+        assert_ne!(passthrough, generalized);
+        let passthrough_sensitive = format!(
+            "{}\n[l_diversity]\nkind = \"distinct\"\nl = 2\n",
+            passthrough.replacen(
+                '\n',
+                "\nsensitive = [\"visit_date\"]\nsuppression_limit = 0.1\n",
+                1
+            )
+        );
+        for (name, policy) in [
+            ("global", &generalized),
+            ("local", &local),
+            ("sensitive", &sensitive),
+            ("passthrough", &passthrough),
+            (
+                "passthrough with a sensitive column",
+                &passthrough_sensitive,
+            ),
+        ] {
+            let (streamed, streamed_out) = run_mixed_streaming(policy, &input, 2, 100, true, true);
+            let (kept, kept_out) = run_mixed_streaming(policy, &input, 2, 100, true, false);
+            let (mut streamed, mut kept) = (streamed.unwrap(), kept.unwrap());
+            assert!(streamed.search.is_some(), "{name}: the search ran");
+            assert!(streamed_out == kept_out, "{name}: same output");
+            // Entropy is summed per record in one and weighted per combination in the other.
+            let (su, ku) = (
+                streamed.utility.take().unwrap(),
+                kept.utility.take().unwrap(),
+            );
+            assert!(
+                (su.non_uniform_entropy - ku.non_uniform_entropy).abs() < 1e-9,
+                "{name}"
+            );
+            assert_eq!(
+                (su.granularity, su.discernibility, su.aecs, su.loss),
+                (ku.granularity, ku.discernibility, ku.aecs, ku.loss),
+                "{name}"
+            );
+            assert_eq!(streamed, kept, "{name}");
+        }
     }
 
     #[test]

@@ -6,13 +6,25 @@
 //! quasi-identifier values; the check passes when every class has at least k records.
 //!
 //! Memory is one counter per distinct combination. Combinations are held as SHA-256 digests of
-//! the length-prefixed values, so a class costs the same whatever the values' size, and the
-//! counter holds no cell values.
+//! the length-prefixed values, truncated to 128 bits (a collision among 10⁹ classes has a
+//! probability below 10⁻²⁰), so a class costs the same 24 bytes whatever the values' size, and
+//! the counter holds no cell values.
 
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+
+/// A class's key: the first 128 bits of the SHA-256 digest of its length-prefixed values.
+pub(crate) type ClassKey = [u8; 16];
+
+fn truncate(digest: &[u8]) -> ClassKey {
+    let mut key = [0u8; 16];
+    for (k, d) in key.iter_mut().zip(digest) {
+        *k = *d;
+    }
+    key
+}
 
 /// Result of the k-anonymity check. Counts only: no values, no class contents.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,7 +50,8 @@ pub struct KAnonymityReport {
 pub struct KAnonymityCounter {
     k: usize,
     quasi_identifiers: Vec<String>,
-    classes: HashMap<[u8; 32], u64>,
+    /// Keys are digests of input values; hashed with a per-process seed all the same.
+    classes: HashMap<ClassKey, u64, foldhash::fast::RandomState>,
 }
 
 impl KAnonymityCounter {
@@ -47,7 +60,7 @@ impl KAnonymityCounter {
         KAnonymityCounter {
             k,
             quasi_identifiers,
-            classes: HashMap::new(),
+            classes: HashMap::default(),
         }
     }
 
@@ -58,18 +71,26 @@ impl KAnonymityCounter {
 
     /// The digest a record's class is counted under, computed apart from the counter so that
     /// workers can hash in parallel and one counter takes the keys.
-    pub(crate) fn class_key<'a, I: IntoIterator<Item = &'a str>>(values: I) -> [u8; 32] {
+    pub(crate) fn class_key<'a, I: IntoIterator<Item = &'a str>>(values: I) -> ClassKey {
         let mut h = Sha256::new();
         for v in values {
             // Length prefix: ("ab","c") and ("a","bc") are different classes.
             h.update((v.len() as u64).to_le_bytes());
             h.update(v.as_bytes());
         }
-        h.finalize().into()
+        truncate(&h.finalize())
+    }
+
+    /// A class key for a caller that has already told the classes apart: distinct indices are
+    /// distinct classes. A counter takes either these keys or digests, never both.
+    pub(crate) fn index_key(index: u64) -> ClassKey {
+        let mut key = [0u8; 16];
+        key[..8].copy_from_slice(&index.to_le_bytes());
+        key
     }
 
     /// Adds `n` records by their [`KAnonymityCounter::class_key`].
-    pub(crate) fn add_key(&mut self, key: [u8; 32], n: u64) {
+    pub(crate) fn add_key(&mut self, key: ClassKey, n: u64) {
         *self.classes.entry(key).or_insert(0) += n;
     }
 
@@ -111,7 +132,8 @@ impl KAnonymityCounter {
 #[derive(Debug, Default)]
 pub(crate) struct ClassTally {
     encoded: Vec<u8>,
-    counts: HashMap<Vec<u8>, u64>,
+    /// Keyed by input values: seeded hashing (foldhash), not Fx.
+    counts: HashMap<Vec<u8>, u64, foldhash::fast::RandomState>,
 }
 
 impl ClassTally {
@@ -135,7 +157,7 @@ impl ClassTally {
     /// Adds the batch's classes to `counter` and forgets their values.
     pub(crate) fn drain_into(&mut self, counter: &mut KAnonymityCounter) {
         for (encoded, n) in self.counts.drain() {
-            counter.add_key(Sha256::digest(&encoded).into(), n);
+            counter.add_key(truncate(&Sha256::digest(&encoded)), n);
         }
     }
 

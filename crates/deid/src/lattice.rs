@@ -12,14 +12,16 @@
 //! 0 % suppression; with suppression for k-anonymity and distinct-l-diversity), a rejected node
 //! marks all its predecessors rejected and an accepted node all its successors accepted, as in
 //! Flash (Kohlmayer et al. 2012), so most nodes are never grouped. Batches of candidates are
-//! evaluated in parallel with rayon.
+//! evaluated in parallel with rayon. For k-anonymity, a node's classes are rolled up from the
+//! classes of an already grouped node below it (as in Flash and ARX) rather than regrouped from
+//! all distinct tuples; the groupings kept for this are bounded in number and in total classes.
 //!
 //! Ties in loss are broken by the smaller sum of levels, then by lexicographic order of levels.
 
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
-use crate::anon::{AnonConfig, AnonData, AnonError, NodeEval};
+use crate::anon::{AnonConfig, AnonData, AnonError, Grouping, NodeEval};
 
 /// The generalisation lattice: mixed-radix node indices.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,18 +68,35 @@ impl Lattice {
 
     /// Direct successors (one level higher in one dimension).
     pub fn successors(&self, index: usize) -> impl Iterator<Item = usize> + '_ {
-        let levels = self.levels(index);
         (0..self.heights.len())
-            .filter(move |&j| levels[j] + 1 < self.heights[j])
+            .filter(move |&j| self.level(index, j) + 1 < self.heights[j])
             .map(move |j| index + self.strides[j])
     }
 
     /// Direct predecessors.
     pub fn predecessors(&self, index: usize) -> impl Iterator<Item = usize> + '_ {
-        let levels = self.levels(index);
         (0..self.heights.len())
-            .filter(move |&j| levels[j] > 0)
+            .filter(move |&j| self.level(index, j) > 0)
             .map(move |j| index - self.strides[j])
+    }
+
+    /// Level of node `index` in dimension `j`, without building the whole level vector.
+    fn level(&self, index: usize, j: usize) -> usize {
+        (index / self.strides[j]) % self.heights[j].max(1)
+    }
+
+    /// Sum of the levels of node `index`.
+    fn level_sum(&self, index: usize) -> usize {
+        (0..self.heights.len()).map(|j| self.level(index, j)).sum()
+    }
+
+    /// A rank whose order is the lexicographic order of the levels (dimension 0 first), for
+    /// tie-breaking without building level vectors.
+    fn lex_rank(&self, index: usize) -> usize {
+        (0..self.heights.len()).fold(0usize, |acc, j| {
+            acc.saturating_mul(self.heights[j].max(1))
+                .saturating_add(self.level(index, j))
+        })
     }
 }
 
@@ -124,13 +143,15 @@ fn lower_bounds(data: &AnonData, config: &AnonConfig, lattice: &Lattice) -> Vec<
 
 fn mark(lattice: &Lattice, status: &mut [u8], start: usize, value: u8, up: bool) {
     let mut stack = vec![start];
+    let mut next = Vec::with_capacity(lattice.heights.len());
     while let Some(i) = stack.pop() {
-        let next: Vec<usize> = if up {
-            lattice.successors(i).collect()
+        next.clear();
+        if up {
+            next.extend(lattice.successors(i));
         } else {
-            lattice.predecessors(i).collect()
-        };
-        for nb in next {
+            next.extend(lattice.predecessors(i));
+        }
+        for &nb in &next {
             if status[nb] == UNKNOWN {
                 status[nb] = value;
                 stack.push(nb);
@@ -145,20 +166,20 @@ pub fn search_optimal(data: &AnonData, config: &AnonConfig) -> Result<SearchResu
     // validate the configuration once
     data.evaluate(&vec![0; data.dimensions()], config)?;
     let bounds = lower_bounds(data, config, &lattice);
-    let mut order: Vec<usize> = (0..lattice.size()).collect();
-    let level_sum = |i: usize| lattice.levels(i).iter().sum::<usize>();
-    order.sort_by(|&a, &b| {
-        bounds[a]
-            .total_cmp(&bounds[b])
-            .then(level_sum(a).cmp(&level_sum(b)))
-            .then_with(|| lattice.levels(a).cmp(&lattice.levels(b)))
-    });
+    // Sort keys computed once per node (the comparison runs n·log n times).
+    let mut order: Vec<(f64, usize, usize, usize)> = (0..lattice.size())
+        .map(|i| (bounds[i], lattice.level_sum(i), lattice.lex_rank(i), i))
+        .collect();
+    order.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+    let order: Vec<usize> = order.into_iter().map(|(_, _, _, i)| i).collect();
     let mut search = Search {
         data,
         config,
         lattice: &lattice,
         status: vec![UNKNOWN; lattice.size()],
         cache: FxHashMap::default(),
+        groupings: Vec::new(),
+        kept_classes: 0,
         evaluated: 0,
         monotone: config.is_monotone(),
     };
@@ -196,19 +217,17 @@ pub fn search_optimal(data: &AnonData, config: &AnonConfig) -> Result<SearchResu
                         todo.push(j);
                     }
                 }
-                let evals: Vec<(usize, NodeEval)> = todo
-                    .par_iter()
-                    .map(|&j| (j, data.evaluate_unchecked(&lattice.levels(j), config)))
-                    .collect();
-                search.evaluated += evals.len();
-                search.cache.extend(evals);
+                let evals = search.evaluate_batch(&todo);
+                for (j, e) in evals {
+                    search.cache.insert(j, e);
+                }
             }
             let e = match search.cache.remove(&i) {
                 Some(e) => e,
-                None => {
-                    search.evaluated += 1;
-                    data.evaluate_unchecked(&lattice.levels(i), config)
-                }
+                None => match search.evaluate_batch(&[i]).pop() {
+                    Some((_, e)) => e,
+                    None => continue,
+                },
             };
             if e.anonymous && best.as_ref().is_none_or(|b| better(&e, b)) {
                 best = Some(e);
@@ -228,18 +247,14 @@ pub fn search_optimal(data: &AnonData, config: &AnonConfig) -> Result<SearchResu
                 pos += 1;
                 candidates.push(i);
             }
-            let results: Vec<NodeEval> = candidates
-                .par_iter()
-                .map(|&i| data.evaluate_unchecked(&lattice.levels(i), config))
-                .collect();
-            search.evaluated += results.len();
-            for e in results {
+            for (_, e) in search.evaluate_batch(&candidates) {
                 if e.anonymous && best.as_ref().is_none_or(|b| better(&e, b)) {
                     best = Some(e);
                 }
             }
         }
     }
+    crate::anon::release_grouping_tables();
     Ok(SearchResult {
         optimum: best,
         lattice_size: lattice.size(),
@@ -254,9 +269,19 @@ struct Search<'a> {
     lattice: &'a Lattice,
     status: Vec<u8>,
     cache: FxHashMap<usize, NodeEval>,
+    /// Groupings of evaluated nodes to roll later nodes up from.
+    groupings: Vec<Grouping>,
+    /// Classes in `groupings`.
+    kept_classes: usize,
     evaluated: usize,
     monotone: bool,
 }
+
+/// Groupings a search keeps for roll-ups (each holds two `u32` per class of its node).
+const KEPT_GROUPINGS: usize = 64;
+
+/// Classes kept in all per distinct tuple: 8 × 8 bytes = 64 bytes per tuple at most.
+const KEPT_CLASSES_PER_TUPLE: usize = 8;
 
 impl Search<'_> {
     /// Determines the status of `start` Flash-style: builds a chain from `start` to the top
@@ -310,30 +335,83 @@ impl Search<'_> {
             if points.is_empty() {
                 break;
             }
-            let evals: Vec<(usize, NodeEval)> = points
-                .par_iter()
-                .map(|&m| {
-                    let i = chain[m];
-                    (
-                        i,
-                        self.data
-                            .evaluate_unchecked(&self.lattice.levels(i), self.config),
-                    )
-                })
-                .collect();
-            self.evaluated += evals.len();
-            for (i, e) in evals {
+            let nodes: Vec<usize> = points.iter().map(|&m| chain[m]).collect();
+            for (i, e) in self.evaluate_batch(&nodes) {
                 self.record(i, e);
             }
         }
         if self.status[start] == UNKNOWN {
             // defensive: evaluate directly
-            let e = self
-                .data
-                .evaluate_unchecked(&self.lattice.levels(start), self.config);
-            self.evaluated += 1;
-            self.record(start, e);
+            for (i, e) in self.evaluate_batch(&[start]) {
+                self.record(i, e);
+            }
         }
+    }
+
+    /// Evaluates nodes in parallel, each rolled up from the kept grouping of fewest classes
+    /// below it (or from the distinct tuples), and keeps their groupings for later roll-ups.
+    fn evaluate_batch(&mut self, nodes: &[usize]) -> Vec<(usize, NodeEval)> {
+        let kept = &self.groupings;
+        let (data, config, lattice) = (self.data, self.config, self.lattice);
+        let results: Vec<(usize, NodeEval, Option<Grouping>)> = nodes
+            .par_iter()
+            .map(|&i| {
+                let levels = lattice.levels(i);
+                let source = kept
+                    .iter()
+                    .filter(|g| g.node.iter().zip(&levels).all(|(a, b)| a <= b))
+                    .min_by_key(|g| g.sizes.len());
+                let (e, g) = data.evaluate_from(&levels, config, source);
+                (i, e, g)
+            })
+            .collect();
+        self.evaluated += results.len();
+        let mut out = Vec::with_capacity(results.len());
+        for (i, e, g) in results {
+            if let Some(g) = g {
+                self.keep(g);
+            }
+            out.push((i, e));
+        }
+        out
+    }
+
+    /// Keeps a grouping for roll-ups. At most [`KEPT_GROUPINGS`] are kept, holding at most
+    /// [`KEPT_CLASSES_PER_TUPLE`] classes per distinct tuple in all (memory stays bounded by
+    /// the distinct tuples on large data); the one with the most classes goes first, since it
+    /// saves the least when rolled up from.
+    fn keep(&mut self, g: Grouping) {
+        let tuples = self.data.distinct_tuples();
+        if g.sizes.len() >= tuples {
+            return; // no fewer items than the tuples themselves
+        }
+        let limit = KEPT_CLASSES_PER_TUPLE.saturating_mul(tuples.max(1 << 12));
+        if g.sizes.len() > limit {
+            return;
+        }
+        while !self.groupings.is_empty()
+            && (self.groupings.len() >= KEPT_GROUPINGS || self.kept_classes + g.sizes.len() > limit)
+        {
+            let Some((worst, size)) = self
+                .groupings
+                .iter()
+                .enumerate()
+                .map(|(n, k)| (n, k.sizes.len()))
+                .max_by_key(|&(_, len)| len)
+            else {
+                break;
+            };
+            let gone = if size <= g.sizes.len() {
+                // Still useful as a source for nodes the kept ones are not below: replace the
+                // oldest instead, so that the kept set follows the search.
+                self.groupings.remove(0)
+            } else {
+                self.groupings.swap_remove(worst)
+            };
+            self.kept_classes -= gone.sizes.len();
+        }
+        self.kept_classes += g.sizes.len();
+        self.groupings.push(g);
     }
 
     fn record(&mut self, i: usize, e: NodeEval) {
@@ -358,6 +436,7 @@ pub fn search_exhaustive(data: &AnonData, config: &AnonConfig) -> Result<SearchR
         .map(|i| data.evaluate_unchecked(&lattice.levels(i), config))
         .filter(|e| e.anonymous)
         .reduce_with(|a, b| if better(&b, &a) { b } else { a });
+    crate::anon::release_grouping_tables();
     Ok(SearchResult {
         optimum: best,
         lattice_size: lattice.size(),

@@ -44,13 +44,21 @@ pub fn local_recoding(
         ));
     }
     let allowance = data.max_suppressed(config);
-    let mut record_node: Vec<Option<u32>> = vec![None; data.len()];
+    // Units are records, or weighted distinct rows (AnonData::new_weighted); the allowance
+    // and the limits are in records.
+    let mut record_node: Vec<Option<u32>> = vec![None; data.units()];
     let mut nodes: Vec<Vec<usize>> = Vec::new();
     let mut rounds = Vec::new();
-    let mut remaining: Vec<usize> = (0..data.len()).collect();
-    while remaining.len() > allowance {
+    let mut remaining: Vec<usize> = (0..data.units()).collect();
+    let records = |units: &[usize]| {
+        units
+            .iter()
+            .map(|&r| data.weight(r) as usize)
+            .sum::<usize>()
+    };
+    while records(&remaining) > allowance {
         let sub = data.subset(&remaining);
-        let last_limit = (allowance as f64 / remaining.len() as f64).min(1.0);
+        let last_limit = (allowance as f64 / sub.len() as f64).min(1.0);
         let mut round_config = config.clone();
         let last = rounds.len() + 1 >= max_rounds;
         round_config.suppression_limit = if last { last_limit } else { round_limit };

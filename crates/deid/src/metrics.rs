@@ -23,6 +23,8 @@
 //!   probabilities taken from the input's value frequencies; suppressed cells condition on
 //!   "any value". Also returned normalised by the entropy of full suppression.
 
+use std::collections::HashMap;
+
 use rustc_hash::FxHashMap;
 
 use crate::anon::{Aggregate, AnonData, AnonError};
@@ -32,7 +34,8 @@ use crate::anon::{Aggregate, AnonData, AnonError};
 pub struct Recoding {
     /// Nodes used (levels per quasi-identifier).
     pub nodes: Vec<Vec<usize>>,
-    /// Per record of the [`AnonData`], its node or `None` (suppressed).
+    /// Per record (unit, for [`AnonData::new_weighted`]) of the [`AnonData`], its node or
+    /// `None` (suppressed).
     pub record_node: Vec<Option<u32>>,
 }
 
@@ -45,13 +48,13 @@ impl Recoding {
         }
     }
 
-    /// Suppressed records.
+    /// Suppressed units (records unless the data was built from weighted rows).
     pub fn suppressed(&self) -> usize {
         self.record_node.iter().filter(|r| r.is_none()).count()
     }
 
     fn check(&self, data: &AnonData) -> Result<(), AnonError> {
-        if self.record_node.len() != data.len() {
+        if self.record_node.len() != data.units() {
             return Err(AnonError::InvalidParameter(
                 "recoding has a different number of records than the data",
             ));
@@ -93,14 +96,51 @@ impl Recoding {
     /// Class sizes of the non-suppressed records, grouped by their generalised values (labels,
     /// so that equal labels from different nodes fall in one class), and the suppressed count.
     pub fn class_sizes(&self, data: &AnonData) -> Result<(Vec<usize>, usize), AnonError> {
-        let rows = self.rows(data)?;
-        let mut m: FxHashMap<&[String], usize> = FxHashMap::default();
+        self.check(data)?;
+        let q = data.dimensions();
+        // Per dimension, one id per distinct label over all levels, so that classes are
+        // grouped by label without building strings.
+        let canonical: Vec<Vec<Vec<u32>>> = data
+            .dims
+            .iter()
+            .map(|d| {
+                let mut ids: HashMap<&str, u32, foldhash::fast::RandomState> = HashMap::default();
+                d.labels
+                    .iter()
+                    .map(|level| {
+                        level
+                            .iter()
+                            .map(|l| {
+                                let next = ids.len() as u32;
+                                *ids.entry(l.as_str()).or_insert(next)
+                            })
+                            .collect()
+                    })
+                    .collect()
+            })
+            .collect();
+        let mut m: FxHashMap<Vec<u32>, usize> = FxHashMap::default();
+        let mut key: Vec<u32> = Vec::with_capacity(q);
         let mut suppressed = 0;
-        for (row, node) in rows.iter().zip(&self.record_node) {
-            if node.is_none() {
-                suppressed += 1;
-            } else {
-                *m.entry(row.as_slice()).or_insert(0) += 1;
+        for (r, node) in self.record_node.iter().enumerate() {
+            let w = data.weight(r) as usize;
+            let Some(i) = node else {
+                suppressed += w;
+                continue;
+            };
+            let node = &self.nodes[*i as usize];
+            let t = data.record_tuple[r] as usize;
+            key.clear();
+            for (j, d) in data.dims.iter().enumerate() {
+                let level = node[j];
+                let id = d.map[level][data.tuples[t * q + j] as usize] as usize;
+                key.push(canonical[j][level][id]);
+            }
+            match m.get_mut(key.as_slice()) {
+                Some(n) => *n += w,
+                None => {
+                    m.insert(key.clone(), w);
+                }
             }
         }
         Ok((m.into_values().collect(), suppressed))
@@ -140,19 +180,37 @@ pub fn quality(data: &AnonData, recoding: &Recoding) -> Result<QualityReport, An
     recoding.check(data)?;
     let q = data.dimensions();
     let n = data.len();
-    let mut attribute_loss = vec![0.0; q];
+    // Σ (leaves − 1) over generalised cells and the count of suppressed cells, as integers:
+    // the figures then do not depend on whether records come one by one or weighted.
+    let mut extra = vec![0u64; q];
+    let mut suppressed_cells = 0u64;
     for (r, node) in recoding.record_node.iter().enumerate() {
         let t = data.record_tuple[r] as usize;
-        for (j, d) in data.dims.iter().enumerate() {
-            attribute_loss[j] += match node {
-                None => 1.0,
-                Some(i) => d.cell_loss(recoding.nodes[*i as usize][j], data.tuples[t * q + j]),
-            };
+        let w = u64::from(data.weight(r));
+        match node {
+            None => suppressed_cells += w,
+            Some(i) => {
+                for (j, d) in data.dims.iter().enumerate() {
+                    let level = recoding.nodes[*i as usize][j];
+                    let id = d.map[level][data.tuples[t * q + j] as usize] as usize;
+                    extra[j] += u64::from(d.leaves[level][id].saturating_sub(1)) * w;
+                }
+            }
         }
     }
-    for l in &mut attribute_loss {
-        *l /= n.max(1) as f64;
-    }
+    let attribute_loss: Vec<f64> = data
+        .dims
+        .iter()
+        .zip(&extra)
+        .map(|(d, &e)| {
+            let generalised = if d.domain <= 1 {
+                0.0
+            } else {
+                e as f64 / (d.domain as f64 - 1.0)
+            };
+            (generalised + suppressed_cells as f64) / n.max(1) as f64
+        })
+        .collect();
     let loss_arithmetic = Aggregate::ArithmeticMean.apply(&attribute_loss);
     // ARX: raw share s = loss·(1 − 1/D) + 1/D; aggregate s and 1/D, then normalise.
     let mins: Vec<f64> = data
@@ -211,23 +269,36 @@ pub fn quality(data: &AnonData, recoding: &Recoding) -> Result<QualityReport, An
                 f
             })
             .collect();
+        // A cell's term depends only on its leaf and level (or suppression): computed once
+        // per leaf and level, not once per record.
+        let term = |own: f64, denom: f64| {
+            if denom > 0.0 && own > 0.0 {
+                -(own / denom).log2()
+            } else {
+                0.0
+            }
+        };
+        let generalised: Vec<Vec<f64>> = gen_freq
+            .iter()
+            .zip(&d.map)
+            .map(|(f, m)| {
+                leaf_freq
+                    .iter()
+                    .zip(m)
+                    .map(|(&own, &id)| term(own as f64, f[id as usize] as f64))
+                    .collect()
+            })
+            .collect();
+        let suppressed: Vec<f64> = leaf_freq.iter().map(|&own| term(own as f64, nf)).collect();
         for (r, node) in recoding.record_node.iter().enumerate() {
             let t = data.record_tuple[r] as usize;
+            let w = f64::from(data.weight(r));
             let leaf = data.tuples[t * q + j] as usize;
-            let own = leaf_freq[leaf] as f64;
-            let denom = match node {
-                None => nf,
-                Some(i) => {
-                    let level = recoding.nodes[*i as usize][j];
-                    gen_freq[level][d.map[level][leaf] as usize] as f64
-                }
+            non_uniform_entropy[j] += w * match node {
+                None => suppressed[leaf],
+                Some(i) => generalised[recoding.nodes[*i as usize][j]][leaf],
             };
-            if denom > 0.0 && own > 0.0 {
-                non_uniform_entropy[j] -= (own / denom).log2();
-            }
-            if own > 0.0 && nf > 0.0 {
-                max_entropy -= (own / nf).log2();
-            }
+            max_entropy += w * suppressed[leaf];
         }
     }
     let total: f64 = non_uniform_entropy.iter().sum();
