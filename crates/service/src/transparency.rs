@@ -866,7 +866,7 @@ impl Node {
             // range by its root instead of leaf by leaf.
             let inside = |size: u64| size > start && size < end;
             let as_block = page.len() == VERIFY_PAGE
-                && start % (VERIFY_PAGE as u64) == 0
+                && start.is_multiple_of(VERIFY_PAGE as u64)
                 && !targets[next_target..].iter().any(|t| inside(t.0))
                 && !inside(integrated_size);
             let (page, prechecked, leaves, block_root) = tokio::task::spawn_blocking(move || {

@@ -589,7 +589,7 @@ impl CompactRange {
     /// [`TreeError::InvalidSubtree`] and nothing changes.
     pub fn append_subtree_hash(&mut self, level: u32, root: Hash) -> Result<(), TreeError> {
         let width = 1u64.checked_shl(level).unwrap_or(0);
-        if width == 0 || self.size % width != 0 {
+        if width == 0 || !self.size.is_multiple_of(width) {
             return Err(TreeError::InvalidSubtree {
                 start: self.size,
                 end: self.size.saturating_add(width),
