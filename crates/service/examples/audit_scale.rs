@@ -2,8 +2,9 @@
 //! 1,000 dataset ids, one entry in 1,000 naming a known subject (by its keyed pseudonym), then measures the
 //! subject disclosure history (GB/T 39725-2020 §7 g)) and the full verification.
 //!
-//! `cargo run --release -p medspace-service --example audit_scale -- [ENTRIES] [DIR]`
-//! (default 1,000,000 entries in a temporary directory). The caller is built in-process as an
+//! `cargo run --release -p medspace-service --example audit_scale -- [ENTRIES] [DIR] [PROFILE]`
+//! (default 1,000,000 entries in a temporary directory, `international` crypto profile; `national`
+//! hashes the tree with SM3 and signs with SM2). The caller is built in-process as an
 //! auditor account: this measures the query, not the login.
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "benchmark program")]
 
@@ -21,10 +22,11 @@ async fn main() {
         .next()
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| tmp.path().to_path_buf());
+    let profile = args.next();
     let (node, _) = Node::init(InitOptions {
         dir: dir.join("node"),
         database_url: None,
-        profile: None,
+        profile,
         master_key_file: Some(dir.join("node.masterkey")),
         hsm: None,
         admin_username: "admin".into(),
