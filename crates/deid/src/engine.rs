@@ -1039,14 +1039,13 @@ fn risk_of(counter: &KAnonymityCounter, options: &RunOptions<'_>) -> RiskReport 
 /// quasi-identifier columns; a failing check is reported (`passed = false`), not an error —
 /// the caller decides, and must discard the output on failure if it will not publish it.
 /// `generalize` rules need a fixed `level` here, and `microaggregate` is refused (it reads the
-/// input twice); see [`deidentify_with`] for both.
+/// input twice); see [`deidentify_reopenable`] and [`deidentify_with`] for those.
 pub fn deidentify<R: Read, W: Write>(
     policy: &DeidPolicy,
     keys: &DeidKeys,
     input: R,
     output: W,
 ) -> Result<DeidReport, DeidError> {
-    let hierarchies = Hierarchies::load(policy, Path::new(".")).map_err(DeidError::Policy)?;
     if let Some(rule) = policy
         .columns()
         .iter()
@@ -1055,9 +1054,29 @@ pub fn deidentify<R: Read, W: Write>(
         // Refused before any output rather than failing at the end of the first pass.
         return Err(DeidError::Policy(policy.error_at(
             &format!("columns.{}.action", rule.column),
-            "microaggregate reads the input twice (all values of the column before the first output row), and this input can be read only once; expected an input that can be opened again (deidentify_with, medspace deid FILE)",
+            "microaggregate reads the input twice (all values of the column before the first output row), and this input can be read only once; expected an input that can be opened again (deidentify_reopenable, deidentify_with, medspace deid FILE)",
         )));
     }
+    let mut input = Some(input);
+    let mut open = move || {
+        input
+            .take()
+            .ok_or_else(|| std::io::Error::other("the input can be read only once"))
+    };
+    deidentify_reopenable(policy, keys, &mut open, output)
+}
+
+/// [`deidentify`] over an input that `open` can produce again, so `microaggregate` is allowed:
+/// an input of at most 64 MB is read once into memory, a larger one is opened a second time
+/// for the second pass (see [`deidentify_with`]). The policy's `generalize` rules need a fixed
+/// `level` (no search); the delimiter is a comma.
+pub fn deidentify_reopenable<R: Read, W: Write>(
+    policy: &DeidPolicy,
+    keys: &DeidKeys,
+    open: &mut dyn FnMut() -> std::io::Result<R>,
+    output: W,
+) -> Result<DeidReport, DeidError> {
+    let hierarchies = Hierarchies::load(policy, Path::new(".")).map_err(DeidError::Policy)?;
     let options = RunOptions {
         optimize: false,
         local: None,
@@ -1067,13 +1086,7 @@ pub fn deidentify<R: Read, W: Write>(
         risk_threshold: DEFAULT_RISK_THRESHOLD,
         population: None,
     };
-    let mut input = Some(input);
-    let mut open = move || {
-        input
-            .take()
-            .ok_or_else(|| std::io::Error::other("the input can be read only once"))
-    };
-    deidentify_with(policy, keys, &mut open, output, &options)
+    deidentify_with(policy, keys, open, output, &options)
 }
 
 /// Prosecutor risk above which a record counts as at risk: 1/5 (GB/T 39725-2020 §11.4.2.4).

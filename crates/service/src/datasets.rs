@@ -624,7 +624,10 @@ impl Node {
         let (key, id2, label) = (object_key.clone(), id.clone(), new_name.to_string());
         type Produced = (DeidReport, CsvProfile, Option<Vec<CodeIndexRow>>);
         let result = tokio::task::spawn_blocking(move || -> Result<Produced> {
-            // The source, decrypted column chunk by column chunk, as CSV text in memory.
+            // The source, decrypted column chunk by column chunk, as CSV text in memory. It can
+            // be opened again (the object is decrypted a second time, never spooled in
+            // plaintext), so a policy that reads its input twice — `microaggregate` — works here
+            // on any size of dataset.
             let reader = medspace_columnar::read_from(
                 objects.open(&source_meta.object_key)?,
                 ObjectKey {
@@ -635,13 +638,38 @@ impl Node {
             )
             .map_err(|e| columnar_err(&source_meta.name, e))?;
             check_object(&source_meta, &reader)?;
-            let csv = CsvText::new(reader.schema(), reader)
+            let first = CsvText::new(reader.schema(), reader)
                 .map_err(|e| columnar_err(&source_meta.name, e))?;
+            let mut first = Some(first);
+            let mut open_source = || -> std::io::Result<_> {
+                if let Some(csv) = first.take() {
+                    return Ok(csv);
+                }
+                let object = objects
+                    .open(&source_meta.object_key)
+                    .map_err(|e| std::io::Error::other(e.to_string()))?;
+                let reader = medspace_columnar::read_from(
+                    object,
+                    ObjectKey {
+                        dek: &source_dek,
+                        context: &source_meta.id,
+                    },
+                    None,
+                )
+                .map_err(|e| std::io::Error::other(e.to_string()))?;
+                CsvText::new(reader.schema(), reader)
+                    .map_err(|e| std::io::Error::other(e.to_string()))
+            };
             // Pass 1: de-identify into the spool.
             let spool = Spool::create(&spool_dir, crypto_profile)?;
             let mut sealed = spool.writer()?;
-            let report = medspace_deid::deidentify(&policy, &deid_keys, csv, &mut sealed)
-                .map_err(|e| ServiceError::BadRequest(format!("de-identification failed: {e}")))?;
+            let report = medspace_deid::deidentify_reopenable(
+                &policy,
+                &deid_keys,
+                &mut open_source,
+                &mut sealed,
+            )
+            .map_err(|e| ServiceError::BadRequest(format!("de-identification failed: {e}")))?;
             sealed.finish()?;
             // Pass 2: schema, digest and classification sample of what was produced.
             let profile = profile_csv(&label, spool.reader()?, None, SAMPLE_ROWS, &mut |_| {})?;
