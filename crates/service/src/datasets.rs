@@ -628,37 +628,26 @@ impl Node {
             // be opened again (the object is decrypted a second time, never spooled in
             // plaintext), so a policy that reads its input twice — `microaggregate` — works here
             // on any size of dataset.
-            let reader = medspace_columnar::read_from(
-                objects.open(&source_meta.object_key)?,
-                ObjectKey {
-                    dek: &source_dek,
-                    context: &source_meta.id,
-                },
-                None,
-            )
-            .map_err(|e| columnar_err(&source_meta.name, e))?;
-            check_object(&source_meta, &reader)?;
-            let first = CsvText::new(reader.schema(), reader)
-                .map_err(|e| columnar_err(&source_meta.name, e))?;
-            let mut first = Some(first);
-            let mut open_source = || -> std::io::Result<_> {
-                if let Some(csv) = first.take() {
-                    return Ok(csv);
-                }
-                let object = objects
-                    .open(&source_meta.object_key)
-                    .map_err(|e| std::io::Error::other(e.to_string()))?;
+            let source_csv = || -> Result<_> {
                 let reader = medspace_columnar::read_from(
-                    object,
+                    objects.open(&source_meta.object_key)?,
                     ObjectKey {
                         dek: &source_dek,
                         context: &source_meta.id,
                     },
                     None,
                 )
-                .map_err(|e| std::io::Error::other(e.to_string()))?;
+                .map_err(|e| columnar_err(&source_meta.name, e))?;
+                check_object(&source_meta, &reader)?;
                 CsvText::new(reader.schema(), reader)
-                    .map_err(|e| std::io::Error::other(e.to_string()))
+                    .map_err(|e| columnar_err(&source_meta.name, e))
+            };
+            let mut first = Some(source_csv()?);
+            let mut open_source = || -> std::io::Result<_> {
+                match first.take() {
+                    Some(csv) => Ok(csv),
+                    None => source_csv().map_err(|e| std::io::Error::other(e.to_string())),
+                }
             };
             // Pass 1: de-identify into the spool.
             let spool = Spool::create(&spool_dir, crypto_profile)?;
@@ -686,20 +675,12 @@ impl Node {
             // The code index, from a second read of the source (only when asked for and only
             // when the output is publishable).
             let index = match index_inputs {
-                Some(inputs) if report.k_anonymity.passed => {
-                    let reader = medspace_columnar::read_from(
-                        objects.open(&source_meta.object_key)?,
-                        ObjectKey {
-                            dek: &source_dek,
-                            context: &source_meta.id,
-                        },
-                        None,
-                    )
-                    .map_err(|e| columnar_err(&source_meta.name, e))?;
-                    let csv = CsvText::new(reader.schema(), reader)
-                        .map_err(|e| columnar_err(&source_meta.name, e))?;
-                    Some(code_index_rows(&policy, &deid_keys, csv, &inputs)?)
-                }
+                Some(inputs) if report.k_anonymity.passed => Some(code_index_rows(
+                    &policy,
+                    &deid_keys,
+                    source_csv()?,
+                    &inputs,
+                )?),
                 _ => None,
             };
             Ok((report, profile, index))

@@ -10,8 +10,6 @@
 
 use std::collections::HashSet;
 
-use medspace_service::workflow::ApplicationRequest;
-
 mod common;
 use common::*;
 
@@ -55,25 +53,16 @@ async fn a_stored_dataset_is_microaggregated_inside_the_node() {
     assert!(raw_distinct.len() > 1000, "{}", raw_distinct.len());
     let raw_total: f64 = fees.iter().sum();
 
-    let app = node
-        .apply(
-            &researcher,
-            ApplicationRequest {
-                dataset_id: deid.id.clone(),
-                columns: vec!["total_fee".into()],
-                purpose: "fee distribution".into(),
-                period_days: 30,
-                special_diseases: medspace_service::patients::SPECIAL_DISEASES
-                    .iter()
-                    .map(|d| d.to_string())
-                    .collect(),
-            },
-        )
-        .await
-        .unwrap();
-    node.decide_application(&reviewer, &app.id, true, "aggregates only")
-        .await
-        .unwrap();
+    approved_application(
+        &node,
+        &researcher,
+        &reviewer,
+        &deid.id,
+        &["total_fee"],
+        "fee distribution",
+        "aggregates only",
+    )
+    .await;
     let out = node
         .query(
             &researcher,

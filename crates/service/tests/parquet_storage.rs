@@ -11,7 +11,6 @@
 
 use medspace_core::{DatasetKind, DatasetMeta};
 use medspace_service::datasets::IngestRequest;
-use medspace_service::workflow::ApplicationRequest;
 use medspace_service::ServiceError;
 
 mod common;
@@ -96,26 +95,16 @@ async fn datasets_are_encrypted_parquet_in_both_profiles() {
         }
 
         // The sandbox reads the granted columns back.
-        let app = node
-            .apply(
-                &researcher,
-                ApplicationRequest {
-                    dataset_id: deid.id.clone(),
-                    columns: vec!["sex".into(), "total_fee".into()],
-                    purpose: "fees by sex".into(),
-                    period_days: 30,
-                    // Every row: the application names every special-disease class.
-                    special_diseases: medspace_service::patients::SPECIAL_DISEASES
-                        .iter()
-                        .map(|d| d.to_string())
-                        .collect(),
-                },
-            )
-            .await
-            .unwrap();
-        node.decide_application(&reviewer, &app.id, true, "aggregates only")
-            .await
-            .unwrap();
+        approved_application(
+            &node,
+            &researcher,
+            &reviewer,
+            &deid.id,
+            &["sex", "total_fee"],
+            "fees by sex",
+            "aggregates only",
+        )
+        .await;
         let out = node
             .query(
                 &researcher,

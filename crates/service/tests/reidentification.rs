@@ -11,7 +11,6 @@
 use medspace_core::{Outcome, Role};
 use medspace_service::audit_query::EventFilter;
 use medspace_service::reidentification::DeidentifyOptions;
-use medspace_service::workflow::ApplicationRequest;
 use medspace_service::{Caller, Node, ServiceError};
 
 mod common;
@@ -81,25 +80,16 @@ async fn a_pseudonym_is_resolved_only_by_the_officer_after_a_second_persons_appr
         approve_grading(&node, &officer, &reviewer, &deid.id).await;
 
         // A researcher sees only pseudonyms; one of them is the subject of a safety signal.
-        let app = node
-            .apply(
-                &researcher,
-                ApplicationRequest {
-                    dataset_id: deid.id.clone(),
-                    columns: vec!["id_number".into(), "total_fee".into()],
-                    purpose: "drug safety signal follow-up".into(),
-                    period_days: 30,
-                    special_diseases: medspace_service::patients::SPECIAL_DISEASES
-                        .iter()
-                        .map(|d| d.to_string())
-                        .collect(),
-                },
-            )
-            .await
-            .unwrap();
-        node.decide_application(&reviewer, &app.id, true, "pharmacovigilance")
-            .await
-            .unwrap();
+        approved_application(
+            &node,
+            &researcher,
+            &reviewer,
+            &deid.id,
+            &["id_number", "total_fee"],
+            "drug safety signal follow-up",
+            "pharmacovigilance",
+        )
+        .await;
         let out = node
             .query(&researcher, "SELECT min(id_number) AS p FROM claims_deid")
             .await

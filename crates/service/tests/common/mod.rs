@@ -272,3 +272,35 @@ pub async fn ingest_claims(
     .await
     .unwrap()
 }
+
+/// Files an application for `columns` of `dataset_id` that names every special-disease class (so
+/// the sandbox's row filter withholds nothing) and has `reviewer` approve it with `reason`.
+pub async fn approved_application(
+    node: &Node,
+    researcher: &Caller,
+    reviewer: &Caller,
+    dataset_id: &str,
+    columns: &[&str],
+    purpose: &str,
+    reason: &str,
+) {
+    let app = node
+        .apply(
+            researcher,
+            medspace_service::workflow::ApplicationRequest {
+                dataset_id: dataset_id.to_string(),
+                columns: columns.iter().map(|c| c.to_string()).collect(),
+                purpose: purpose.to_string(),
+                period_days: 30,
+                special_diseases: medspace_service::patients::SPECIAL_DISEASES
+                    .iter()
+                    .map(|d| d.to_string())
+                    .collect(),
+            },
+        )
+        .await
+        .unwrap();
+    node.decide_application(reviewer, &app.id, true, reason)
+        .await
+        .unwrap();
+}
