@@ -59,13 +59,19 @@ pub async fn backends() -> Vec<(&'static str, Option<String>)> {
     out
 }
 
+/// Unique within the machine: two tests of one process may read the clock in the same
+/// nanosecond (a CI run once made two schemas of the same name), so a process-wide counter
+/// is part of the name.
 pub fn uuid_like() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
     use std::time::{SystemTime, UNIX_EPOCH};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
     let n = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_nanos();
-    format!("{:x}{:x}", n, std::process::id())
+    let seq = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!("{:x}_{:x}_{:x}", n, std::process::id(), seq)
 }
 
 pub async fn new_node(tmp: &Path, db: Option<String>) -> (Node, String) {
