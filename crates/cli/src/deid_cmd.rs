@@ -13,10 +13,12 @@ use std::process::ExitCode;
 
 use anyhow::{anyhow, bail, Context, Result};
 use indicatif::ProgressBar;
-use medspace_service::reexports::columnar::{is_parquet_file, plain_parquet_as_csv};
+use medspace_service::reexports::columnar::{
+    is_parquet_file, plain_parquet_as_csv, plain_parquet_batches, TextBatchIter,
+};
 use medspace_service::reexports::deid::{
-    deidentify_with, file_risk, DeidKeys, DeidPolicy, Hierarchies, Progress, RunOptions,
-    DEFAULT_RISK_THRESHOLD,
+    deidentify_batches_with, deidentify_with, file_risk, DeidError, DeidKeys, DeidPolicy,
+    Hierarchies, Progress, RunOptions, TextBatches, DEFAULT_RISK_THRESHOLD,
 };
 
 use crate::cli::{DeidArgs, Format, RiskArgs};
@@ -59,6 +61,19 @@ fn open_input(path: &PathBuf, parquet: bool) -> std::io::Result<Box<dyn Read>> {
     } else {
         Ok(Box::new(file))
     }
+}
+
+/// A plain Parquet file as batches of text columns for the columnar engine.
+fn open_batches(path: &Path) -> Result<TextBatches<'static>> {
+    let file = File::open(path)?;
+    let typed = plain_parquet_batches(file)?;
+    let batches = TextBatchIter::new(&typed.schema(), typed)?;
+    Ok(TextBatches {
+        columns: batches.column_names(),
+        batches: Box::new(
+            batches.map(|b| b.map_err(|e| DeidError::Read(std::io::Error::other(e.to_string())))),
+        ),
+    })
 }
 
 /// The project the keys are derived for: `--project`, else the policy's `project`, else
@@ -120,10 +135,13 @@ pub fn deid(a: DeidArgs) -> Result<ExitCode> {
     }
     let file = a.file.clone();
     let (delimiter, parquet) = input(&a.file, a.delimiter)?;
-    let mut open = || open_input(&file, parquet);
     // Fail early (before creating the output) when the input cannot be opened or, for Parquet,
     // when its schema has a column with no text form.
-    open().with_context(|| format!("cannot open {}", a.file.display()))?;
+    if parquet {
+        open_batches(&file).with_context(|| format!("cannot open {}", a.file.display()))?;
+    } else {
+        File::open(&file).with_context(|| format!("cannot open {}", a.file.display()))?;
+    }
     // Write to a temporary file beside the output and rename, so a failure leaves no half file.
     let tmp = a.output.with_extension("partial");
     let out = File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
@@ -137,13 +155,17 @@ pub fn deid(a: DeidArgs) -> Result<ExitCode> {
         risk_threshold: DEFAULT_RISK_THRESHOLD,
         population: a.population,
     };
-    let result = deidentify_with(
-        &policy,
-        &keys,
-        &mut open,
-        BufWriter::with_capacity(1 << 20, out),
-        &options,
-    );
+    let out = BufWriter::with_capacity(1 << 20, out);
+    // Parquet goes to the columnar engine as Arrow batches; CSV is parsed by the CSV engine.
+    let result = if parquet {
+        let mut open = || {
+            open_batches(&file).map_err(|e| DeidError::Read(std::io::Error::other(e.to_string())))
+        };
+        deidentify_batches_with(&policy, &keys, &mut open, out, &options)
+    } else {
+        let mut open = || File::open(&file);
+        deidentify_with(&policy, &keys, &mut open, out, &options)
+    };
     bar.0.finish_and_clear();
     let report = match result {
         Ok(r) => r,

@@ -17,8 +17,10 @@
 //!   authenticated; a wrong key or a modified byte is an error, never data.
 //! * [`CsvText`] — batches → CSV text as a [`std::io::Read`], in memory, for stream consumers
 //!   such as de-identification (module `csv_out`).
-//! * [`plain_parquet_as_csv`] — a plain Parquet file given to the command line → CSV text, other
-//!   column types cast to text (module `plain`).
+//! * [`plain_parquet_as_csv`] / [`plain_parquet_batches`] — a plain Parquet file given to the
+//!   command line → CSV text or typed batches, other column types cast to text (module `plain`).
+//! * [`TextBatchIter`] — typed batches → batches of text columns rendered as [`CsvText`] renders
+//!   them, for the columnar de-identification engine (module `text`).
 #![deny(missing_docs)]
 
 mod convert;
@@ -26,6 +28,7 @@ mod csv_out;
 mod error;
 mod object;
 mod plain;
+mod text;
 
 pub use convert::{arrow_schema, arrow_type, csv_batches, expected, CsvBatches, BATCH_ROWS};
 pub use csv_out::CsvText;
@@ -34,7 +37,11 @@ pub use object::{
     read, read_from, write, ObjectKey, ParquetObjectReader, ParquetObjectWriter, READ_BATCH_ROWS,
     ROW_GROUP_ROWS,
 };
-pub use plain::{is_parquet_file, plain_parquet_as_csv, PlainParquetBatches, PARQUET_MAGIC};
+pub use plain::{
+    is_parquet_file, plain_parquet_as_csv, plain_parquet_batches, PlainParquetBatches,
+    PARQUET_MAGIC,
+};
+pub use text::{text_batch, text_schema, TextBatchIter};
 
 /// Re-exported so callers use the same Arrow and Parquet as this crate.
 pub use arrow;

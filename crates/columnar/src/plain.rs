@@ -119,6 +119,21 @@ impl Iterator for PlainParquetBatches {
 /// Opens a plain Parquet file and returns its rows as CSV text (header first). The schema is
 /// checked before any row is read: a nested or binary column is an error naming it.
 pub fn plain_parquet_as_csv(file: File) -> Result<CsvText<PlainParquetBatches>, ColumnarError> {
+    let batches = plain_parquet_batches(file)?;
+    CsvText::new(batches.schema(), batches)
+}
+
+impl PlainParquetBatches {
+    /// The rendered schema (Int64, Float64 and Utf8 columns).
+    pub fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+}
+
+/// Opens a plain Parquet file and returns its batches, each column cast to the type
+/// [`CsvText`] renders (Int64, Float64 or Utf8). The schema is checked before any row is read:
+/// a nested or binary column is an error naming it.
+pub fn plain_parquet_batches(file: File) -> Result<PlainParquetBatches, ColumnarError> {
     let builder = ParquetRecordBatchReaderBuilder::try_new(file)
         .map_err(|e| ColumnarError::Format(format!("not a readable Parquet file: {e}")))?;
     let fields = builder
@@ -140,7 +155,7 @@ pub fn plain_parquet_as_csv(file: File) -> Result<CsvText<PlainParquetBatches>, 
         .with_batch_size(PLAIN_BATCH_ROWS)
         .build()
         .map_err(|e| ColumnarError::Parquet(e.to_string()))?;
-    CsvText::new(schema.clone(), PlainParquetBatches { reader, schema })
+    Ok(PlainParquetBatches { reader, schema })
 }
 
 #[cfg(test)]

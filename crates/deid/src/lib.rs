@@ -91,9 +91,10 @@ pub use anon::{
     Aggregate, AnonConfig, AnonData, AnonError, Classes, Criterion, NodeEval, QuasiIdentifier,
 };
 pub use engine::{
-    deidentify, deidentify_reopenable, deidentify_with, detect_delimiter, file_risk, CellProblem,
-    ColumnAction, ColumnRole, DeidError, DeidReport, FileRisk, Hierarchies, NoProgress, Progress,
-    RunOptions, SearchSummary, SensitiveDiversity, Utility, DEFAULT_RISK_THRESHOLD,
+    deidentify, deidentify_batches, deidentify_batches_with, deidentify_reopenable,
+    deidentify_with, detect_delimiter, file_risk, CellProblem, ColumnAction, ColumnRole, DeidError,
+    DeidReport, FileRisk, Hierarchies, NoProgress, Progress, RunOptions, SearchSummary,
+    SensitiveDiversity, TextBatches, Utility, DEFAULT_RISK_THRESHOLD,
 };
 pub use hierarchy::{Builtin, Hierarchy, HierarchyError};
 pub use kanon::{KAnonymityCounter, KAnonymityReport};

@@ -26,14 +26,14 @@ use std::path::Path;
 
 use chrono::Utc;
 use medspace_classify::{ScanConfig, ScanResult};
-use medspace_columnar::{ColumnarError, CsvText, ObjectKey};
+use medspace_columnar::{ColumnarError, CsvText, ObjectKey, TextBatchIter};
 use medspace_core::{
     new_id, ColumnClassification, ColumnSchema, DatasetKind, DatasetMeta, Level, Lineage, Outcome,
 };
 use medspace_crypto::{
     decrypt_reader, encrypt_writer_with, CryptoProfile, DecryptedReader, EncryptedWriter, SecretKey,
 };
-use medspace_deid::{DeidKeys, DeidPolicy, DeidReport};
+use medspace_deid::{DeidError, DeidKeys, DeidPolicy, DeidReport, TextBatches};
 use medspace_objects::PendingObject;
 use medspace_sandbox::arrow::array::RecordBatch;
 use serde::Serialize;
@@ -624,11 +624,10 @@ impl Node {
         let (key, id2, label) = (object_key.clone(), id.clone(), new_name.to_string());
         type Produced = (DeidReport, CsvProfile, Option<Vec<CodeIndexRow>>);
         let result = tokio::task::spawn_blocking(move || -> Result<Produced> {
-            // The source, decrypted column chunk by column chunk, as CSV text in memory. It can
-            // be opened again (the object is decrypted a second time, never spooled in
-            // plaintext), so a policy that reads its input twice — `microaggregate` — works here
-            // on any size of dataset.
-            let source_csv = || -> Result<_> {
+            // The source, decrypted column chunk by column chunk. It can be opened again (the
+            // object is decrypted a second time, never spooled in plaintext), so a policy that
+            // reads its input twice — `microaggregate` — works here on any size of dataset.
+            let source_reader = || -> Result<_> {
                 let reader = medspace_columnar::read_from(
                     objects.open(&source_meta.object_key)?,
                     ObjectKey {
@@ -639,20 +638,43 @@ impl Node {
                 )
                 .map_err(|e| columnar_err(&source_meta.name, e))?;
                 check_object(&source_meta, &reader)?;
+                Ok(reader)
+            };
+            // As CSV text in memory (the code index reads records).
+            let source_csv = || -> Result<_> {
+                let reader = source_reader()?;
                 CsvText::new(reader.schema(), reader)
                     .map_err(|e| columnar_err(&source_meta.name, e))
             };
-            let mut first = Some(source_csv()?);
-            let mut open_source = || -> std::io::Result<_> {
+            // As Arrow batches of text columns, for the columnar de-identification engine.
+            let source_batches = || -> Result<TextBatches<'static>> {
+                let reader = source_reader()?;
+                let batches = TextBatchIter::new(&reader.schema(), reader)
+                    .map_err(|e| columnar_err(&source_meta.name, e))?;
+                let name = source_meta.name.clone();
+                Ok(TextBatches {
+                    columns: batches.column_names(),
+                    batches: Box::new(batches.map(move |b| {
+                        b.map_err(|e| {
+                            DeidError::Read(std::io::Error::other(
+                                columnar_err(&name, e).to_string(),
+                            ))
+                        })
+                    })),
+                })
+            };
+            let mut first = Some(source_batches()?);
+            let mut open_source = || -> std::result::Result<_, DeidError> {
                 match first.take() {
-                    Some(csv) => Ok(csv),
-                    None => source_csv().map_err(|e| std::io::Error::other(e.to_string())),
+                    Some(batches) => Ok(batches),
+                    None => source_batches()
+                        .map_err(|e| DeidError::Read(std::io::Error::other(e.to_string()))),
                 }
             };
             // Pass 1: de-identify into the spool.
             let spool = Spool::create(&spool_dir, crypto_profile)?;
             let mut sealed = spool.writer()?;
-            let report = medspace_deid::deidentify_reopenable(
+            let report = medspace_deid::deidentify_batches(
                 &policy,
                 &deid_keys,
                 &mut open_source,
