@@ -182,6 +182,10 @@ pub struct AnonConfig {
     /// default (`g = 0.5`). Local recoding uses a low weight so that early rounds prefer to
     /// pass records on rather than generalise everybody.
     pub suppression_weight: f64,
+    /// The lowest level the search may choose per dimension (empty or missing: 0), e.g. the
+    /// prefecture for division codes when no population table shows a county's coverage
+    /// (GB/T 39725-2020 §10.2 c) 1)).
+    pub min_levels: Vec<usize>,
 }
 
 impl AnonConfig {
@@ -192,7 +196,16 @@ impl AnonConfig {
             suppression_limit,
             aggregate: Aggregate::default(),
             suppression_weight: 1.0,
+            min_levels: Vec::new(),
         }
+    }
+
+    /// Whether a node's levels are all at or above [`AnonConfig::min_levels`].
+    pub fn allows(&self, levels: &[usize]) -> bool {
+        levels
+            .iter()
+            .zip(&self.min_levels)
+            .all(|(level, min)| level >= min)
     }
 
     /// The largest k among the criteria (1 when none).

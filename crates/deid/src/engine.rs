@@ -2579,11 +2579,27 @@ fn run_search(
     let local = options
         .local
         .unwrap_or(policy.recoding() == RecodingModel::Local);
+    // GB/T 39725-2020 §10.2 c) 1): without a population table a searched geographic column
+    // is generalised at least to the prefecture.
+    let min_levels: Vec<usize> = dims
+        .iter()
+        .enumerate()
+        .map(|(j, d)| match policy.action_for(&d.column) {
+            Action::Generalize {
+                hierarchy: HierarchySpec::Builtin(b),
+                level: None,
+            } if j < searched.len() => b
+                .finest_level_without_population_table()
+                .min(d.hierarchy.height().saturating_sub(1)),
+            _ => 0,
+        })
+        .collect();
     let mut config = AnonConfig {
         criteria: criteria(policy),
         suppression_limit: policy.suppression_limit(),
         aggregate: Aggregate::default(),
         suppression_weight: 1.0,
+        min_levels,
     };
     let search = || -> Result<(Recoding, SearchSummary, QualityReport), DeidError> {
         let (recoding, summary) = if local {

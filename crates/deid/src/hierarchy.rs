@@ -77,6 +77,19 @@ impl Builtin {
         }
     }
 
+    /// The finest level a released value may keep without a population table: GB/T 39725-2020
+    /// §10.2 c) 1) keeps an area only if it covers at least 20,000 people, and a county or a
+    /// postal delivery area may not, so until a table shows the coverage the finest level
+    /// allowed is the prefecture — `4 digits + 00` of a division code (level 1), the three-digit
+    /// postal zone `100***` of a postal code (level 3). Other hierarchies are not geographic: 0.
+    pub fn finest_level_without_population_table(&self) -> usize {
+        match self {
+            Builtin::DivisionCodes => 1,
+            Builtin::PostalCodes => 3,
+            _ => 0,
+        }
+    }
+
     /// Levels including level 0, when fixed (postal codes: one per digit, plus `*`).
     pub fn height(&self) -> Option<usize> {
         match self {

@@ -167,7 +167,9 @@ pub fn search_optimal(data: &AnonData, config: &AnonConfig) -> Result<SearchResu
     data.evaluate(&vec![0; data.dimensions()], config)?;
     let bounds = lower_bounds(data, config, &lattice);
     // Sort keys computed once per node (the comparison runs n·log n times).
+    // Nodes below a dimension's lowest allowed level are never candidates.
     let mut order: Vec<(f64, usize, usize, usize)> = (0..lattice.size())
+        .filter(|&i| allowed(&lattice, config, i))
         .map(|i| (bounds[i], lattice.level_sum(i), lattice.lex_rank(i), i))
         .collect();
     order.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
@@ -433,6 +435,7 @@ pub fn search_exhaustive(data: &AnonData, config: &AnonConfig) -> Result<SearchR
     data.evaluate(&vec![0; data.dimensions()], config)?;
     let best = (0..lattice.size())
         .into_par_iter()
+        .filter(|&i| allowed(&lattice, config, i))
         .map(|i| data.evaluate_unchecked(&lattice.levels(i), config))
         .filter(|e| e.anonymous)
         .reduce_with(|a, b| if better(&b, &a) { b } else { a });
@@ -442,6 +445,15 @@ pub fn search_exhaustive(data: &AnonData, config: &AnonConfig) -> Result<SearchR
         lattice_size: lattice.size(),
         evaluated: lattice.size(),
     })
+}
+
+/// Whether node `i` is at or above every dimension's lowest allowed level.
+fn allowed(lattice: &Lattice, config: &AnonConfig, i: usize) -> bool {
+    config
+        .min_levels
+        .iter()
+        .enumerate()
+        .all(|(j, &min)| lattice.level(i, j) >= min)
 }
 
 /// Evaluates every node and returns all evaluations in lattice-index order (for analysis and

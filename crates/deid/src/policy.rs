@@ -1485,6 +1485,17 @@ impl Checker<'_> {
                         let n = self.integer(v, &opt_path("level"), 0..=64)?;
                         let n = usize::try_from(n).unwrap_or_default();
                         if let HierarchySpec::Builtin(b) = &hierarchy {
+                            let finest = b.finest_level_without_population_table();
+                            if n < finest {
+                                return Err(self.err(
+                                    v,
+                                    &opt_path("level"),
+                                    format!(
+                                        "level {n} of `{}` keeps areas smaller than a prefecture; GB/T 39725-2020 §10.2 c) 1) keeps an area only if it covers at least 20,000 people, and without a population table the finest level allowed is {finest}; expected level >= {finest}",
+                                        b.name()
+                                    ),
+                                ));
+                            }
                             if let Some(height) = b.height() {
                                 if n >= height {
                                     return Err(self.err(
@@ -2220,6 +2231,26 @@ action = "keep"
                 Ok(p) => prop_assert!(p.k() >= POLICY_MIN_K),
                 Err(e) => prop_assert!(!e.message().is_empty()),
             }
+        }
+    }
+
+    #[test]
+    fn an_area_finer_than_a_prefecture_is_refused_without_a_population_table() {
+        for (hierarchy, level, finest) in [("division_codes", 0, 1), ("postal_codes", 2, 3)] {
+            let text = format!(
+                "name = \"p\"\nk = 5\nquasi_identifiers = [\"area\"]\n[columns.area]\naction = \"generalize\"\nhierarchy = \"{hierarchy}\"\nlevel = {level}\n"
+            );
+            let e = DeidPolicy::parse(&text).unwrap_err();
+            assert_eq!(e.path, "columns.area.level", "{e}");
+            assert!(
+                e.message.contains("20,000") && e.message.contains(&format!(">= {finest}")),
+                "{e}"
+            );
+            let allowed = text.replace(&format!("level = {level}"), &format!("level = {finest}"));
+            assert!(
+                DeidPolicy::parse(&allowed).is_ok(),
+                "{hierarchy} at level {finest}"
+            );
         }
     }
 }

@@ -214,6 +214,7 @@ fn test2_diversity_and_closeness() {
             suppression_limit: 0.0,
             aggregate: Aggregate::GeometricMean,
             suppression_weight: 1.0,
+            min_levels: Vec::new(),
         };
         let fast = search_optimal(&data, &config).unwrap().optimum.unwrap();
         let all = search_exhaustive(&data, &config).unwrap().optimum.unwrap();
