@@ -2864,6 +2864,44 @@ hierarchy = "division_codes"
 level = 1
 "#;
 
+    /// MIXED_POLICY with the postal code generalised by the search: global recoding, local
+    /// recoding, and global with distinct 2-diversity of `visit_date` and 10 % suppression.
+    fn searched_policies() -> (String, String, String) {
+        let generalized = MIXED_POLICY.replace(
+            "[columns.postal_code]\naction = \"truncate\"\nlength = 4\npad = \"0\"",
+            "[columns.postal_code]\naction = \"generalize\"\nhierarchy = \"postal_codes\"",
+        );
+        assert_ne!(generalized, MIXED_POLICY);
+        let local = generalized.replacen('\n', "\nrecoding = \"local\"\n", 1);
+        let sensitive = format!(
+            "{}\n[l_diversity]\nkind = \"distinct\"\nl = 2\n",
+            generalized.replacen(
+                '\n',
+                "\nsensitive = [\"visit_date\"]\nsuppression_limit = 0.1\n",
+                1
+            )
+        );
+        (generalized, local, sensitive)
+    }
+
+    /// `policy` with the noisy fee microaggregated instead.
+    fn with_microaggregated_fee(policy: &str) -> String {
+        let micro = policy.replace(
+            "[columns.fee]\naction = \"noise\"\nscale = 5.0\ndecimals = 2",
+            "[columns.fee]\naction = \"microaggregate\"",
+        );
+        assert_ne!(micro, policy);
+        micro
+    }
+
+    /// The keys every test run uses.
+    fn test_keys() -> DeidKeys {
+        DeidKeys {
+            pseudonym_key: [7; 32],
+            date_shift_key: [9; 32],
+        }
+    }
+
     /// `n` reproducible records with quoting, empty cells, multi-line fields, non-ASCII text
     /// and the date-time forms the parser accepts. `bad_birth`: that record's birth date is not
     /// a date; `bad_utf8`: that record's note holds a byte that is not UTF-8.
@@ -2961,10 +2999,7 @@ level = 1
         memory_limit: usize,
     ) -> (Result<DeidReport, String>, Vec<u8>) {
         let policy = DeidPolicy::parse(policy).unwrap();
-        let keys = DeidKeys {
-            pseudonym_key: [7; 32],
-            date_shift_key: [9; 32],
-        };
+        let keys = test_keys();
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .build()
@@ -3065,23 +3100,10 @@ level = 1
     /// record, for global and local recoding, with and without a sensitive column.
     #[test]
     fn a_second_pass_over_the_buffered_input_equals_reading_it_again() {
-        let generalized = MIXED_POLICY.replace(
-            "[columns.postal_code]\naction = \"truncate\"\nlength = 4\npad = \"0\"",
-            "[columns.postal_code]\naction = \"generalize\"\nhierarchy = \"postal_codes\"",
-        );
-        assert_ne!(generalized, MIXED_POLICY);
-        let local = generalized.replacen('\n', "\nrecoding = \"local\"\n", 1);
+        let (generalized, local, _) = searched_policies();
         let input = mixed_csv(2500, None, None);
-        let micro = MIXED_POLICY.replace(
-            "[columns.fee]\naction = \"noise\"\nscale = 5.0\ndecimals = 2",
-            "[columns.fee]\naction = \"microaggregate\"",
-        );
-        assert_ne!(micro, MIXED_POLICY);
-        let micro_search = generalized.replace(
-            "[columns.fee]\naction = \"noise\"\nscale = 5.0\ndecimals = 2",
-            "[columns.fee]\naction = \"microaggregate\"",
-        );
-        assert_ne!(micro_search, generalized);
+        let micro = with_microaggregated_fee(MIXED_POLICY);
+        let micro_search = with_microaggregated_fee(&generalized);
         for (name, policy, optimize) in [
             ("global", &generalized, true),
             ("local", &local, true),
@@ -3105,10 +3127,7 @@ level = 1
         }
         // A buffered input is opened once: an input that can be read only once suffices.
         let policy = DeidPolicy::parse(&generalized).unwrap();
-        let keys = DeidKeys {
-            pseudonym_key: [7; 32],
-            date_shift_key: [9; 32],
-        };
+        let keys = test_keys();
         let hierarchies = Hierarchies::default();
         let options = RunOptions {
             optimize: true,
@@ -3146,20 +3165,7 @@ level = 1
 
     #[test]
     fn a_streamed_search_equals_a_search_over_every_record() {
-        let generalized = MIXED_POLICY.replace(
-            "[columns.postal_code]\naction = \"truncate\"\nlength = 4\npad = \"0\"",
-            "[columns.postal_code]\naction = \"generalize\"\nhierarchy = \"postal_codes\"",
-        );
-        assert_ne!(generalized, MIXED_POLICY);
-        let local = generalized.replacen('\n', "\nrecoding = \"local\"\n", 1);
-        let sensitive = format!(
-            "{}\n[l_diversity]\nkind = \"distinct\"\nl = 2\n",
-            generalized.replacen(
-                '\n',
-                "\nsensitive = [\"visit_date\"]\nsuppression_limit = 0.1\n",
-                1
-            )
-        );
+        let (generalized, local, sensitive) = searched_policies();
         let input = mixed_csv(2500, None, None);
         // Only searched quasi-identifiers: the input classes are counted per combination.
         let passthrough = generalized
@@ -3292,10 +3298,7 @@ level = 1
         optimize: bool,
     ) -> (Result<DeidReport, String>, Vec<u8>, usize) {
         let policy = DeidPolicy::parse(policy).unwrap();
-        let keys = DeidKeys {
-            pseudonym_key: [7; 32],
-            date_shift_key: [9; 32],
-        };
+        let keys = test_keys();
         let (columns, batches) = text_batches_of(input, rows_per_batch);
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
@@ -3337,25 +3340,8 @@ level = 1
     /// sensitive column) and microaggregation — whatever the batch size and thread count.
     #[test]
     fn the_columnar_engine_equals_the_csv_engine() {
-        let generalized = MIXED_POLICY.replace(
-            "[columns.postal_code]\naction = \"truncate\"\nlength = 4\npad = \"0\"",
-            "[columns.postal_code]\naction = \"generalize\"\nhierarchy = \"postal_codes\"",
-        );
-        assert_ne!(generalized, MIXED_POLICY);
-        let local = generalized.replacen('\n', "\nrecoding = \"local\"\n", 1);
-        let sensitive = format!(
-            "{}\n[l_diversity]\nkind = \"distinct\"\nl = 2\n",
-            generalized.replacen(
-                '\n',
-                "\nsensitive = [\"visit_date\"]\nsuppression_limit = 0.1\n",
-                1
-            )
-        );
-        let micro = MIXED_POLICY.replace(
-            "[columns.fee]\naction = \"noise\"\nscale = 5.0\ndecimals = 2",
-            "[columns.fee]\naction = \"microaggregate\"",
-        );
-        assert_ne!(micro, MIXED_POLICY);
+        let (generalized, local, sensitive) = searched_policies();
+        let micro = with_microaggregated_fee(MIXED_POLICY);
         let input = mixed_csv(2500, None, None);
         for (name, policy, optimize, opens) in [
             ("record-level", MIXED_POLICY, false, 1),
@@ -3402,10 +3388,7 @@ level = 1
             "name = \"t\"\nk = 2\nquasi_identifiers = [\"name\"]\n[columns.name]\naction = \"keep\"\n[columns.fee]\naction = \"keep\"\n",
         )
         .unwrap();
-        let keys = DeidKeys {
-            pseudonym_key: [7; 32],
-            date_shift_key: [9; 32],
-        };
+        let keys = test_keys();
         let schema = std::sync::Arc::new(arrow::datatypes::Schema::new(vec![
             arrow::datatypes::Field::new("name", arrow::datatypes::DataType::Utf8, true),
             arrow::datatypes::Field::new("fee", arrow::datatypes::DataType::Int64, true),
@@ -3464,10 +3447,7 @@ level = 1
             pulled_at_first_record: None,
         };
         let policy = DeidPolicy::parse(MIXED_POLICY).unwrap();
-        let keys = DeidKeys {
-            pseudonym_key: [7; 32],
-            date_shift_key: [9; 32],
-        };
+        let keys = test_keys();
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(2)
             .build()
