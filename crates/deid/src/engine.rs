@@ -53,6 +53,7 @@ use crate::policy::{
     Action, AgeReference, DeidPolicy, GroupStatistic, HierarchySpec, LDiversity, NoiseKind,
     PolicyError, RecodingModel, SpanKind, TCloseness,
 };
+use crate::population::PopulationTable;
 use crate::risk::{risk_from_class_sizes, RiskReport};
 use crate::transform::{self, MaskSpec, TransformError};
 
@@ -298,7 +299,7 @@ enum Op<'p> {
     Generalize(Generalizer, String),
     /// Level chosen by the search: the label comes from the search's recoding (`dim`); in the
     /// collecting pass the value is passed through.
-    Searched(usize),
+    Searched(usize, Option<(Builtin, std::sync::Arc<PopulationTable>)>),
     /// Microaggregated: the value computed in pass 1 (`Plan::micro`, by this index).
     Microaggregate(usize),
 }
@@ -307,8 +308,9 @@ enum Op<'p> {
 enum Generalizer {
     /// From a hierarchy file: level-0 value → label at the level.
     Map(HashMap<String, String>),
-    /// A built-in at a level.
-    Builtin(Builtin, usize),
+    /// A built-in at a level; with a population table, a geographic value is first raised
+    /// to an area that covers enough people (GB/T 39725-2020 §10.2 c) 1)).
+    Builtin(Builtin, usize, Option<std::sync::Arc<PopulationTable>>),
 }
 
 impl Generalizer {
@@ -320,12 +322,19 @@ impl Generalizer {
                 Some(v) => out.push_str(v),
                 None => return false,
             },
-            Generalizer::Builtin(b, level) => {
+            Generalizer::Builtin(b, level, population) => {
                 if let Some(v) = cache.get(value) {
                     out.push_str(v);
                     return true;
                 }
-                let Ok(g) = b.generalize(value, *level) else {
+                let covered = match population {
+                    Some(table) => match table.covered(*b, value) {
+                        Ok(c) => std::borrow::Cow::Owned(c),
+                        Err(_) => return false,
+                    },
+                    None => std::borrow::Cow::Borrowed(value),
+                };
+                let Ok(g) = b.generalize(&covered, *level) else {
                     return false;
                 };
                 out.push_str(&g);
@@ -581,7 +590,17 @@ impl<'p> Plan<'p> {
                 }
                 Action::Generalize { hierarchy, level } => {
                     if let Some(dim) = searched.iter().position(|s| s == column) {
-                        Op::Searched(dim)
+                        // The search sees each geographic value raised to an area that covers
+                        // enough people, and generalises from there.
+                        let cover = match (hierarchy, &hierarchies.population) {
+                            (HierarchySpec::Builtin(b), Some(table))
+                                if b.finest_level_without_population_table() > 0 =>
+                            {
+                                Some((*b, table.clone()))
+                            }
+                            _ => None,
+                        };
+                        Op::Searched(dim, cover)
                     } else {
                         let Some(level) = *level else {
                             return Err(DeidError::Policy(policy.error_at(
@@ -595,7 +614,9 @@ impl<'p> Plan<'p> {
                             HierarchySpec::File(f) => f.clone(),
                         };
                         let g = match hierarchy {
-                            HierarchySpec::Builtin(b) => Generalizer::Builtin(*b, level),
+                            HierarchySpec::Builtin(b) => {
+                                Generalizer::Builtin(*b, level, hierarchies.population.clone())
+                            }
                             HierarchySpec::File(f) => {
                                 let h = hierarchies.file(f).ok_or_else(|| {
                                     DeidError::Policy(policy.error_at(
@@ -737,9 +758,24 @@ impl<'p> Plan<'p> {
             match &step.op {
                 Op::Keep => cell.push_str(value),
                 Op::Blank => {}
-                Op::Searched(dim) => match searched.get(*dim) {
-                    Some(label) => cell.push_str(label),
-                    None => cell.push_str(value),
+                Op::Searched(dim, cover) => match (searched.get(*dim), cover) {
+                    (Some(label), _) => cell.push_str(label),
+                    (None, Some((b, table))) if !value.is_empty() => {
+                        if let Some(v) = cache.get(value) {
+                            cell.push_str(v);
+                        } else {
+                            let covered = table.covered(*b, value).map_err(|_| {
+                                cell_err(CellProblem::NotInHierarchy {
+                                    hierarchy: b.name().to_string(),
+                                })
+                            })?;
+                            cell.push_str(&covered);
+                            if cache.len() < 1 << 20 {
+                                cache.insert(value.to_string(), covered);
+                            }
+                        }
+                    }
+                    (None, _) => cell.push_str(value),
                 },
                 // Pass 1 reads these columns' values itself; the results exist afterwards.
                 Op::Microaggregate(i) => {
@@ -943,6 +979,8 @@ const PROGRESS_EVERY: u64 = 1 << 14;
 #[derive(Debug, Clone, Default)]
 pub struct Hierarchies {
     files: HashMap<String, Hierarchy>,
+    /// The policy's population table (GB/T 39725-2020 §10.2 c) 1)), when it names one.
+    population: Option<std::sync::Arc<PopulationTable>>,
 }
 
 impl Hierarchies {
@@ -984,7 +1022,20 @@ impl Hierarchies {
                 }
             }
         }
-        Ok(Hierarchies { files })
+        let population = match policy.population_table() {
+            Some(f) => Some(std::sync::Arc::new(
+                PopulationTable::from_csv_path(&base.join(f), policy.min_area_population())
+                    .map_err(|e| policy.error_at("population_table", e.to_string()))?,
+            )),
+            None => None,
+        };
+        Ok(Hierarchies { files, population })
+    }
+
+    /// With the policy's population table (tests and callers that build the table themselves).
+    pub fn with_population(mut self, table: PopulationTable) -> Self {
+        self.population = Some(std::sync::Arc::new(table));
+        self
     }
 
     /// A loaded file by the name the policy gives it.
@@ -1500,9 +1551,9 @@ fn deidentify_chunked<'a, R: Read, W: Write>(
         // the input classes are then counted per combination, not digested per record.
         let before_from_units = streaming
             && plan.qi_outputs.iter().zip(&plan.qi_inputs).all(|(&o, &i)| {
-                plan.steps
-                    .get(o)
-                    .is_some_and(|s| s.input == i && matches!(s.op, Op::Keep | Op::Searched(_)))
+                plan.steps.get(o).is_some_and(|s| {
+                    s.input == i && matches!(s.op, Op::Keep | Op::Searched(_, None))
+                })
             });
         let mut units = streaming
             .then(|| UnitIndex::new(plan.qi_outputs.len() + plan.sensitive_outputs.len().min(1)));
@@ -2588,7 +2639,7 @@ fn run_search(
             Action::Generalize {
                 hierarchy: HierarchySpec::Builtin(b),
                 level: None,
-            } if j < searched.len() => b
+            } if j < searched.len() && options.hierarchies.population.is_none() => b
                 .finest_level_without_population_table()
                 .min(d.hierarchy.height().saturating_sub(1)),
             _ => 0,

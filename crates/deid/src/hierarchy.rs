@@ -495,7 +495,9 @@ impl Hierarchy {
     }
 
     /// Postal codes of one length: mask one more trailing digit per level, then `*`.
-    /// All values must be ASCII digits of the same length (that of the first value).
+    /// All values must be ASCII digits of the same length (that of the first value); a value
+    /// may already end in `*` (an area raised to a coarser postal zone because its own did
+    /// not cover enough people, see [`crate::population`]).
     pub fn postal_codes<I>(name: &str, values: I) -> Result<Self, HierarchyError>
     where
         I: IntoIterator,
@@ -504,7 +506,8 @@ impl Hierarchy {
         let values: Vec<String> = values.into_iter().map(|v| v.as_ref().to_string()).collect();
         let len = values.first().map_or(0, String::len);
         Self::build(name, "postal_codes", values.iter(), |v| {
-            if v.len() != len || len == 0 || !v.bytes().all(|b| b.is_ascii_digit()) {
+            let digits = v.bytes().take_while(u8::is_ascii_digit).count();
+            if v.len() != len || digits == 0 || !v.bytes().skip(digits).all(|b| b == b'*') {
                 return None;
             }
             let mut path = vec![v.to_string()];

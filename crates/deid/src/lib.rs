@@ -42,7 +42,11 @@
 //! may suppress), `sensitive = ["diagnosis"]`, `project = "p1"` (the key derivation's project
 //! when the CLI is given none), `recoding = "global" | "local"`, `[l_diversity]` with
 //! `kind = "distinct" | "entropy" | "recursive"`, `l` and (recursive) `c`, and `[t_closeness]`
-//! with `t` and `distance = "equal" | "hierarchical"` (+ `hierarchy`). More actions: `null`
+//! with `t` and `distance = "equal" | "hierarchical"` (+ `hierarchy`), `population_table =
+//! "areas.csv"` (`code,population` rows) and `min_area_population = 20000` (GB/T 39725-2020
+//! §10.2 c) 1): `division_codes` and `postal_codes` values are released only where their area
+//! covers that many people; without a table, never finer than a prefecture — see
+//! [`population`]). More actions: `null`
 //! (alias of `blank`), `generalize` with `hierarchy = "<built-in or path to an ARX CSV>"`
 //! (built-ins: `age_bands`, `age_decades`, `dates`, `division_codes`, `postal_codes`, `icd10`,
 //! `suppress`) and an optional fixed `level` (without one, `medspace deid --optimize` chooses
@@ -84,6 +88,7 @@ pub mod local;
 pub mod metrics;
 pub mod micro;
 pub mod policy;
+pub mod population;
 pub mod risk;
 pub mod transform;
 
@@ -108,5 +113,6 @@ pub use policy::{
     LDiversity, Location, NoiseKind, PolicyError, RecodingModel, SpanKind, TCloseness,
     ACTION_NAMES, BUILTIN_HIERARCHIES, MAX_GROUP_SIZE, NODE_MIN_K,
 };
+pub use population::{PopulationError, PopulationTable, DEFAULT_MIN_AREA_POPULATION};
 pub use risk::{risk_from_class_sizes, RiskReport};
 pub use transform::{MaskSpec, TransformError};

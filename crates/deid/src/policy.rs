@@ -78,6 +78,8 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "recoding",
     "l_diversity",
     "t_closeness",
+    "population_table",
+    "min_area_population",
     "columns",
 ];
 
@@ -449,9 +451,23 @@ pub struct DeidPolicy {
     date_shift_max_days: NonZeroU32,
     default: Action,
     columns: Vec<ColumnRule>,
+    population_table: Option<String>,
+    min_area_population: u64,
 }
 
 impl DeidPolicy {
+    /// The population table (`population_table`), as written in the policy (relative paths
+    /// are resolved against the policy file's directory by the caller); GB/T 39725-2020 §10.2
+    /// c) 1).
+    pub fn population_table(&self) -> Option<&str> {
+        self.population_table.as_deref()
+    }
+
+    /// The population a released area must cover (`min_area_population`, default 20,000).
+    pub fn min_area_population(&self) -> u64 {
+        self.min_area_population
+    }
+
     /// Parses and checks a policy (see the crate docs for the format).
     pub fn parse(toml_text: &str) -> Result<Self, PolicyError> {
         let raw: RawPolicy = toml::from_str(toml_text).map_err(|e| serde_error(toml_text, &e))?;
@@ -607,6 +623,8 @@ struct RawPolicy {
     recoding: RawValue,
     l_diversity: Option<RawColumn>,
     t_closeness: Option<RawColumn>,
+    population_table: RawValue,
+    min_area_population: RawValue,
     columns: Option<BTreeMap<String, RawColumn>>,
 }
 
@@ -1198,9 +1216,31 @@ impl Checker<'_> {
             None => Action::Drop,
         };
 
+        let population_table = match &raw.population_table {
+            Some(v) => Some(self.nonempty_string(
+                v,
+                "population_table",
+                "a path to a CSV file of `code,population` rows",
+            )?),
+            None => None,
+        };
+        let min_area_population = match &raw.min_area_population {
+            Some(v) => {
+                let n = self.integer(v, "min_area_population", 1..=2_000_000_000)?;
+                u64::try_from(n).unwrap_or(crate::population::DEFAULT_MIN_AREA_POPULATION)
+            }
+            None => crate::population::DEFAULT_MIN_AREA_POPULATION,
+        };
+
         let mut rules: Vec<(usize, ColumnRule, Range<usize>)> = Vec::new();
         for (column, table) in raw.columns.unwrap_or_default() {
-            let (rule, span) = self.column(&column, table, subject_column.is_some(), k)?;
+            let (rule, span) = self.column(
+                &column,
+                table,
+                subject_column.is_some(),
+                k,
+                population_table.is_some(),
+            )?;
             rules.push((span.start, rule, span));
         }
         rules.sort_by_key(|(start, _, _)| *start);
@@ -1375,6 +1415,8 @@ impl Checker<'_> {
             date_shift_max_days,
             default,
             columns: rules.into_iter().map(|(_, r, _)| r).collect(),
+            population_table,
+            min_area_population,
         })
     }
 
@@ -1385,6 +1427,7 @@ impl Checker<'_> {
         mut table: RawColumn,
         has_subject: bool,
         k: usize,
+        has_population_table: bool,
     ) -> Result<(ColumnRule, Range<usize>), PolicyError> {
         let path = format!("columns.{column}");
         let valid = ACTION_NAMES.join(", ");
@@ -1486,12 +1529,12 @@ impl Checker<'_> {
                         let n = usize::try_from(n).unwrap_or_default();
                         if let HierarchySpec::Builtin(b) = &hierarchy {
                             let finest = b.finest_level_without_population_table();
-                            if n < finest {
+                            if n < finest && !has_population_table {
                                 return Err(self.err(
                                     v,
                                     &opt_path("level"),
                                     format!(
-                                        "level {n} of `{}` keeps areas smaller than a prefecture; GB/T 39725-2020 §10.2 c) 1) keeps an area only if it covers at least 20,000 people, and without a population table the finest level allowed is {finest}; expected level >= {finest}",
+                                        "level {n} of `{}` keeps areas smaller than a prefecture; GB/T 39725-2020 §10.2 c) 1) keeps an area only if it covers at least 20,000 people, and without a population table the finest level allowed is {finest}; expected level >= {finest}, or a `population_table` that shows which areas cover 20,000 people",
                                         b.name()
                                     ),
                                 ));
