@@ -359,6 +359,30 @@ pub struct DeidArgs {
     /// Population size for the population-uniqueness estimate in the risk figures.
     #[arg(long)]
     pub population: Option<f64>,
+    /// Crypto profile of the keyed MAC behind pseudonyms, date shifts and noise:
+    /// `international` (HMAC-SHA-256) or `national` (HMAC-SM3, as a national-profile node uses).
+    #[arg(long, value_enum, default_value_t = MacProfile::International)]
+    pub profile: MacProfile,
+}
+
+/// The crypto profile `medspace deid` keys its MAC for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MacProfile {
+    /// HMAC-SHA-256.
+    International,
+    /// HMAC-SM3 (GB/T 32905).
+    National,
+}
+
+impl MacProfile {
+    /// The de-identification MAC of this profile.
+    pub fn mac(self) -> medspace_service::reexports::deid::MacAlgorithm {
+        use medspace_service::reexports::deid::MacAlgorithm;
+        match self {
+            MacProfile::International => MacAlgorithm::HmacSha256,
+            MacProfile::National => MacAlgorithm::HmacSm3,
+        }
+    }
 }
 
 #[derive(Debug, Args)]

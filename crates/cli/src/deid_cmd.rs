@@ -101,6 +101,7 @@ pub fn deid_keys(a: &DeidArgs, project: &str) -> Result<DeidKeys> {
     Ok(DeidKeys {
         pseudonym_key: *p.expose(),
         date_shift_key: *d.expose(),
+        mac: a.profile.mac(),
     })
 }
 

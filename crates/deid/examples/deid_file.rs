@@ -111,6 +111,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let keys = DeidKeys {
         pseudonym_key: [7; 32],
         date_shift_key: [9; 32],
+        mac: medspace_deid::MacAlgorithm::HmacSha256,
     };
     let options = RunOptions {
         optimize: args.iter().any(|a| a == "--optimize"),

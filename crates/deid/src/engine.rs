@@ -44,7 +44,7 @@ use serde::{Deserialize, Serialize};
 use crate::anon::{Aggregate, AnonConfig, AnonData, AnonError, Criterion, QuasiIdentifier};
 use crate::hierarchy::{Builtin, Hierarchy, HierarchyError};
 use crate::kanon::{ClassTally, KAnonymityCounter, KAnonymityReport};
-use crate::keys::DeidKeys;
+use crate::keys::{DeidKeys, MacAlgorithm};
 use crate::lattice::{search_optimal, Lattice};
 use crate::local::local_recoding;
 use crate::metrics::{quality, QualityReport, Recoding};
@@ -114,6 +114,10 @@ pub struct DeidReport {
     pub output_columns: Vec<String>,
     /// Every input column with the action applied, in header order.
     pub actions: Vec<ColumnAction>,
+    /// The keyed MAC of pseudonyms, date shifts and noise (`HMAC-SHA-256` or `HMAC-SM3`, by
+    /// crypto profile): a parameter of the run, never a key.
+    #[serde(default)]
+    pub mac: MacAlgorithm,
     /// The k-anonymity check over the output.
     pub k_anonymity: KAnonymityReport,
     /// Smallest equivalence class of the output over the quasi-identifiers (0: no records).
@@ -365,8 +369,8 @@ impl Keyed {
             .any(|s| matches!(s.op, Op::Ff1))
             .then(|| crate::ff1::Ff1Pseudonymizer::new(&keys.pseudonym_key));
         Keyed {
-            pseudonym: transform::KeyedHmac::new(&keys.pseudonym_key),
-            date_shift: transform::KeyedHmac::new(&keys.date_shift_key),
+            pseudonym: transform::KeyedHmac::with(keys.mac, &keys.pseudonym_key),
+            date_shift: transform::KeyedHmac::with(keys.mac, &keys.date_shift_key),
             ff1,
         }
     }
@@ -1814,6 +1818,7 @@ fn deidentify_chunked<'a, R: Read, W: Write>(
         search_summary = Some(s.summary.clone());
     }
     Ok(DeidReport {
+        mac: keys.mac,
         policy_name: policy.name().to_string(),
         policy_sha256: policy.sha256_hex(),
         rows_in: rows,
@@ -2950,6 +2955,7 @@ level = 1
         DeidKeys {
             pseudonym_key: [7; 32],
             date_shift_key: [9; 32],
+            mac: MacAlgorithm::HmacSha256,
         }
     }
 

@@ -7,17 +7,43 @@
 
 use std::fmt;
 
+use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
-/// The two 32-byte keys one project's de-identification runs under.
+/// The keyed MAC behind pseudonyms, date-shift offsets and noise, chosen by the node's crypto
+/// profile (T/CI 857-2024 6.5; GB/T 39786-2021 for the national profile).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum MacAlgorithm {
+    /// HMAC-SHA-256 (international profile).
+    #[default]
+    #[serde(rename = "HMAC-SHA-256")]
+    HmacSha256,
+    /// HMAC-SM3 (national profile, GB/T 32905 SM3).
+    #[serde(rename = "HMAC-SM3")]
+    HmacSm3,
+}
+
+impl MacAlgorithm {
+    /// The name written in reports (`HMAC-SHA-256`, `HMAC-SM3`).
+    pub fn name(self) -> &'static str {
+        match self {
+            MacAlgorithm::HmacSha256 => "HMAC-SHA-256",
+            MacAlgorithm::HmacSm3 => "HMAC-SM3",
+        }
+    }
+}
+
+/// The two 32-byte keys one project's de-identification runs under, and their MAC.
 ///
 /// Pseudonyms and date offsets are stable for a given pair of keys (the same patient gets the
 /// same code and the same shift in every file of the project) and unlinkable across projects.
 pub struct DeidKeys {
-    /// HMAC-SHA-256 key for `pseudonymize`.
+    /// Key for `pseudonymize`.
     pub pseudonym_key: [u8; 32],
-    /// HMAC-SHA-256 key for the per-subject `date_shift` offsets.
+    /// Key for the per-subject `date_shift` offsets (and `noise`).
     pub date_shift_key: [u8; 32],
+    /// The MAC both keys are used with.
+    pub mac: MacAlgorithm,
 }
 
 impl Zeroize for DeidKeys {
@@ -50,6 +76,7 @@ mod tests {
         let keys = DeidKeys {
             pseudonym_key: [0xab; 32],
             date_shift_key: [0xcd; 32],
+            mac: MacAlgorithm::HmacSha256,
         };
         let shown = format!("{keys:?} {keys:#?}");
         assert_eq!(format!("{keys:?}"), "DeidKeys(..)");
@@ -64,6 +91,7 @@ mod tests {
         let mut keys = DeidKeys {
             pseudonym_key: [1; 32],
             date_shift_key: [2; 32],
+            mac: MacAlgorithm::HmacSha256,
         };
         keys.zeroize();
         assert_eq!(keys.pseudonym_key, [0; 32]);

@@ -103,7 +103,7 @@ pub use engine::{
 };
 pub use hierarchy::{Builtin, Hierarchy, HierarchyError};
 pub use kanon::{KAnonymityCounter, KAnonymityReport};
-pub use keys::DeidKeys;
+pub use keys::{DeidKeys, MacAlgorithm};
 pub use lattice::{evaluate_all, search_exhaustive, search_optimal, Lattice, SearchResult};
 pub use local::{local_recoding, LocalResult};
 pub use metrics::{quality, QualityReport, Recoding};

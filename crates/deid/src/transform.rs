@@ -17,7 +17,10 @@ use hmac::digest::generic_array::GenericArray;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+pub use crate::keys::MacAlgorithm;
+
 type HmacSha256 = Hmac<Sha256>;
+type HmacSm3 = Hmac<sm3::Sm3>;
 
 /// Why a cell could not be transformed. Never carries the cell value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -43,14 +46,21 @@ pub fn hmac_sha256(key: &[u8; 32], message: &[u8]) -> [u8; 32] {
     KeyedHmac::new(key).mac(message)
 }
 
-/// HMAC-SHA-256 keyed once: the key's inner and outer pads are hashed at construction, and
-/// every [`KeyedHmac::mac`] starts from a copy of that state, which halves the SHA-256
-/// compressions of a short message (the per-row pseudonyms and date offsets of a large file).
+/// HMAC-SHA-256 or HMAC-SM3 (by crypto profile, [`MacAlgorithm`]) keyed once: the key's inner
+/// and outer pads are hashed at construction, and every [`KeyedHmac::mac`] starts from a copy
+/// of that state, which halves the compressions of a short message (the per-row pseudonyms and
+/// date offsets of a large file).
 ///
 /// The state is as good as the key for computing MACs, so it lives only as long as one run.
 #[derive(Clone)]
 pub struct KeyedHmac {
-    mac: HmacSha256,
+    mac: KeyedState,
+}
+
+#[derive(Clone)]
+enum KeyedState {
+    Sha256(HmacSha256),
+    Sm3(HmacSm3),
 }
 
 impl std::fmt::Debug for KeyedHmac {
@@ -60,22 +70,45 @@ impl std::fmt::Debug for KeyedHmac {
 }
 
 impl KeyedHmac {
-    /// The MAC of a 32-byte key (zero-padded to the block, as HMAC does with a short key).
+    /// HMAC-SHA-256 under a 32-byte key (zero-padded to the block, as HMAC does with a short
+    /// key).
     pub fn new(key: &[u8; 32]) -> Self {
+        Self::with(MacAlgorithm::HmacSha256, key)
+    }
+
+    /// `algorithm` under a 32-byte key. SHA-256 and SM3 both have 64-byte blocks, so the
+    /// zero-padded key is the block itself and construction cannot fail.
+    pub fn with(algorithm: MacAlgorithm, key: &[u8; 32]) -> Self {
         let mut block = [0u8; 64];
         for (b, k) in block.iter_mut().zip(key.iter()) {
             *b = *k;
         }
-        let mac = <HmacSha256 as Mac>::new(&GenericArray::from(block));
+        let mac = match algorithm {
+            MacAlgorithm::HmacSha256 => {
+                KeyedState::Sha256(<HmacSha256 as Mac>::new(&GenericArray::from(block)))
+            }
+            MacAlgorithm::HmacSm3 => {
+                KeyedState::Sm3(<HmacSm3 as Mac>::new(&GenericArray::from(block)))
+            }
+        };
         zeroize::Zeroize::zeroize(&mut block);
         KeyedHmac { mac }
     }
 
-    /// HMAC-SHA-256 of `message` under the key.
+    /// The MAC of `message` under the key (32 bytes for both algorithms).
     pub fn mac(&self, message: &[u8]) -> [u8; 32] {
-        let mut mac = self.mac.clone();
-        mac.update(message);
-        mac.finalize().into_bytes().into()
+        match &self.mac {
+            KeyedState::Sha256(m) => {
+                let mut mac = m.clone();
+                mac.update(message);
+                mac.finalize().into_bytes().into()
+            }
+            KeyedState::Sm3(m) => {
+                let mut mac = m.clone();
+                mac.update(message);
+                mac.finalize().into_bytes().into()
+            }
+        }
     }
 }
 
@@ -86,8 +119,18 @@ impl KeyedHmac {
 /// project, §10.2 f), unlinkable across keys. The value is used byte for byte: callers that
 /// want `x` and `X` in ID numbers to match must normalise first.
 pub fn pseudonymize(key: &[u8; 32], prefix: &str, value: &str) -> String {
+    pseudonymize_with(MacAlgorithm::HmacSha256, key, prefix, value)
+}
+
+/// [`pseudonymize`] with the MAC of the crypto profile (HMAC-SM3 in the national one).
+pub fn pseudonymize_with(
+    algorithm: MacAlgorithm,
+    key: &[u8; 32],
+    prefix: &str,
+    value: &str,
+) -> String {
     let mut out = String::with_capacity(prefix.len() + 32);
-    pseudonymize_into(&KeyedHmac::new(key), prefix, value, &mut out);
+    pseudonymize_into(&KeyedHmac::with(algorithm, key), prefix, value, &mut out);
     out
 }
 
@@ -1023,5 +1066,30 @@ mod tests {
             let band = age_band(age);
             prop_assert!(band == "<25" || band == ">89" || band.len() == 5);
         }
+    }
+
+    /// HMAC-SM3 and HMAC-SHA-256 under a 32-byte key equal OpenSSL's (`openssl dgst -sm3 -mac
+    /// HMAC -macopt hexkey:0102…20`, OpenSSL 3.0), and pseudonyms follow the profile's MAC.
+    #[test]
+    fn the_national_profile_pseudonymizes_with_hmac_sm3() {
+        let key: [u8; 32] = std::array::from_fn(|i| (i + 1) as u8);
+        let id = b"330106199001011234";
+        assert_eq!(
+            hex::encode(KeyedHmac::with(MacAlgorithm::HmacSm3, &key).mac(id)),
+            "96201bf0cd41251031e5439360898d39e881662946e78a249ff2849f0e4a7a42"
+        );
+        assert_eq!(
+            hex::encode(KeyedHmac::with(MacAlgorithm::HmacSha256, &key).mac(id)),
+            "fe85d3faaf556e59f4168d7521330911adf9167aaf228aad60eb6def1f0a8bba"
+        );
+        let value = "330106199001011234";
+        assert_eq!(
+            pseudonymize_with(MacAlgorithm::HmacSm3, &key, "P-", value),
+            "P-96201bf0cd41251031e5439360898d39"
+        );
+        assert_eq!(
+            pseudonymize(&key, "P-", value),
+            "P-fe85d3faaf556e59f4168d7521330911"
+        );
     }
 }

@@ -16,6 +16,7 @@ fn keys() -> DeidKeys {
     DeidKeys {
         pseudonym_key: [3; 32],
         date_shift_key: [4; 32],
+        mac: medspace_deid::MacAlgorithm::HmacSha256,
     }
 }
 

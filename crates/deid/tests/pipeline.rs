@@ -53,6 +53,7 @@ fn keys(seed: u8) -> DeidKeys {
     DeidKeys {
         pseudonym_key: [seed; 32],
         date_shift_key: [seed.wrapping_add(100); 32],
+        mac: medspace_deid::MacAlgorithm::HmacSha256,
     }
 }
 
@@ -598,4 +599,46 @@ fn ff1_pseudonyms_keep_the_format_join_within_a_project_and_refuse_short_values(
         }
         other => panic!("expected an FF1 cell error, got {other:?}"),
     }
+}
+
+/// The national profile's keys pseudonymise with HMAC-SM3 and shift dates by HMAC-SM3
+/// offsets: the output's codes are those of `pseudonymize_with(HmacSm3, …)`, none equals the
+/// HMAC-SHA-256 code of the same value under the same key, and the report names the MAC.
+#[test]
+fn national_keys_pseudonymize_with_hmac_sm3() {
+    use medspace_deid::transform::pseudonymize_with;
+    use medspace_deid::MacAlgorithm;
+    let input = csv_of(&rows());
+    let policy = DeidPolicy::parse(POLICY).unwrap();
+    let run_with = |mac: MacAlgorithm| {
+        let mut keys = keys(1);
+        keys.mac = mac;
+        let mut out = Vec::new();
+        let report = deidentify(&policy, &keys, input.as_bytes(), &mut out).unwrap();
+        let table: Vec<Vec<String>> = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .from_reader(out.as_slice())
+            .records()
+            .map(|r| r.unwrap().iter().map(str::to_string).collect())
+            .collect();
+        (report, table)
+    };
+    let (sm3_report, sm3) = run_with(MacAlgorithm::HmacSm3);
+    let (sha_report, sha) = run_with(MacAlgorithm::HmacSha256);
+    assert_eq!(sm3_report.mac, MacAlgorithm::HmacSm3);
+    assert_eq!(sha_report.mac, MacAlgorithm::HmacSha256);
+    let key = keys(1).pseudonym_key;
+    let originals: Vec<String> = rows()
+        .iter()
+        .map(|r| r.split(',').nth(1).unwrap().to_string())
+        .collect();
+    let expected: Vec<String> = originals
+        .iter()
+        .map(|v| pseudonymize_with(MacAlgorithm::HmacSm3, &key, "PID-", v))
+        .collect();
+    assert_eq!(col(&sm3, "id_number"), expected);
+    let sha_ids = col(&sha, "id_number");
+    assert!(col(&sm3, "id_number").iter().all(|p| !sha_ids.contains(p)));
+    // Offsets differ too (a subject's admission date moves by another number of days).
+    assert_ne!(col(&sm3, "admission_time"), col(&sha, "admission_time"));
 }

@@ -29,6 +29,7 @@ fn run(dir: &Path, policy: &str, input: &str, optimize: bool) -> (DeidReport, Ve
     let keys = DeidKeys {
         pseudonym_key: [1; 32],
         date_shift_key: [2; 32],
+        mac: medspace_deid::MacAlgorithm::HmacSha256,
     };
     let mut out = Vec::new();
     let mut open = || Ok::<_, std::io::Error>(input.as_bytes());

@@ -18,6 +18,7 @@ fn keys(seed: u8) -> DeidKeys {
     DeidKeys {
         pseudonym_key: [seed; 32],
         date_shift_key: [seed ^ 0x5a; 32],
+        mac: medspace_deid::MacAlgorithm::HmacSha256,
     }
 }
 

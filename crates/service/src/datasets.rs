@@ -596,6 +596,11 @@ impl Node {
         let deid_keys = DeidKeys {
             pseudonym_key: *pseudonym_key.expose(),
             date_shift_key: *date_shift_key.expose(),
+            mac: if self.profile == CryptoProfile::National {
+                medspace_deid::MacAlgorithm::HmacSm3
+            } else {
+                medspace_deid::MacAlgorithm::HmacSha256
+            },
         };
         drop((pseudonym_key, date_shift_key));
 

@@ -226,9 +226,12 @@ pub(crate) fn code_index_rows(
                 continue;
             }
             let pseudonym = match (prefix, &ff1) {
-                (Some(prefix), _) => {
-                    medspace_deid::transform::pseudonymize(&keys.pseudonym_key, prefix, value)
-                }
+                (Some(prefix), _) => medspace_deid::transform::pseudonymize_with(
+                    keys.mac,
+                    &keys.pseudonym_key,
+                    prefix,
+                    value,
+                ),
                 (None, Some(ff1)) => ff1.pseudonymize(value).map_err(|e| {
                     ServiceError::BadRequest(format!(
                         "code index: column `{column}`, record {}: {e}",
@@ -589,6 +592,7 @@ action = "keep"
         let keys = DeidKeys {
             pseudonym_key: [7; 32],
             date_shift_key: [9; 32],
+            mac: medspace_deid::MacAlgorithm::HmacSha256,
         };
         let inputs = IndexInputs {
             dataset_id: "ds-1".into(),

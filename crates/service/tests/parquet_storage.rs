@@ -61,11 +61,18 @@ async fn datasets_are_encrypted_parquet_in_both_profiles() {
             "{}",
             raw.object_key
         );
-        let (deid, _) = node
+        let (deid, report) = node
             .deidentify_dataset(&officer, &raw.id, POLICY, "p1", "claims_deid")
             .await
             .unwrap();
         assert_eq!(deid.format, "parquet");
+        // Pseudonyms and date shifts are keyed with the profile's MAC.
+        let mac = if profile == "national" {
+            medspace_service::reexports::deid::MacAlgorithm::HmacSm3
+        } else {
+            medspace_service::reexports::deid::MacAlgorithm::HmacSha256
+        };
+        assert_eq!(report.mac, mac, "{profile}");
         assert_eq!(deid.row_count, raw.row_count);
         approve_grading(&node, &officer, &reviewer, &deid.id).await;
 
