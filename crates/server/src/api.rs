@@ -130,6 +130,7 @@ pub fn router_with(node: Arc<Node>, options: RouterOptions) -> Router {
         .route("/api/v1/datasets", get(list_datasets).post(ingest))
         .route("/api/v1/datasets/{id}", get(get_dataset))
         .route("/api/v1/datasets/{id}/deidentify", post(deidentify))
+        .route("/api/v1/datasets/{id}/risk", post(dataset_risk))
         .route("/api/v1/datasets/{id}/destroy", post(destroy_dataset))
         .route(
             "/api/v1/datasets/{id}/destruction-approvals",
@@ -773,6 +774,53 @@ pub(crate) async fn deidentify(
         dataset: DatasetView::from(&meta),
         report,
     }))
+}
+
+/// Risk assessment body.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RiskRequest {
+    /// Quasi-identifier columns the records are grouped by (1–64).
+    pub quasi_identifiers: Vec<String>,
+    /// A sensitive column whose diversity within the classes is measured.
+    #[serde(default)]
+    pub sensitive: Option<String>,
+    /// Size of the population the dataset was drawn from, for the population-uniqueness
+    /// estimate (Zayatz).
+    #[serde(default)]
+    pub population: Option<f64>,
+}
+
+/// The re-identification risk of a stored dataset (security officers; GB/T 39725-2020
+/// §11.4.2.4): prosecutor, journalist and marketer risk, sample uniques and, given a population
+/// size, population uniques — aggregate figures only, the same as `medspace risk`. Only the
+/// named columns are decrypted, inside the node; the request is audited.
+#[utoipa::path(post, path = "/api/v1/datasets/{id}/risk", tag = "datasets",
+    params(("id" = String, Path, description = "dataset id")),
+    request_body = RiskRequest,
+    responses(
+        (status = 200, description = "risk figures", body = Object),
+        (status = 400, description = "no or unknown columns, or a bad population size", body = ErrorBody),
+        (status = 401, description = "no valid session", body = ErrorBody),
+        (status = 403, description = "not a security officer", body = ErrorBody),
+        (status = 404, description = "unknown dataset", body = ErrorBody),
+        (status = 409, description = "the dataset was destroyed", body = ErrorBody),
+    ))]
+pub(crate) async fn dataset_risk(
+    State(node): State<Arc<Node>>,
+    Authed(c): Authed,
+    Path(id): Path<String>,
+    JsonBody(req): JsonBody<RiskRequest>,
+) -> ApiResult<medspace_service::reexports::deid::FileRisk> {
+    let risk = node
+        .dataset_risk(
+            &c,
+            &id,
+            &req.quasi_identifiers,
+            req.sensitive.as_deref(),
+            req.population,
+        )
+        .await?;
+    Ok(Json(risk))
 }
 
 /// Destruction body.

@@ -615,6 +615,49 @@ action = "keep"
     assert_eq!(d["dataset"]["kind"], "deidentified");
     assert_eq!(d["report"]["rows_in"], 2000);
 
+    // The re-identification test over the API (GB/T 39725-2020 §11.4.2.4): the figures of
+    // `medspace risk`, for security officers only, unknown columns named.
+    let risk_uri = format!("/api/v1/datasets/{deid_id}/risk");
+    let (s, r) = api
+        .call(
+            "POST",
+            &risk_uri,
+            Some(officer),
+            Some(
+                json!({"quasi_identifiers": ["sex", "birth_date"], "sensitive": "diagnosis_code"}),
+            ),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    assert_eq!(r["records"], 2000);
+    let classes = r["equivalence_classes"].as_u64().unwrap();
+    assert!(classes > 1, "{r}");
+    let highest = r["risk"]["prosecutor_highest"].as_f64().unwrap();
+    assert!(
+        (highest - 1.0 / r["smallest_class"].as_f64().unwrap()).abs() < 1e-9,
+        "{r}"
+    );
+    assert_eq!(r["sensitive"]["column"], "diagnosis_code");
+    let (s, r) = api
+        .call(
+            "POST",
+            &risk_uri,
+            Some(officer),
+            Some(json!({"quasi_identifiers": ["no_such_column"]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{r}");
+    assert!(r.to_string().contains("no_such_column"), "{r}");
+    let (s, _) = api
+        .call(
+            "POST",
+            &risk_uri,
+            Some(researcher),
+            Some(json!({"quasi_identifiers": ["sex"]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+
     // Data users see only de-identified entries, and no tables before approval.
     let (s, catalog) = api
         .call("GET", "/api/v1/datasets", Some(researcher), None)
@@ -1190,6 +1233,7 @@ const OPERATIONS: &[(&str, &str)] = &[
     ("post", "/api/v1/datasets"),
     ("get", "/api/v1/datasets/{id}"),
     ("post", "/api/v1/datasets/{id}/deidentify"),
+    ("post", "/api/v1/datasets/{id}/risk"),
     ("post", "/api/v1/datasets/{id}/destroy"),
     ("post", "/api/v1/datasets/{id}/destruction-approvals"),
     ("get", "/api/v1/datasets/{id}/grading"),

@@ -553,6 +553,99 @@ impl Node {
         .await
     }
 
+    /// The re-identification risk of a stored dataset over `quasi_identifiers`, and the
+    /// l-diversity of `sensitive` (GB/T 39725-2020 §11.4.2.4: the re-identification test, here
+    /// on the node's own content, which never leaves it; the same figures as `medspace risk`).
+    /// Only the named columns are decrypted. Only aggregate figures are returned, and the
+    /// request with its figures is audited before they are.
+    pub async fn dataset_risk(
+        &self,
+        caller: &Caller,
+        id: &str,
+        quasi_identifiers: &[String],
+        sensitive: Option<&str>,
+        population: Option<f64>,
+    ) -> Result<medspace_deid::FileRisk> {
+        self.require(caller, Action::Deidentify).await?;
+        if quasi_identifiers.is_empty() || quasi_identifiers.len() > 64 {
+            return Err(ServiceError::BadRequest(
+                "quasi_identifiers: expected 1 to 64 column names".into(),
+            ));
+        }
+        if population.is_some_and(|p| !(p.is_finite() && p >= 1.0)) {
+            return Err(ServiceError::BadRequest(
+                "population: expected a number of people of at least 1".into(),
+            ));
+        }
+        let meta = self
+            .store
+            .dataset(id)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(format!("dataset `{id}`")))?;
+        if meta.destroyed_at.is_some() {
+            return Err(ServiceError::Conflict(format!(
+                "dataset `{}` was destroyed",
+                meta.name
+            )));
+        }
+        check_format(&meta)?;
+        let mut columns: Vec<String> = quasi_identifiers.to_vec();
+        columns.extend(sensitive.map(str::to_string));
+        for c in &columns {
+            if !meta.schema.iter().any(|s| &s.name == c) {
+                let available: Vec<&str> = meta.schema.iter().map(|s| s.name.as_str()).collect();
+                return Err(ServiceError::BadRequest(format!(
+                    "dataset `{}` has no column `{c}`; its columns are: {}",
+                    meta.name,
+                    available.join(", ")
+                )));
+            }
+        }
+        let dek = self.data_key(&meta.id, &meta.wrapped_key)?;
+        let objects = self.objects.clone();
+        let source = meta.clone();
+        let qis = quasi_identifiers.to_vec();
+        let sensitive_column = sensitive.map(str::to_string);
+        let risk = tokio::task::spawn_blocking(move || -> Result<medspace_deid::FileRisk> {
+            let reader = medspace_columnar::read_from(
+                objects.open(&source.object_key)?,
+                ObjectKey {
+                    dek: &dek,
+                    context: &source.id,
+                },
+                Some(&columns),
+            )
+            .map_err(|e| columnar_err(&source.name, e))?;
+            let csv =
+                CsvText::new(reader.schema(), reader).map_err(|e| columnar_err(&source.name, e))?;
+            medspace_deid::file_risk(
+                csv,
+                &qis,
+                sensitive_column.as_deref(),
+                Some(b','),
+                medspace_deid::DEFAULT_RISK_THRESHOLD,
+                population,
+                &medspace_deid::NoProgress,
+            )
+            .map_err(|e| ServiceError::BadRequest(format!("risk of `{}`: {e}", source.name)))
+        })
+        .await??;
+        self.audit(
+            caller
+                .event("dataset.risk", id, Outcome::Success)
+                .with_detail(json!({
+                    "quasi_identifiers": risk.quasi_identifiers,
+                    "sensitive": sensitive,
+                    "records": risk.records,
+                    "equivalence_classes": risk.equivalence_classes,
+                    "smallest_class": risk.smallest_class,
+                    "prosecutor_highest": risk.risk.prosecutor_highest,
+                })),
+        )
+        .await?;
+        Ok(risk)
+    }
+
     /// [`Node::deidentify_dataset`] with options: with `code_index`, the node also keeps the
     /// patient code index of the pseudonymised columns (GB/T 39725-2020 §10.2 f), see
     /// [`crate::reidentification`]), written and audited before the dataset is published.
