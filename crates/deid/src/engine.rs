@@ -1662,7 +1662,6 @@ fn deidentify_chunked<'a, R: Read, W: Write>(
                 }
             }
         }
-        drop(visit);
         drop(class_ids);
         for ((m, vals), cls) in plan.micro.iter().zip(&mut values).zip(&classes) {
             micro::microaggregate(vals, cls, m.group_size, m.statistic).map_err(|e| {
