@@ -118,6 +118,11 @@ pub struct DeidReport {
     /// crypto profile): a parameter of the run, never a key.
     #[serde(default)]
     pub mac: MacAlgorithm,
+    /// Fingerprint of the run's parameters (T/CI 857-2024 6.5.3): a digest of the policy, the
+    /// MAC and the keys' check values (see [`parameter_fingerprint`]). Two runs with the same
+    /// fingerprint used the same policy and keys; it reveals neither key.
+    #[serde(default)]
+    pub parameter_fingerprint: String,
     /// The k-anonymity check over the output.
     pub k_anonymity: KAnonymityReport,
     /// Smallest equivalence class of the output over the quasi-identifiers (0: no records).
@@ -1182,6 +1187,35 @@ pub fn deidentify_reopenable<R: Read, W: Write>(
     deidentify_with(policy, keys, open, output, &options)
 }
 
+/// The parameter fingerprint of a run under `policy` and `keys` (T/CI 857-2024 6.5.3: the
+/// de-identification log names the parameters, never the secrets): SHA-256 (SM3 with HMAC-SM3)
+/// over a version label, the policy's SHA-256, the MAC's name and each key's check value — the
+/// MAC of a fixed label under the key, as a hardware module's key check value identifies a key
+/// without revealing it. Lower-case hex.
+pub fn parameter_fingerprint(policy: &DeidPolicy, keys: &DeidKeys) -> String {
+    let check_value = |key: &[u8; 32]| {
+        transform::KeyedHmac::with(keys.mac, key).mac(b"medspace-deid key check value v1")
+    };
+    let mut input = Vec::with_capacity(256);
+    input.extend_from_slice(b"medspace-deid parameters v1\0");
+    input.extend_from_slice(policy.sha256_hex().as_bytes());
+    input.push(0);
+    input.extend_from_slice(keys.mac.name().as_bytes());
+    input.push(0);
+    input.extend_from_slice(&check_value(&keys.pseudonym_key));
+    input.extend_from_slice(&check_value(&keys.date_shift_key));
+    match keys.mac {
+        MacAlgorithm::HmacSha256 => {
+            use sha2::Digest;
+            hex::encode(sha2::Sha256::digest(&input))
+        }
+        MacAlgorithm::HmacSm3 => {
+            use sm3::Digest;
+            hex::encode(sm3::Sm3::digest(&input))
+        }
+    }
+}
+
 /// Prosecutor risk above which a record counts as at risk: 1/5 (GB/T 39725-2020 §11.4.2.4).
 pub const DEFAULT_RISK_THRESHOLD: f64 = 0.2;
 
@@ -1818,6 +1852,7 @@ fn deidentify_chunked<'a, R: Read, W: Write>(
     }
     Ok(DeidReport {
         mac: keys.mac,
+        parameter_fingerprint: parameter_fingerprint(policy, keys),
         policy_name: policy.name().to_string(),
         policy_sha256: policy.sha256_hex(),
         rows_in: rows,

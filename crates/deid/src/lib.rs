@@ -97,9 +97,9 @@ pub use anon::{
 };
 pub use engine::{
     deidentify, deidentify_batches, deidentify_batches_with, deidentify_reopenable,
-    deidentify_with, detect_delimiter, file_risk, CellProblem, ColumnAction, ColumnRole, DeidError,
-    DeidReport, FileRisk, Hierarchies, NoProgress, Progress, RunOptions, SearchSummary,
-    SensitiveDiversity, TextBatches, Utility, DEFAULT_RISK_THRESHOLD,
+    deidentify_with, detect_delimiter, file_risk, parameter_fingerprint, CellProblem, ColumnAction,
+    ColumnRole, DeidError, DeidReport, FileRisk, Hierarchies, NoProgress, Progress, RunOptions,
+    SearchSummary, SensitiveDiversity, TextBatches, Utility, DEFAULT_RISK_THRESHOLD,
 };
 pub use hierarchy::{Builtin, Hierarchy, HierarchyError};
 pub use kanon::{KAnonymityCounter, KAnonymityReport};

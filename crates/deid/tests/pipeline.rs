@@ -642,3 +642,39 @@ fn national_keys_pseudonymize_with_hmac_sm3() {
     // Offsets differ too (a subject's admission date moves by another number of days).
     assert_ne!(col(&sm3, "admission_time"), col(&sha, "admission_time"));
 }
+
+/// T/CI 857-2024 6.5.3: the report's parameter fingerprint is the same for the same policy
+/// and keys, changes with either (and with the MAC), and reveals no key.
+#[test]
+fn the_parameter_fingerprint_names_policy_and_keys_without_revealing_them() {
+    let input = csv_of(&rows());
+    let (a, _) = run(POLICY, &input, 1).unwrap();
+    let (again, _) = run(POLICY, &input, 1).unwrap();
+    let (other_keys, _) = run(POLICY, &input, 2).unwrap();
+    let (other_policy, _) = run(
+        &POLICY.replace("settlement-research", "settlement-audit"),
+        &input,
+        1,
+    )
+    .unwrap();
+    assert_eq!(a.parameter_fingerprint.len(), 64);
+    assert_eq!(a.parameter_fingerprint, again.parameter_fingerprint);
+    assert_ne!(a.parameter_fingerprint, other_keys.parameter_fingerprint);
+    assert_ne!(a.parameter_fingerprint, other_policy.parameter_fingerprint);
+    let policy = DeidPolicy::parse(POLICY).unwrap();
+    let mut national = keys(1);
+    national.mac = medspace_deid::MacAlgorithm::HmacSm3;
+    assert_ne!(
+        medspace_deid::parameter_fingerprint(&policy, &national),
+        a.parameter_fingerprint
+    );
+    assert_eq!(
+        medspace_deid::parameter_fingerprint(&policy, &keys(1)),
+        a.parameter_fingerprint
+    );
+    let json = serde_json::to_string(&a).unwrap();
+    for key in [keys(1).pseudonym_key, keys(1).date_shift_key] {
+        assert!(!json.contains(&hex::encode(key)), "{json}");
+        assert!(!a.parameter_fingerprint.contains(&hex::encode(&key[..4])));
+    }
+}

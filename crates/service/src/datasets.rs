@@ -864,7 +864,7 @@ impl Node {
         let code_index = index.as_deref().map(column_counts);
         let event = caller.event("dataset.deidentify", &id, Outcome::Success).with_detail(json!({
             "source_id": source.id, "source_version": source.version, "policy_sha256": report.policy_sha256,
-            "policy_name": report.policy_name, "project": project, "rows_in": report.rows_in, "rows_out": report.rows_out,
+            "policy_name": report.policy_name, "parameter_fingerprint": report.parameter_fingerprint, "mac": report.mac, "project": project, "rows_in": report.rows_in, "rows_out": report.rows_out,
             "k": k.k, "smallest_class": k.smallest_class, "equivalence_classes": k.equivalence_classes,
             "code_index": code_index,
         }));

@@ -73,6 +73,23 @@ async fn datasets_are_encrypted_parquet_in_both_profiles() {
             medspace_service::reexports::deid::MacAlgorithm::HmacSha256
         };
         assert_eq!(report.mac, mac, "{profile}");
+        // The de-identification log (T/CI 857-2024 6.5.3) carries the parameter fingerprint.
+        let logged: Vec<serde_json::Value> = node
+            .store()
+            .audit_entries(1, 100_000)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| serde_json::from_str::<serde_json::Value>(&e.entry).unwrap())
+            .filter(|v| v["action"] == "dataset.deidentify" && v["outcome"] == "success")
+            .collect();
+        assert_eq!(logged.len(), 1, "{profile}: {logged:?}");
+        let detail = logged[0].to_string();
+        assert!(
+            report.parameter_fingerprint.len() == 64
+                && detail.contains(&report.parameter_fingerprint),
+            "{profile}: {detail}"
+        );
         assert_eq!(deid.row_count, raw.row_count);
         approve_grading(&node, &officer, &reviewer, &deid.id).await;
 
