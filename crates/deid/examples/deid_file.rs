@@ -4,7 +4,7 @@
 //! `scripts/bench-deid-presidio.sh`.
 //!
 //! ```text
-//! deid_file POLICY.toml IN.csv OUT.csv [--optimize] [--local] [--stages] [--arrow]
+//! deid_file POLICY.toml IN.csv OUT.csv [--optimize] [--local] [--stages] [--arrow] [--national]
 //! deid_file --copy IN.csv OUT.csv
 //! ```
 //!
@@ -111,7 +111,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let keys = DeidKeys {
         pseudonym_key: [7; 32],
         date_shift_key: [9; 32],
-        mac: medspace_deid::MacAlgorithm::HmacSha256,
+        // `--national`: HMAC-SM3, as a national-profile node keys its runs.
+        mac: if args.iter().any(|a| a == "--national") {
+            medspace_deid::MacAlgorithm::HmacSm3
+        } else {
+            medspace_deid::MacAlgorithm::HmacSha256
+        },
     };
     let options = RunOptions {
         optimize: args.iter().any(|a| a == "--optimize"),
