@@ -123,33 +123,48 @@ fn demo_walks_the_flow_and_the_audit_log_detects_tampering() {
     assert!(v["entries"].as_i64().unwrap() > 20);
 
     // Flip one byte of the stored audit entry that records the ingest, directly in the SQLite file.
+    // The write-ahead log is folded into the database file first: whether a process leaves it
+    // behind depends on which connection closes last (a read-only one cannot checkpoint), and
+    // a page in the log may be there in several versions, of which only the newest is read.
     let db = dir.join("medspace.db");
-    let wal = dir.join("medspace.db-wal");
-    let target = if wal.exists()
-        && find(
-            &std::fs::read(&wal).unwrap(),
-            b"\"action\":\"dataset.ingest\"",
-        )
-        .is_some()
     {
-        wal
-    } else {
-        db
-    };
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        let busy: i64 = conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(busy, 0, "the checkpoint completed");
+    }
+    let wal = dir.join("medspace.db-wal");
+    assert!(
+        !wal.exists() || std::fs::metadata(&wal).unwrap().len() == 0,
+        "the write-ahead log is empty"
+    );
+    let target = db;
     let mut bytes = std::fs::read(&target).unwrap();
-    let pos = find(&bytes, b"\"action\":\"dataset.ingest\"")
-        .expect("ingest audit entry in the database file");
-    let start = bytes[..pos]
-        .windows(7)
-        .rposition(|w| w == b"{\"seq\":")
-        .expect("entry start");
-    let digits: String = bytes[start + 7..]
+    // Every copy of the entry is changed: SQLite leaves stale copies of moved rows in free
+    // space, and only the live one is read.
+    let needle = b"\"action\":\"dataset.ingest\"";
+    let mut seqs = Vec::new();
+    let mut from = 0;
+    while let Some(found) = find(&bytes[from..], needle) {
+        let pos = from + found;
+        let start = bytes[..pos]
+            .windows(7)
+            .rposition(|w| w == b"{\"seq\":")
+            .expect("entry start");
+        let digits: String = bytes[start + 7..]
+            .iter()
+            .take_while(|b| b.is_ascii_digit())
+            .map(|b| *b as char)
+            .collect();
+        seqs.push(digits.parse::<i64>().unwrap());
+        bytes[pos + "\"action\":\"dataset.inges".len()] = b'u';
+        from = pos + needle.len();
+    }
+    let seq = *seqs
         .iter()
-        .take_while(|b| b.is_ascii_digit())
-        .map(|b| *b as char)
-        .collect();
-    let seq: i64 = digits.parse().unwrap();
-    bytes[pos + "\"action\":\"dataset.inges".len()] = b'u';
+        .min()
+        .expect("ingest audit entry in the database file");
     std::fs::write(&target, &bytes).unwrap();
 
     let (ok, v) = verify_json(&dir);

@@ -118,6 +118,10 @@ pub struct DeidReport {
     /// crypto profile): a parameter of the run, never a key.
     #[serde(default)]
     pub mac: MacAlgorithm,
+    /// Per `min_count` column, how many distinct values were released generalised further or
+    /// as `*` because fewer records than the minimum shared them (GB/T 39725-2020 §11.4.2.4).
+    #[serde(default)]
+    pub min_count_released: BTreeMap<String, u64>,
     /// Fingerprint of the run's parameters (T/CI 857-2024 6.5.3): a digest of the policy, the
     /// MAC and the keys' check values (see [`parameter_fingerprint`]). Two runs with the same
     /// fingerprint used the same policy and keys; it reveals neither key.
@@ -426,6 +430,104 @@ struct Plan<'p> {
     max_shift_days: std::num::NonZeroU32,
     /// The microaggregated columns, in output order.
     micro: Vec<MicroColumn<'p>>,
+    /// The columns with a `min_count`, in output order.
+    min_count: Vec<MinCountColumn>,
+    /// Per output position: its index in `min_count`.
+    min_count_of: Vec<Option<usize>>,
+    /// Set after pass 1: per `min_count` column, the values released otherwise (key → value).
+    released: std::sync::OnceLock<Vec<HashMap<String, String>>>,
+}
+
+/// A column whose released values must each be shared by `n` records (GB/T 39725-2020
+/// §11.4.2.4, the minimum-count principle: "a diagnosis that 4 patients have is generalised").
+struct MinCountColumn {
+    step: usize,
+    input: usize,
+    column: String,
+    n: usize,
+    /// A fixed-level `generalize`: counted by input value and raised along the hierarchy.
+    /// Otherwise counted by output value and replaced by `*`.
+    hierarchy: Option<(HierarchyPaths, usize)>,
+}
+
+/// How the generalisation path of a value is found.
+enum HierarchyPaths {
+    Builtin(Builtin, Option<std::sync::Arc<PopulationTable>>),
+    File(Hierarchy),
+}
+
+impl HierarchyPaths {
+    /// The labels of `value` from level 0 to the top, or `None` when the hierarchy has no path
+    /// for it (the writing pass then reports the cell).
+    fn path(&self, value: &str) -> Option<Vec<String>> {
+        match self {
+            HierarchyPaths::Builtin(b, population) => {
+                let covered = match population {
+                    Some(table) => table.covered(*b, value).ok()?,
+                    None => value.to_string(),
+                };
+                let h = b.materialize(b.name(), [covered]).ok()?;
+                h.rows().first().cloned()
+            }
+            HierarchyPaths::File(h) => h
+                .rows()
+                .iter()
+                .find(|r| r.first().map(String::as_str) == Some(value))
+                .cloned(),
+        }
+    }
+}
+
+/// The values of a `min_count` column released otherwise, from pass 1's counts: for a
+/// hierarchy, level by level from the rule's level, every label that fewer than `n` records
+/// would share moves all its records one level up (where they may join others), so every
+/// label finally released is shared by at least `n` records or is the top of the hierarchy;
+/// without one, a value fewer than `n` records share becomes `*`.
+fn released_values(m: &MinCountColumn, counts: HashMap<String, u64>) -> HashMap<String, String> {
+    let n = m.n as u64;
+    let Some((paths, level)) = &m.hierarchy else {
+        return counts
+            .into_iter()
+            .filter(|(_, c)| *c < n)
+            .map(|(v, _)| (v, "*".to_string()))
+            .collect();
+    };
+    let values: Vec<(String, u64, Vec<String>)> = counts
+        .into_iter()
+        .filter_map(|(v, c)| {
+            let path = paths.path(&v)?;
+            Some((v, c, path))
+        })
+        .collect();
+    let mut at: Vec<usize> = vec![*level; values.len()];
+    let height = values.iter().map(|(_, _, p)| p.len()).max().unwrap_or(0);
+    for l in *level..height.saturating_sub(1) {
+        let mut groups: HashMap<&str, (u64, Vec<usize>)> = HashMap::new();
+        for (i, (_, count, path)) in values.iter().enumerate() {
+            if at.get(i) != Some(&l) || l + 1 >= path.len() {
+                continue;
+            }
+            let Some(label) = path.get(l) else { continue };
+            let g = groups.entry(label.as_str()).or_default();
+            g.0 += count;
+            g.1.push(i);
+        }
+        for (_, (total, members)) in groups {
+            if total < n {
+                for i in members {
+                    if let Some(a) = at.get_mut(i) {
+                        *a = l + 1;
+                    }
+                }
+            }
+        }
+    }
+    values
+        .into_iter()
+        .zip(at)
+        .filter(|(_, a)| a > level)
+        .filter_map(|((v, _, path), a)| Some((v, path.get(a)?.clone())))
+        .collect()
 }
 
 /// One `microaggregate` column.
@@ -693,6 +795,40 @@ impl<'p> Plan<'p> {
             }
         }
 
+        let mut min_count = Vec::new();
+        let mut min_count_of = vec![None; steps.len()];
+        for (pos, step) in steps.iter().enumerate() {
+            let Some(n) = policy
+                .columns()
+                .iter()
+                .find(|r| r.column == step.column)
+                .and_then(|r| r.min_count)
+            else {
+                continue;
+            };
+            let hierarchy = match &step.op {
+                Op::Generalize(Generalizer::Builtin(b, level, population), _) => {
+                    Some((HierarchyPaths::Builtin(*b, population.clone()), *level))
+                }
+                Op::Generalize(Generalizer::Map(_), file) => {
+                    match (hierarchies.file(file), fixed_levels.get(&step.column)) {
+                        (Some(h), Some(level)) => Some((HierarchyPaths::File(h.clone()), *level)),
+                        _ => None,
+                    }
+                }
+                _ => None,
+            };
+            if let Some(slot) = min_count_of.get_mut(pos) {
+                *slot = Some(min_count.len());
+            }
+            min_count.push(MinCountColumn {
+                step: pos,
+                input: step.input,
+                column: step.column.clone(),
+                n,
+                hierarchy,
+            });
+        }
         Ok(Plan {
             steps,
             output_columns,
@@ -704,6 +840,9 @@ impl<'p> Plan<'p> {
             fixed_levels,
             max_shift_days: policy.date_shift_max_days(),
             micro,
+            min_count,
+            min_count_of,
+            released: std::sync::OnceLock::new(),
         })
     }
 
@@ -903,6 +1042,21 @@ impl<'p> Plan<'p> {
                     };
                     transform::shift_date_into(value, days, cell)
                         .map_err(|e| cell_err(e.into()))?;
+                }
+            }
+            // §11.4.2.4: a value too few records share is released generalised further.
+            if let (Some(Some(i)), Some(released)) =
+                (self.min_count_of.get(pos), self.released.get())
+            {
+                let by_input = self
+                    .min_count
+                    .get(*i)
+                    .is_some_and(|m| m.hierarchy.is_some());
+                let key = if by_input { value } else { cell.as_str() };
+                if let Some(other) = released.get(*i).and_then(|r| r.get(key)) {
+                    let other = other.clone();
+                    cell.clear();
+                    cell.push_str(&other);
                 }
             }
         }
@@ -1490,8 +1644,24 @@ fn deidentify_chunked<'a, R: Read, W: Write>(
     } else {
         Vec::new()
     };
-    // Two passes (search or microaggregation): an input within `memory_limit` is read once.
+    let counted = policy.columns().iter().find(|r| r.min_count.is_some());
+    let local = options
+        .local
+        .unwrap_or(policy.recoding() == RecodingModel::Local);
+    if let (Some(rule), false) = (counted, searched.is_empty()) {
+        if policy.suppression_limit() > 0.0 || local {
+            // Pass 1 counts the input's records; records the search then suppresses would
+            // leave released values with fewer records than counted.
+            return Err(DeidError::Policy(policy.error_at(
+                &format!("columns.{}.min_count", rule.column),
+                "min_count counts the input's records, and this search may suppress records (suppression_limit above 0 or local recoding), so a released value could be shared by fewer; expected suppression_limit = 0 with global recoding, or no min_count",
+            )));
+        }
+    }
+    // Two passes (search, microaggregation or minimum counts): an input within
+    // `memory_limit` is read once.
     let two_passes = !searched.is_empty()
+        || counted.is_some()
         || policy
             .columns()
             .iter()
@@ -1553,12 +1723,15 @@ fn deidentify_chunked<'a, R: Read, W: Write>(
     // every record for the search, and the microaggregated columns' values with their classes.
     let mut search: Option<SearchOutcome> = None;
     let mut micro_values: Option<MicroValues> = None;
-    if !searched.is_empty() || !plan.micro.is_empty() {
+    let mut min_count_released: BTreeMap<String, u64> = BTreeMap::new();
+    if !searched.is_empty() || !plan.micro.is_empty() || !plan.min_count.is_empty() {
         let searching = !searched.is_empty();
         options.progress.stage(if searching {
             "reading quasi-identifiers"
-        } else {
+        } else if !plan.micro.is_empty() {
             "reading values to aggregate"
+        } else {
+            "counting released values"
         });
         let mut wanted = vec![false; plan.steps.len()];
         let for_search: &[usize] = if searching { &plan.qi_outputs } else { &[] };
@@ -1568,7 +1741,19 @@ fn deidentify_chunked<'a, R: Read, W: Write>(
             &[]
         };
         let group_outputs = plan.micro.iter().flat_map(|m| &m.group_outputs);
-        for &i in for_search.iter().chain(sensitive).chain(group_outputs) {
+        // Minimum counts by output value need that value.
+        let counted_outputs: Vec<usize> = plan
+            .min_count
+            .iter()
+            .filter(|m| m.hierarchy.is_none())
+            .map(|m| m.step)
+            .collect();
+        for &i in for_search
+            .iter()
+            .chain(sensitive)
+            .chain(group_outputs)
+            .chain(&counted_outputs)
+        {
             if let Some(w) = wanted.get_mut(i) {
                 *w = true;
             }
@@ -1596,6 +1781,8 @@ fn deidentify_chunked<'a, R: Read, W: Write>(
         let mut units = streaming
             .then(|| UnitIndex::new(plan.qi_outputs.len() + plan.sensitive_outputs.len().min(1)));
         let mut record_units: Option<Vec<u32>> = (streaming && in_memory).then(Vec::new);
+        let mut min_counts: Vec<HashMap<String, u64>> =
+            plan.min_count.iter().map(|_| HashMap::new()).collect();
         let mut visit = |record: &dyn Cells, line: u64| -> Result<(), DeidError> {
             plan.apply(
                 &keyed,
@@ -1608,6 +1795,22 @@ fn deidentify_chunked<'a, R: Read, W: Write>(
                 None,
             )?;
             let cells = &scratch.cells;
+            for (m, counts) in plan.min_count.iter().zip(&mut min_counts) {
+                let key = if m.hierarchy.is_some() {
+                    record.cell(m.input)
+                } else {
+                    cells.get(m.step).map_or("", String::as_str)
+                };
+                if key.is_empty() {
+                    continue;
+                }
+                match counts.get_mut(key) {
+                    Some(c) => *c += 1,
+                    None => {
+                        counts.insert(key.to_string(), 1);
+                    }
+                }
+            }
             for (((m, vals), cls), ids) in plan
                 .micro
                 .iter()
@@ -1697,6 +1900,20 @@ fn deidentify_chunked<'a, R: Read, W: Write>(
             }
         }
         drop(class_ids);
+        let released: Vec<HashMap<String, String>> = plan
+            .min_count
+            .iter()
+            .zip(min_counts)
+            .map(|(m, counts)| released_values(m, counts))
+            .collect();
+        min_count_released = plan
+            .min_count
+            .iter()
+            .zip(&released)
+            .map(|(m, r)| (m.column.clone(), r.len() as u64))
+            .collect();
+        // Set once, before the writing pass reads it.
+        let _ = plan.released.set(released);
         for ((m, vals), cls) in plan.micro.iter().zip(&mut values).zip(&classes) {
             micro::microaggregate(vals, cls, m.group_size, m.statistic).map_err(|e| {
                 DeidError::Policy(policy.error_at(
@@ -1851,6 +2068,7 @@ fn deidentify_chunked<'a, R: Read, W: Write>(
         search_summary = Some(s.summary.clone());
     }
     Ok(DeidReport {
+        min_count_released,
         mac: keys.mac,
         parameter_fingerprint: parameter_fingerprint(policy, keys),
         policy_name: policy.name().to_string(),
@@ -3433,6 +3651,11 @@ level = 1
     fn the_columnar_engine_equals_the_csv_engine() {
         let (generalized, local, sensitive) = searched_policies();
         let micro = with_microaggregated_fee(MIXED_POLICY);
+        let counted = MIXED_POLICY.replace(
+            "[columns.visit_date]\naction = \"year\"",
+            "[columns.visit_date]\naction = \"year\"\nmin_count = 510",
+        );
+        assert_ne!(counted, MIXED_POLICY);
         let input = mixed_csv(2500, None, None);
         for (name, policy, optimize, opens) in [
             ("record-level", MIXED_POLICY, false, 1),
@@ -3440,10 +3663,15 @@ level = 1
             ("local recoding", &local, true, 2),
             ("l-diversity", &sensitive, true, 2),
             ("microaggregation", &micro, false, 2),
+            ("minimum counts", &counted, false, 2),
         ] {
             let (csv, csv_out) = run_mixed(policy, &input, 2, 100, optimize);
             let csv = csv.unwrap();
             assert!(csv.rows_out > 0, "{name}");
+            if name == "minimum counts" {
+                // Some years are shared by fewer than 510 of the 2,500 records.
+                assert!(csv.min_count_released["visit_date"] > 0, "{name}");
+            }
             for (threads, rows_per_batch) in [(1, 2500), (2, 1), (2, 7), (2, 1000), (3, 4096)] {
                 let (columnar, out, opened) =
                     run_batches(policy, &input, threads, rows_per_batch, optimize);

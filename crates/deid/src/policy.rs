@@ -429,6 +429,10 @@ pub struct ColumnRule {
     pub column: String,
     /// What is done to it.
     pub action: Action,
+    /// Minimum count of every released value (`min_count`, GB/T 39725-2020 §11.4.2.4): a value
+    /// that fewer records share is generalised further along the column's hierarchy, or
+    /// replaced by `*`.
+    pub min_count: Option<usize>,
 }
 
 /// A checked de-identification policy. Built only by [`DeidPolicy::parse`].
@@ -1245,6 +1249,19 @@ impl Checker<'_> {
         }
         rules.sort_by_key(|(start, _, _)| *start);
 
+        for (_, r, span) in &rules {
+            if r.min_count.is_some() && quasi_identifiers.contains(&r.column) {
+                return Err(PolicyError::new(
+                    self.loc(span.clone()),
+                    format!("columns.{}.min_count", r.column),
+                    format!(
+                        "`{}` is a quasi-identifier, whose classes k already keeps at or above k records; expected min_count on other released columns only",
+                        r.column
+                    ),
+                ));
+            }
+        }
+
         for q in &quasi_identifiers {
             match rules.iter().find(|(_, r, _)| &r.column == q) {
                 Some((_, r, span)) if r.action.drops() => {
@@ -1452,6 +1469,34 @@ impl Checker<'_> {
         };
         let action_path = format!("{path}.action");
         let action_name = self.string(&action_value, &action_path, &format!("one of {valid}"))?;
+        // `min_count` applies to actions that release a value as it is or generalised.
+        let min_count = match table.remove("min_count") {
+            Some(v) => {
+                const COUNTED: &[&str] = &[
+                    "keep",
+                    "generalize",
+                    "truncate",
+                    "year",
+                    "age_band",
+                    "to_age",
+                    "top_bottom_code",
+                ];
+                if !COUNTED.contains(&action_name.as_str()) {
+                    return Err(self.err(
+                        &v,
+                        &format!("{path}.min_count"),
+                        format!(
+                            "min_count applies to released values ({}); action `{action_name}` releases none to count",
+                            COUNTED.join(", ")
+                        ),
+                    ));
+                }
+                self.remember(&v, &format!("{path}.min_count"));
+                let n = self.integer(&v, &format!("{path}.min_count"), 2..=1_000_000)?;
+                Some(usize::try_from(n).unwrap_or(2))
+            }
+            None => None,
+        };
         let allowed: &[&str] = match action_name.as_str() {
             "drop" | "blank" | "null" | "keep" | "date_shift" | "year" => &[],
             "pseudonymize" => &["prefix", "format"],
@@ -1840,6 +1885,7 @@ impl Checker<'_> {
             ColumnRule {
                 column: column.to_string(),
                 action,
+                min_count,
             },
             action_value.span(),
         ))
