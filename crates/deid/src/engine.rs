@@ -3202,6 +3202,19 @@ level = 1
         micro
     }
 
+    /// Run options for the tests: no progress, the default risk threshold, no population.
+    fn test_options(hierarchies: &Hierarchies, optimize: bool) -> RunOptions<'_> {
+        RunOptions {
+            optimize,
+            local: None,
+            delimiter: None,
+            hierarchies,
+            progress: &NoProgress,
+            risk_threshold: DEFAULT_RISK_THRESHOLD,
+            population: None,
+        }
+    }
+
     /// The keys every test run uses.
     fn test_keys() -> DeidKeys {
         DeidKeys {
@@ -3316,15 +3329,7 @@ level = 1
         let hierarchies = Hierarchies::default();
         let mut out = Vec::new();
         let result = pool.install(|| {
-            let options = RunOptions {
-                optimize,
-                local: None,
-                delimiter: None,
-                hierarchies: &hierarchies,
-                progress: &NoProgress,
-                risk_threshold: DEFAULT_RISK_THRESHOLD,
-                population: None,
-            };
+            let options = test_options(&hierarchies, optimize);
             let mut open = || Ok::<_, std::io::Error>(input);
             deidentify_chunked(
                 &policy,
@@ -3438,15 +3443,7 @@ level = 1
         let policy = DeidPolicy::parse(&generalized).unwrap();
         let keys = test_keys();
         let hierarchies = Hierarchies::default();
-        let options = RunOptions {
-            optimize: true,
-            local: None,
-            delimiter: None,
-            hierarchies: &hierarchies,
-            progress: &NoProgress,
-            risk_threshold: DEFAULT_RISK_THRESHOLD,
-            population: None,
-        };
+        let options = test_options(&hierarchies, true);
         let once = |limit: usize| {
             let mut input = Some(input.as_slice());
             let mut open = move || {
@@ -3617,15 +3614,7 @@ level = 1
         let mut out = Vec::new();
         let mut opened = 0;
         let result = pool.install(|| {
-            let options = RunOptions {
-                optimize,
-                local: None,
-                delimiter: None,
-                hierarchies: &hierarchies,
-                progress: &NoProgress,
-                risk_threshold: DEFAULT_RISK_THRESHOLD,
-                population: None,
-            };
+            let options = test_options(&hierarchies, optimize);
             let mut open = || {
                 opened += 1;
                 Ok(TextBatches {

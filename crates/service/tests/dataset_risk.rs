@@ -8,7 +8,6 @@
     reason = "test code: a panic is a test failure"
 )]
 
-use medspace_service::datasets::IngestRequest;
 use medspace_service::reexports::deid::{file_risk, NoProgress, DEFAULT_RISK_THRESHOLD};
 use medspace_service::ServiceError;
 
@@ -22,20 +21,7 @@ async fn a_stored_dataset_has_the_risk_of_the_file_it_came_from() {
         let (node, otp) = new_node(tmp.path(), db).await;
         let [officer, _reviewer, researcher, _] = accounts(&node, &otp).await;
         let input = settlements(3000);
-        let raw = node
-            .ingest(
-                &officer,
-                IngestRequest {
-                    name: "claims".into(),
-                    source_name: "claims.csv".into(),
-                    owner: None,
-                    update_frequency: "once".into(),
-                },
-                Box::new(std::io::Cursor::new(input.clone())),
-                Box::new(|_| {}),
-            )
-            .await
-            .unwrap();
+        let raw = ingest_claims(&node, &officer, input.clone()).await;
         let qis = vec!["sex".to_string(), "birth_date".to_string()];
         let risk = node
             .dataset_risk(&officer, &raw.id, &qis, Some("diagnosis_code"), Some(1e6))
