@@ -1493,6 +1493,37 @@ impl<R: Read> Records<'_, '_, R> {
     }
 }
 
+/// The records of a pass: `first` when pass 1 already read the start of the input while
+/// deciding whether it fits in memory, else the buffered bytes (`in_memory`), else the input
+/// opened (again).
+fn open_records<'s, 'a, R: Read>(
+    opener: &mut Opener<'_, 'a, R>,
+    first: Option<Source<'s, R>>,
+    head: &'s [u8],
+    in_memory: bool,
+    delimiter: Option<u8>,
+) -> Result<Records<'s, 'a, R>, DeidError> {
+    Ok(match opener {
+        Opener::Csv(open) => {
+            let source = match first {
+                Some(source) => source,
+                None if in_memory => Source {
+                    head,
+                    read: None,
+                    rest: None,
+                },
+                None => Source {
+                    head: &[],
+                    read: None,
+                    rest: Some(open().map_err(DeidError::Read)?),
+                },
+            };
+            Records::Csv(open_source(source, delimiter)?)
+        }
+        Opener::Batches(open) => Records::Batches(BatchCursor::new(open()?)),
+    })
+}
+
 /// Reads text batches as consecutive slices of rows.
 struct BatchCursor<'a> {
     header: csv::StringRecord,
@@ -1693,24 +1724,7 @@ fn deidentify_chunked<'a, R: Read, W: Write>(
         }
     }
     let head: &[u8] = &head;
-    let open_csv = |source| open_source(source, options.delimiter);
-
-    let mut reader = match &mut opener {
-        Opener::Csv(open) => Records::Csv(open_csv(match first {
-            Some(source) => source,
-            None if in_memory => Source {
-                head,
-                read: None,
-                rest: None,
-            },
-            None => Source {
-                head: &[],
-                read: None,
-                rest: Some(open().map_err(DeidError::Read)?),
-            },
-        })?),
-        Opener::Batches(open) => Records::Batches(BatchCursor::new(open()?)),
-    };
+    let mut reader = open_records(&mut opener, first, head, in_memory, options.delimiter)?;
     let header = reader.header()?;
     if header.is_empty() {
         return Err(DeidError::NoHeader);
@@ -1983,22 +1997,7 @@ fn deidentify_chunked<'a, R: Read, W: Write>(
             });
         }
         micro_values = Some(mv);
-        reader = match &mut opener {
-            Opener::Csv(open) => Records::Csv(open_csv(if in_memory {
-                Source {
-                    head,
-                    read: None,
-                    rest: None,
-                }
-            } else {
-                Source {
-                    head: &[],
-                    read: None,
-                    rest: Some(open().map_err(DeidError::Read)?),
-                }
-            })?),
-            Opener::Batches(open) => Records::Batches(BatchCursor::new(open()?)),
-        };
+        reader = open_records(&mut opener, None, head, in_memory, options.delimiter)?;
         let again = reader.header()?;
         if again != header {
             return Err(DeidError::Read(std::io::Error::other(
