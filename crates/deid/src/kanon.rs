@@ -5,25 +5,41 @@
 //! generalise further). Records are grouped into equivalence classes by their output
 //! quasi-identifier values; the check passes when every class has at least k records.
 //!
-//! Memory is one counter per distinct combination. Combinations are held as SHA-256 digests of
-//! the length-prefixed values, truncated to 128 bits (a collision among 10⁹ classes has a
-//! probability below 10⁻²⁰), so a class costs the same 24 bytes whatever the values' size, and
-//! the counter holds no cell values.
+//! Memory is one counter per distinct combination. Combinations are held as 128-bit keyed
+//! SipHash-2-4 tags of the length-prefixed values, under a random key drawn once per process,
+//! so a class costs the same 24 bytes whatever the values' size and the counter holds no cell
+//! values. SipHash is a pseudorandom function: as long as the key stays in the process, two
+//! distinct combinations share a tag with probability 2⁻¹²⁸ whatever the input (among 10⁹
+//! classes, a collision anywhere below 10⁻²⁰), and no input can be crafted to make two classes
+//! collide or to pile classes into one bucket of the counter's table. It replaces a truncated
+//! SHA-256 digest, which cost twice as much per record in the record-level runs that count the
+//! input's classes record by record (docs/benchmarks.md, issue 6).
 
 use std::collections::HashMap;
+use std::hash::Hasher;
+use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+use siphasher::sip128::{Hasher128, SipHasher24};
 
-/// A class's key: the first 128 bits of the SHA-256 digest of its length-prefixed values.
+/// A class's key: the keyed 128-bit SipHash-2-4 tag of its length-prefixed values.
 pub(crate) type ClassKey = [u8; 16];
 
-fn truncate(digest: &[u8]) -> ClassKey {
-    let mut key = [0u8; 16];
-    for (k, d) in key.iter_mut().zip(digest) {
-        *k = *d;
-    }
-    key
+/// Maps keyed by [`ClassKey`]s. The keys are outputs of a PRF under a secret key (or indices
+/// the engine assigned), so a fast unseeded hash of them cannot be steered by the input.
+pub(crate) type ClassKeyMap<V> = HashMap<ClassKey, V, rustc_hash::FxBuildHasher>;
+
+/// A hasher under the process's class-key key (random, drawn on first use, never written out).
+fn class_hasher() -> SipHasher24 {
+    static KEY: OnceLock<[u8; 16]> = OnceLock::new();
+    SipHasher24::new_with_key(KEY.get_or_init(rand::random))
+}
+
+/// The class key of `encoded`: values each preceded by its length as 8 little-endian bytes.
+fn key_of_encoded(encoded: &[u8]) -> ClassKey {
+    let mut h = class_hasher();
+    h.write(encoded);
+    h.finish128().as_bytes()
 }
 
 /// Result of the k-anonymity check. Counts only: no values, no class contents.
@@ -50,8 +66,7 @@ pub struct KAnonymityReport {
 pub struct KAnonymityCounter {
     k: usize,
     quasi_identifiers: Vec<String>,
-    /// Keys are digests of input values; hashed with a per-process seed all the same.
-    classes: HashMap<ClassKey, u64, foldhash::fast::RandomState>,
+    classes: ClassKeyMap<u64>,
 }
 
 impl KAnonymityCounter {
@@ -72,13 +87,13 @@ impl KAnonymityCounter {
     /// The digest a record's class is counted under, computed apart from the counter so that
     /// workers can hash in parallel and one counter takes the keys.
     pub(crate) fn class_key<'a, I: IntoIterator<Item = &'a str>>(values: I) -> ClassKey {
-        let mut h = Sha256::new();
+        let mut h = class_hasher();
         for v in values {
             // Length prefix: ("ab","c") and ("a","bc") are different classes.
-            h.update((v.len() as u64).to_le_bytes());
-            h.update(v.as_bytes());
+            h.write(&(v.len() as u64).to_le_bytes());
+            h.write(v.as_bytes());
         }
-        truncate(&h.finalize())
+        h.finish128().as_bytes()
     }
 
     /// A class key for a caller that has already told the classes apart: distinct indices are
@@ -127,7 +142,7 @@ impl KAnonymityCounter {
 }
 
 /// Records per class over a batch of records (one worker's chunk), keyed by the class's encoded
-/// values, so that a batch costs one SHA-256 per distinct class instead of one per record: a
+/// values, so that a batch costs one class key per distinct class instead of one per record: a
 /// de-identified output has few classes. The values live only until [`ClassTally::drain_into`].
 #[derive(Debug, Default)]
 pub(crate) struct ClassTally {
@@ -141,7 +156,7 @@ impl ClassTally {
     pub(crate) fn add<'a, I: IntoIterator<Item = &'a str>>(&mut self, values: I) {
         self.encoded.clear();
         for v in values {
-            // The bytes `class_key` hashes, so the digest of the encoding is the class key.
+            // The bytes `class_key` hashes, so the tag of the encoding is the class key.
             self.encoded
                 .extend_from_slice(&(v.len() as u64).to_le_bytes());
             self.encoded.extend_from_slice(v.as_bytes());
@@ -157,7 +172,7 @@ impl ClassTally {
     /// Adds the batch's classes to `counter` and forgets their values.
     pub(crate) fn drain_into(&mut self, counter: &mut KAnonymityCounter) {
         for (encoded, n) in self.counts.drain() {
-            counter.add_key(truncate(&Sha256::digest(&encoded)), n);
+            counter.add_key(key_of_encoded(&encoded), n);
         }
     }
 
@@ -244,6 +259,23 @@ mod tests {
         b.sort_unstable();
         assert_eq!(a, b);
         assert_eq!(tallied.classes, direct.classes);
+    }
+
+    proptest::proptest! {
+        /// The counter keys a record value by value and the tally keys its encoding at once:
+        /// both must give the same key for the same values, and different keys when the values
+        /// differ, even where their concatenations agree.
+        #[test]
+        fn keys_of_values_and_of_their_encoding_agree(
+            a in proptest::collection::vec(".{0,12}", 0..5),
+            b in proptest::collection::vec(".{0,12}", 0..5),
+        ) {
+            let key = |values: &[String]| KAnonymityCounter::class_key(values.iter().map(String::as_str));
+            let mut tally = ClassTally::default();
+            tally.add(a.iter().map(String::as_str));
+            proptest::prop_assert_eq!(key_of_encoded(&tally.encoded), key(&a));
+            proptest::prop_assert_eq!(key(&a) == key(&b), a == b);
+        }
     }
 
     #[test]
