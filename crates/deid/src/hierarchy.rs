@@ -22,6 +22,8 @@
 //! | [`Hierarchy::age_bands`] | age → 5-year band (`<25`, `25-29` … `85-89`, `>89`, as [`crate::transform::age_band`]) → 10-year band (`<30`, `30-39` … `80-89`, `>89`) → `*` |
 //! | [`Hierarchy::dates`] | `YYYY-MM-DD` → `YYYY-MM` → `YYYY` → `*` |
 //! | [`Hierarchy::division_codes`] | 6-digit GB/T 2260 code → prefecture (`4 digits + 00`) → province (`2 digits + 0000`) → `*` |
+//! | [`Hierarchy::township_codes`] | 9-digit township or street code (GB/T 10114: county code + 3 digits) → county (6 digits) → prefecture → province → `*` |
+//! | [`Hierarchy::village_codes`] | 12-digit village or community code (statistical division code) → township → county → prefecture → province → `*` |
 //! | [`Hierarchy::postal_codes`] | `100080` → `10008*` → `1000**` → … → `1*****` → `*` |
 //! | [`Hierarchy::icd10`] | ICD-10 code → 3-character category → block → chapter (Roman numeral) → `*` |
 
@@ -41,6 +43,10 @@ pub enum Builtin {
     Dates,
     /// [`Hierarchy::division_codes`] (`division_codes`, alias `division`).
     DivisionCodes,
+    /// [`Hierarchy::township_codes`] (`township_codes`, aliases `township`, `street_codes`).
+    TownshipCodes,
+    /// [`Hierarchy::village_codes`] (`village_codes`, alias `village`).
+    VillageCodes,
     /// [`Hierarchy::postal_codes`] (`postal_codes`, alias `postal`).
     PostalCodes,
     /// [`Hierarchy::icd10`] (`icd10`, alias `icd-10`).
@@ -57,6 +63,8 @@ impl Builtin {
             "age_decades" | "decades" => Builtin::AgeDecades,
             "dates" | "date" => Builtin::Dates,
             "division_codes" | "division" => Builtin::DivisionCodes,
+            "township_codes" | "township" | "street_codes" => Builtin::TownshipCodes,
+            "village_codes" | "village" => Builtin::VillageCodes,
             "postal_codes" | "postal" => Builtin::PostalCodes,
             "icd10" | "icd-10" => Builtin::Icd10,
             "suppress" => Builtin::Suppress,
@@ -71,6 +79,8 @@ impl Builtin {
             Builtin::AgeDecades => "age_decades",
             Builtin::Dates => "dates",
             Builtin::DivisionCodes => "division_codes",
+            Builtin::TownshipCodes => "township_codes",
+            Builtin::VillageCodes => "village_codes",
             Builtin::PostalCodes => "postal_codes",
             Builtin::Icd10 => "icd10",
             Builtin::Suppress => "suppress",
@@ -81,10 +91,13 @@ impl Builtin {
     /// §10.2 c) 1) keeps an area only if it covers at least 20,000 people, and a county or a
     /// postal delivery area may not, so until a table shows the coverage the finest level
     /// allowed is the prefecture — `4 digits + 00` of a division code (level 1), the three-digit
-    /// postal zone `100***` of a postal code (level 3). Other hierarchies are not geographic: 0.
+    /// postal zone `100***` of a postal code (level 3); a township code's prefecture is its level
+    /// 2 and a village code's its level 3. Other hierarchies are not geographic: 0.
     pub fn finest_level_without_population_table(&self) -> usize {
         match self {
             Builtin::DivisionCodes => 1,
+            Builtin::TownshipCodes => 2,
+            Builtin::VillageCodes => 3,
             Builtin::PostalCodes => 3,
             _ => 0,
         }
@@ -95,7 +108,8 @@ impl Builtin {
         match self {
             Builtin::AgeBands | Builtin::Dates | Builtin::DivisionCodes => Some(4),
             Builtin::AgeDecades => Some(3),
-            Builtin::Icd10 => Some(5),
+            Builtin::Icd10 | Builtin::TownshipCodes => Some(5),
+            Builtin::VillageCodes => Some(6),
             Builtin::Suppress => Some(2),
             Builtin::PostalCodes => None,
         }
@@ -112,6 +126,8 @@ impl Builtin {
             Builtin::AgeDecades => Hierarchy::age_decades(name, values),
             Builtin::Dates => Hierarchy::dates(name, values),
             Builtin::DivisionCodes => Hierarchy::division_codes(name, values),
+            Builtin::TownshipCodes => Hierarchy::township_codes(name, values),
+            Builtin::VillageCodes => Hierarchy::village_codes(name, values),
             Builtin::PostalCodes => Hierarchy::postal_codes(name, values),
             Builtin::Icd10 => Hierarchy::icd10(name, values),
             Builtin::Suppress => Hierarchy::suppress(name, values),
@@ -494,6 +510,28 @@ impl Hierarchy {
         })
     }
 
+    /// 9-digit township-level codes (GB/T 10114: the county's GB/T 2260 code and 3 digits for
+    /// the township, town or street, e.g. `110101001` 东华门街道) → county (`110101`) →
+    /// prefecture (`110100`) → province (`110000`) → `*`.
+    pub fn township_codes<I>(name: &str, values: I) -> Result<Self, HierarchyError>
+    where
+        I: IntoIterator,
+        I::Item: AsRef<str>,
+    {
+        Self::build(name, "township_codes", values, |v| sub_county_path(v, 9))
+    }
+
+    /// 12-digit village-level codes (the statistical division code: township code and 3 digits
+    /// for the village or residents' community) → township (9 digits) → county → prefecture →
+    /// province → `*`.
+    pub fn village_codes<I>(name: &str, values: I) -> Result<Self, HierarchyError>
+    where
+        I: IntoIterator,
+        I::Item: AsRef<str>,
+    {
+        Self::build(name, "village_codes", values, |v| sub_county_path(v, 12))
+    }
+
     /// Postal codes of one length: mask one more trailing digit per level, then `*`.
     /// All values must be ASCII digits of the same length (that of the first value); a value
     /// may already end in `*` (an area raised to a coarser postal zone because its own did
@@ -542,11 +580,35 @@ impl Hierarchy {
     }
 }
 
+/// The path of a code finer than a county (`digits` = 9 or 12) up to `*`: every enclosing area
+/// whose code is a prefix of it, county and coarser written as 6-digit GB/T 2260 codes. A
+/// coarser code (a county's 6 digits, or a township's 9 in a village column) is an area already
+/// raised because its own did not cover enough people ([`crate::population`]), or recorded only
+/// that finely: it stays itself up to its own level.
+fn sub_county_path(v: &str, digits: usize) -> Option<Vec<String>> {
+    let fine: &[usize] = if digits == 12 { &[12, 9, 6] } else { &[9, 6] };
+    if !fine.contains(&v.len()) || !v.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let mut path: Vec<String> = fine
+        .iter()
+        .map(|&len| v.get(..len.min(v.len())).map(str::to_string))
+        .collect::<Option<_>>()?;
+    path.push(format!("{}00", v.get(..4)?));
+    path.push(format!("{}0000", v.get(..2)?));
+    path.push("*".to_string());
+    Some(path)
+}
+
 fn builtin_expectation(builtin: &str) -> &'static str {
     match builtin {
         "age_bands" | "age_decades" => "an age in whole years",
         "dates" => "a date YYYY-MM-DD",
         "division_codes" => "a 6-digit division code",
+        "township_codes" => "a 9-digit township or street code (or its county's 6 digits)",
+        "village_codes" => {
+            "a 12-digit village or community code (or its township's 9 or county's 6 digits)"
+        }
         "postal_codes" => "a postal code of digits, as long as the first value",
         "icd10" => "an ICD-10 code in a known block (e.g. K35.8)",
         _ => "a value",
@@ -659,6 +721,45 @@ mod tests {
         );
         let h = Hierarchy::division_codes("div", ["330106"]).unwrap();
         assert_eq!(h.rows()[0], ["330106", "330100", "330000", "*"]);
+        let h = Hierarchy::township_codes("street", ["110101001"]).unwrap();
+        assert_eq!(
+            h.rows()[0],
+            ["110101001", "110101", "110100", "110000", "*"]
+        );
+        let h = Hierarchy::village_codes("village", ["110101001001"]).unwrap();
+        assert_eq!(
+            h.rows()[0],
+            [
+                "110101001001",
+                "110101001",
+                "110101",
+                "110100",
+                "110000",
+                "*"
+            ]
+        );
+        // Areas already raised to a coarser level stay themselves up to it.
+        let h = Hierarchy::township_codes("street", ["330106", "330100"]).unwrap();
+        assert_eq!(h.rows()[0], ["330106", "330106", "330100", "330000", "*"]);
+        assert_eq!(h.rows()[1], ["330100", "330100", "330100", "330000", "*"]);
+        let h = Hierarchy::village_codes("village", ["110101001", "330106"]).unwrap();
+        assert_eq!(
+            h.rows()[0],
+            ["110101001", "110101001", "110101", "110100", "110000", "*"]
+        );
+        assert_eq!(
+            h.rows()[1],
+            ["330106", "330106", "330106", "330100", "330000", "*"]
+        );
+        for (bad, builtin) in [
+            ("1101010", Builtin::TownshipCodes),
+            ("11010100A", Builtin::TownshipCodes),
+            ("110101001001", Builtin::TownshipCodes),
+            ("1101010010", Builtin::VillageCodes),
+        ] {
+            let e = builtin.materialize("c", [bad]).unwrap_err().to_string();
+            assert!(e.contains(builtin.name()) && e.contains("digit"), "{e}");
+        }
         let h = Hierarchy::age_bands("age", ["17", "27", "33", "95"]).unwrap();
         assert_eq!(h.rows()[1], ["27", "25-29", "<30", "*"]);
         assert_eq!(h.rows()[2], ["33", "30-34", "30-39", "*"]);
@@ -672,6 +773,8 @@ mod tests {
             Builtin::AgeDecades,
             Builtin::Dates,
             Builtin::DivisionCodes,
+            Builtin::TownshipCodes,
+            Builtin::VillageCodes,
             Builtin::Icd10,
             Builtin::Suppress,
         ] {
@@ -680,6 +783,8 @@ mod tests {
                 Builtin::AgeBands | Builtin::AgeDecades => "47",
                 Builtin::Dates => "2024-02-29",
                 Builtin::DivisionCodes => "330106",
+                Builtin::TownshipCodes => "330106001",
+                Builtin::VillageCodes => "330106001001",
                 Builtin::Icd10 => "K35.8",
                 _ => "x",
             };

@@ -60,6 +60,8 @@ pub const BUILTIN_HIERARCHIES: &[&str] = &[
     "age_decades",
     "dates",
     "division_codes",
+    "township_codes",
+    "village_codes",
     "postal_codes",
     "icd10",
     "suppress",
@@ -2325,7 +2327,12 @@ action = "keep"
 
     #[test]
     fn an_area_finer_than_a_prefecture_is_refused_without_a_population_table() {
-        for (hierarchy, level, finest) in [("division_codes", 0, 1), ("postal_codes", 2, 3)] {
+        for (hierarchy, level, finest) in [
+            ("division_codes", 0, 1),
+            ("postal_codes", 2, 3),
+            ("township_codes", 1, 2),
+            ("village_codes", 2, 3),
+        ] {
             let text = format!(
                 "name = \"p\"\nk = 5\nquasi_identifiers = [\"area\"]\n[columns.area]\naction = \"generalize\"\nhierarchy = \"{hierarchy}\"\nlevel = {level}\n"
             );

@@ -4,9 +4,11 @@
 //!
 //! The coverage comes from a population table the controller supplies (`population_table` in
 //! the policy): a CSV with a header line `code,population` and one row per area, the code
-//! written as the area's label in the built-in hierarchy — a 6-digit GB/T 2260 code for a
-//! county (`330106`), a prefecture (`330100`) or a province (`330000`), a postal code for a
-//! delivery area (`100080`) or a masked one for a postal zone (`1000**`, `100***`). A value is
+//! written as the area's label in the built-in hierarchy — a 12-digit code for a village or
+//! community (`330106001001`), a 9-digit one for a township or street (`330106001`), a 6-digit
+//! GB/T 2260 code for a county (`330106`), a prefecture (`330100`) or a province (`330000`), a
+//! postal code for a delivery area (`100080`) or a masked one for a postal zone (`1000**`,
+//! `100***`). A value is
 //! raised to the finest label of its hierarchy that either covers `min_area_population` people
 //! (default 20,000) in the table or is a prefecture or coarser, which is always assumed to:
 //! an area missing from the table is not known to cover enough people. Without a table the
@@ -193,6 +195,22 @@ mod tests {
         let strict = PopulationTable::from_reader("t.csv", TABLE.as_bytes(), 600_000).unwrap();
         assert_eq!(strict.covered(d, "330106").unwrap(), "330100");
         assert_eq!(strict.covered(p, "100080").unwrap(), "100***");
+        // Township codes: the street itself, else its county, else the prefecture; a village
+        // code likewise one level further down.
+        let streets = PopulationTable::from_reader(
+            "t.csv",
+            "code,population\n330106001,45000\n330106002,3000\n330106,520000\n".as_bytes(),
+            DEFAULT_MIN_AREA_POPULATION,
+        )
+        .unwrap();
+        let t9 = Builtin::TownshipCodes;
+        assert_eq!(streets.covered(t9, "330106001").unwrap(), "330106001");
+        assert_eq!(streets.covered(t9, "330106002").unwrap(), "330106");
+        assert_eq!(streets.covered(t9, "330102001").unwrap(), "330100");
+        let t12 = Builtin::VillageCodes;
+        assert_eq!(streets.covered(t12, "330106001007").unwrap(), "330106001");
+        assert_eq!(streets.covered(t12, "330106002007").unwrap(), "330106");
+        assert_eq!(streets.covered(t12, "110101001001").unwrap(), "110100");
         // Not geographic: unchanged.
         assert_eq!(t.covered(Builtin::Icd10, "K35.8").unwrap(), "K35.8");
         // A raised postal label can be generalised further.

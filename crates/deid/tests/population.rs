@@ -140,3 +140,120 @@ fn a_bad_population_table_is_reported_before_any_data_is_read() {
     .unwrap_err();
     assert_eq!(e.path(), "min_area_population");
 }
+
+/// The published township codes of the National Bureau of Statistics (2023, every street and
+/// township of the country): each one's hierarchy climbs to the county, prefecture and province
+/// the file names for it.
+#[test]
+fn township_codes_climb_to_the_areas_the_published_table_names() {
+    let beside = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data/china-divisions/nbs-2023/streets.csv");
+    let path = if beside.exists() {
+        beside
+    } else {
+        Path::new("/work/shared/data/china-divisions/nbs-2023/streets.csv").to_path_buf()
+    };
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        eprintln!(
+            "NOTICE: {} not found; skipping the published township codes",
+            path.display()
+        );
+        return;
+    };
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let headers = reader.headers().unwrap().clone();
+    let col = |name: &str| headers.iter().position(|h| h == name).unwrap();
+    let (code, area, city, province) = (
+        col("code"),
+        col("areaCode"),
+        col("cityCode"),
+        col("provinceCode"),
+    );
+    let mut checked = 0;
+    for record in reader.records() {
+        let r = record.unwrap();
+        let h = medspace_deid::Hierarchy::township_codes("street", [&r[code]]).unwrap();
+        assert_eq!(
+            h.rows()[0],
+            [
+                r[code].to_string(),
+                r[area].to_string(),
+                format!("{}00", &r[city]),
+                format!("{}0000", &r[province]),
+                "*".to_string()
+            ]
+        );
+        checked += 1;
+    }
+    assert!(checked > 40_000, "{checked} township codes");
+}
+
+/// A township column in a run: fixed levels finer than a prefecture need a table that shows the
+/// coverage, and the search never releases a street or county that the table does not show to
+/// cover 20,000 people.
+#[test]
+fn township_codes_are_released_only_where_they_cover_enough_people() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("streets.csv"),
+        "code,population\n330106001,45000\n330106002,3000\n330106,520000\n",
+    )
+    .unwrap();
+    let policy = |level: &str, table: bool| {
+        format!(
+            "name = \"p\"\nk = 2\nquasi_identifiers = [\"street\"]\n{}\
+             [columns.street]\naction = \"generalize\"\nhierarchy = \"township_codes\"\n{level}",
+            if table {
+                "population_table = \"streets.csv\"\n"
+            } else {
+                ""
+            }
+        )
+    };
+    let input = "street\n330106001\n330106001\n330106002\n330106002\n330102001\n330102001\n";
+    // Without a table: level 1 (the county) is refused before any data is read.
+    let e = DeidPolicy::parse(&policy("level = 1\n", false)).unwrap_err();
+    assert!(e.to_string().contains(">= 2"), "{e}");
+    let read = |text: &str| {
+        let p = DeidPolicy::parse(text).unwrap();
+        let hierarchies = Hierarchies::load(&p, dir.path()).unwrap();
+        let options = RunOptions {
+            optimize: !text.contains("level ="),
+            local: None,
+            delimiter: None,
+            hierarchies: &hierarchies,
+            progress: &NoProgress,
+            risk_threshold: 0.2,
+            population: None,
+        };
+        let keys = DeidKeys {
+            pseudonym_key: [1; 32],
+            date_shift_key: [2; 32],
+            mac: medspace_deid::MacAlgorithm::HmacSha256,
+        };
+        let mut out = Vec::new();
+        let mut open = || Ok::<_, std::io::Error>(input.as_bytes());
+        deidentify_with(&p, &keys, &mut open, &mut out, &options).unwrap();
+        String::from_utf8(out).unwrap()
+    };
+    // With the table, level 0: the street that covers 45,000 stays, the small one becomes its
+    // county (520,000), the unknown one its prefecture.
+    assert_eq!(
+        read(&policy("level = 0\n", true)),
+        "street\n330106001\n330106001\n330106\n330106\n330100\n330100\n"
+    );
+    // The search (k = 2, every class already has two records) releases the same labels.
+    assert_eq!(
+        read(&policy("", true)),
+        "street\n330106001\n330106001\n330106\n330106\n330100\n330100\n"
+    );
+    // The search without a table: prefecture at the finest.
+    let searched = read(&policy("", false));
+    assert!(
+        searched
+            .lines()
+            .skip(1)
+            .all(|l| l.len() == 6 && l.ends_with("00")),
+        "{searched}"
+    );
+}
