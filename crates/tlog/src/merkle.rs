@@ -1165,8 +1165,10 @@ mod tests {
         );
     }
 
+    /// Proofs over a million leaves verify against the root of the compact range. (Their speed
+    /// is measured in the audit benchmark, docs/benchmarks.md, not asserted here.)
     #[test]
-    fn a_million_leaf_tree_gives_fast_proofs() {
+    fn a_million_leaf_tree_gives_proofs_that_verify() {
         let alg = HashAlg::Sha256;
         let n = 1_000_000u64;
         let mut t = MemoryTree::new(alg);
@@ -1178,7 +1180,6 @@ mod tests {
         }
         let root = t.root();
         assert_eq!(cr.root(), root);
-        let start = std::time::Instant::now();
         for i in (0..n).step_by(9_973) {
             let p = t.inclusion_proof(i, n).unwrap();
             verify_inclusion(alg, i, n, &t.leaf_hash(i).unwrap(), &p, &root).unwrap();
@@ -1186,7 +1187,5 @@ mod tests {
             let c = t.consistency_proof(size1, n).unwrap();
             verify_consistency(alg, size1, n, &c, &t.root_at(size1).unwrap(), &root).unwrap();
         }
-        // ~100 inclusion + consistency proofs; generous bound for unoptimised debug builds.
-        assert!(start.elapsed() < std::time::Duration::from_secs(10));
     }
 }
