@@ -215,26 +215,9 @@ fn township_codes_are_released_only_where_they_cover_enough_people() {
     let e = DeidPolicy::parse(&policy("level = 1\n", false)).unwrap_err();
     assert!(e.to_string().contains(">= 2"), "{e}");
     let read = |text: &str| {
-        let p = DeidPolicy::parse(text).unwrap();
-        let hierarchies = Hierarchies::load(&p, dir.path()).unwrap();
-        let options = RunOptions {
-            optimize: !text.contains("level ="),
-            local: None,
-            delimiter: None,
-            hierarchies: &hierarchies,
-            progress: &NoProgress,
-            risk_threshold: 0.2,
-            population: None,
-        };
-        let keys = DeidKeys {
-            pseudonym_key: [1; 32],
-            date_shift_key: [2; 32],
-            mac: medspace_deid::MacAlgorithm::HmacSha256,
-        };
-        let mut out = Vec::new();
-        let mut open = || Ok::<_, std::io::Error>(input.as_bytes());
-        deidentify_with(&p, &keys, &mut open, &mut out, &options).unwrap();
-        String::from_utf8(out).unwrap()
+        let (_, rows) = run(dir.path(), text, input, !text.contains("level ="));
+        let streets: Vec<String> = rows.into_iter().map(|r| r[0].clone()).collect();
+        format!("street\n{}\n", streets.join("\n"))
     };
     // With the table, level 0: the street that covers 45,000 stays, the small one becomes its
     // county (520,000), the unknown one its prefecture.
