@@ -716,11 +716,16 @@ fn candidates(c: &ShapeClass) -> u64 {
     add(bit(NUMBER) | bit(MONEY), c.only(DIGITS | byte_set(b"+-.")));
     add(bit(AGE) | bit(AGE_UNIT), (1..=3).contains(&c.digits));
     // Free text has 50 characters, or punctuation, or two spaces; the CJK punctuation and the
-    // white space outside ASCII start with one of the special bytes.
+    // white space outside ASCII start with one of the special bytes, and an ASCII full stop
+    // counts after a CJK character.
     add(
         bit(FREE_TEXT),
         c.chars >= 15
-            && (c.chars >= 50 || c.special || c.ascii & byte_set(b",;!?") != 0 || c.spaces >= 2),
+            && (c.chars >= 50
+                || c.special
+                || c.ascii & byte_set(b",;!?") != 0
+                || (c.non_ascii && c.has(b'.'))
+                || c.spaces >= 2),
     );
     add(
         bit(IP),
@@ -1869,6 +1874,15 @@ fn is_free_text(v: &str, chars: usize) -> bool {
         ) {
             return true;
         }
+        // A full stop typed as ASCII after a Chinese character ends a sentence (`…销售.`); after
+        // a digit or letter it is a decimal point or part of a code (`I10.x00`).
+        if c == '.'
+            && v.get(..i)
+                .and_then(|s| s.chars().next_back())
+                .is_some_and(crate::header::is_cjk)
+        {
+            return true;
+        }
         // Unicode white space ends at U+3000; CJK characters need no table lookup.
         if (c as u32) <= 0x3000 && c.is_whitespace() {
             spaces += 1;
@@ -1881,11 +1895,18 @@ fn is_free_text(v: &str, chars: usize) -> bool {
 }
 
 fn is_plate(v: &str) -> bool {
-    let mut cs = v.chars().filter(|c| *c != '·' && *c != ' ');
+    let mut cs = v.chars();
     let (Some(p), Some(letter)) = (cs.next(), cs.next()) else {
         return false;
     };
-    let rest: Vec<char> = cs.collect();
+    // Written `京A12345`, `京A·12345`, `京A 12345` or `京A-12345` (as some systems export it); a
+    // middle dot or space elsewhere is tolerated as before.
+    let rest = cs.as_str();
+    let rest = rest.strip_prefix('-').unwrap_or(rest);
+    let rest: Vec<char> = rest
+        .chars()
+        .filter(|c| !matches!(c, '·' | '•' | ' '))
+        .collect();
     PLATE_PROVINCES.contains(p)
         && letter.is_ascii_uppercase()
         && (5..=6).contains(&rest.len())
@@ -2646,6 +2667,9 @@ mod tests {
         assert_eq!(age_of("45"), (true, false));
         assert_eq!(age_of("151"), (false, false));
         assert!(is_plate("浙A12345") && is_plate("京A·D12345") && !is_plate("浙12345"));
+        // The dash some systems write after the issuing authority (Faker's zh_CN plates).
+        assert!(is_plate("粤H-20819") && is_plate("桂B-8452D") && !is_plate("粤H--20819"));
+        assert!(!is_plate("粤-H20819"));
         assert!(is_passport("E12345678") && is_passport("EA1234567") && !is_passport("H12345678"));
         assert!(luhn("4111111111111111") && !luhn("4111111111111112"));
         assert!(
@@ -2683,6 +2707,21 @@ mod tests {
             let diagnosis = is_diagnosis_name(not, chars, not.chars().any(is_cjk));
             assert!(diagnosis || !is_person_name(not, chars), "{not}");
         }
+    }
+
+    #[test]
+    fn an_ascii_full_stop_ends_a_sentence_only_after_a_chinese_character() {
+        let text = "个人一点提供成功时候虽然应用系列首页组织全国.";
+        assert!(is_free_text(text, text.chars().count()));
+        // Decimal points and codes are not sentence ends.
+        for v in [
+            "I10.x00x002高血压病糖尿病冠心病",
+            "体温37.5度血压120.80正常范围内",
+        ] {
+            assert!(!is_free_text(v, v.chars().count()), "{v}");
+        }
+        let stats = Stats::of(&[text, "城市起来可能联系销售.联系电话。"]);
+        assert_eq!(stats.free_text, 1.0);
     }
 
     #[test]

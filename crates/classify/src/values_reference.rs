@@ -196,7 +196,14 @@ fn is_free_text(v: &str, chars: usize) -> bool {
         return true;
     }
     let spaces = v.chars().filter(|c| c.is_whitespace()).count();
-    let punct = v.chars().any(|c| "，。；：！？、,;!?".contains(c));
+    let punct = v.chars().any(|c| "，。；：！？、,;!?".contains(c))
+        || v.char_indices().any(|(i, c)| {
+            c == '.'
+                && v[..i]
+                    .chars()
+                    .next_back()
+                    .is_some_and(crate::header::is_cjk)
+        });
     chars >= 15 && (spaces >= 2 || punct)
 }
 
