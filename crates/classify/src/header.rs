@@ -764,6 +764,15 @@ const ZH: &[(&[&str], Kind, f64)] = &[
             "参保地",
             "地区代码",
             "区域代码",
+            // Place names are areas too, released or generalised like their codes.
+            "city",
+            "province",
+            "城市",
+            "所在城市",
+            "省份",
+            "所在省份",
+            "所在地区",
+            "籍贯",
         ],
         Kind::CountyCode,
         0.85,
@@ -931,6 +940,9 @@ const TOKENS: &[(&[&[&str]], Kind, f64)] = &[
             &["adcode"],
             &["admdvs"],
             &["area", "code"],
+            &["city"],
+            &["province"],
+            &["prefecture"],
         ],
         Kind::CountyCode,
         0.75,
@@ -1612,6 +1624,9 @@ mod tests {
         assert_eq!(kind("联系人"), Some(k(S::PersonName)));
         assert_eq!(kind("计量单位"), None);
         assert_eq!(kind("birth_place"), Some(k(S::Address)));
+        for place in ["city", "home_city", "province", "所在城市", "籍贯"] {
+            assert_eq!(kind(place), Some(Kind::CountyCode), "{place}");
+        }
         assert_eq!(kind("ip_address"), Some(k(S::IpAddress)));
         assert_eq!(kind("统筹区"), Some(Kind::CountyCode));
     }
