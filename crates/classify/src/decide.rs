@@ -31,6 +31,18 @@ use crate::header;
 use crate::mapping::Kind;
 use crate::values::Stats;
 
+/// Dates with nothing after the day that reach 40 years or more back, none in the future and none
+/// before 1900: the birth dates of living people, as no event a record dates spans (admissions,
+/// settlements and tests of one system span a few decades at most). Only the values decide this:
+/// a header naming another date (`admission_date`) still wins.
+fn spans_a_lifetime(s: &Stats) -> bool {
+    use chrono::Datelike;
+    let this_year = u16::try_from(chrono::Utc::now().year()).unwrap_or(u16::MAX);
+    s.n >= 10
+        && s.years
+            .is_some_and(|(lo, hi)| lo >= 1900 && hi <= this_year && hi - lo >= 40)
+}
+
 /// Share of values a test must pass for the values to agree with a type.
 const AGREE: f64 = 0.8;
 /// Value confidence needed to refine a loosely tested name (rule 4): more than one or two values.
@@ -169,6 +181,8 @@ fn candidates(s: &Stats) -> Vec<Candidate> {
     }
     if s.datetime >= AGREE {
         push(t(S::Datetime), s.datetime, AGREE, 0.9, false);
+    } else if spans_a_lifetime(s) {
+        push(t(S::BirthDate), s.date_any, AGREE, 0.85, false);
     } else {
         push(t(S::Date), s.date_any, AGREE, 0.85, false);
     }
@@ -310,6 +324,37 @@ fn round(x: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Without a telling header, dates spanning a lifetime are birth dates; dates of a few
+    /// decades, dates in the future, and a header naming another event keep them `date`.
+    #[test]
+    fn dates_spanning_a_lifetime_are_birth_dates_when_the_header_says_nothing() {
+        let years = |from: u16, step: u16, n: u16| -> Vec<String> {
+            (0..n)
+                .map(|i| format!("{}-0{}-1{}", from + i * step, 1 + i % 9, i % 10))
+                .collect()
+        };
+        let decide = |name: &str, values: &[String]| {
+            let refs: Vec<&str> = values.iter().map(String::as_str).collect();
+            decide_stats(name, &Stats::of(&refs)).0
+        };
+        let births = years(1931, 2, 40); // 1931–2009
+        assert_eq!(decide("c8", &births), Kind::Sem(S::BirthDate));
+        assert_eq!(decide("field_08", &births), Kind::Sem(S::BirthDate));
+        assert_eq!(decide("admission_date", &births), Kind::Sem(S::Date));
+        let admissions = years(1995, 1, 30); // 1995–2024
+        assert_eq!(decide("c8", &admissions), Kind::Sem(S::Date));
+        let with_future = years(1990, 2, 40); // up to 2068
+        assert_eq!(decide("c8", &with_future), Kind::Sem(S::Date));
+        let chinese: Vec<String> = births
+            .iter()
+            .map(|d| {
+                let p: Vec<&str> = d.split('-').collect();
+                format!("{}年{}月{}日", p[0], p[1], p[2])
+            })
+            .collect();
+        assert_eq!(decide("c8", &chinese), Kind::Sem(S::BirthDate));
+    }
 
     #[test]
     fn combine_and_round() {

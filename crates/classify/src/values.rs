@@ -112,6 +112,9 @@ pub(crate) struct Stats {
     pub(crate) id_bad_check: f64,
     /// Shortest value, in characters.
     pub(crate) min_chars: usize,
+    /// Earliest and latest year of the dates that start with one (`1957-10-21`, `1957年10月21日`,
+    /// `19571021`), years 1800–2200 only.
+    pub(crate) years: Option<(u16, u16)>,
 }
 
 impl Stats {
@@ -151,6 +154,7 @@ pub(crate) struct StatsBuilder {
     counts: [usize; FIELDS],
     n: usize,
     min_chars: usize,
+    years: Option<(u16, u16)>,
     seen: HashSet<u64, std::hash::BuildHasherDefault<Prehashed>>,
     /// Values seen when the distinct set reached its cap.
     n_at_cap: Option<usize>,
@@ -185,6 +189,7 @@ impl Default for StatsBuilder {
             counts: [0; FIELDS],
             n: 0,
             min_chars: usize::MAX,
+            years: None,
             seen: HashSet::default(),
             n_at_cap: None,
             memo: Memo::default(),
@@ -237,6 +242,14 @@ impl StatsBuilder {
             }
         }
         self.min_chars = self.min_chars.min(chars);
+        if flags & (1 << DATE_ANY) != 0 {
+            if let Some(year) = leading_year(v) {
+                self.years = Some(match self.years {
+                    Some((lo, hi)) => (lo.min(year), hi.max(year)),
+                    None => (year, year),
+                });
+            }
+        }
         // Only the tests a value passes are counted; most values pass a handful of the 42.
         while flags != 0 {
             let i = flags.trailing_zeros() as usize;
@@ -312,8 +325,20 @@ impl StatsBuilder {
             permit: rate(PERMIT),
             id_bad_check: rate(ID_BAD),
             min_chars: if n == 0 { 0 } else { min_chars },
+            years: self.years,
         }
     }
+}
+
+/// The year a date value starts with, when it starts with four digits of a year 1800–2200 (epoch
+/// milliseconds start with `16`/`17` and are left out).
+fn leading_year(v: &str) -> Option<u16> {
+    let head = v.as_bytes().get(..4)?;
+    if !head.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let year = head.iter().fold(0u16, |y, d| y * 10 + u16::from(d - b'0'));
+    (1800..=2200).contains(&year).then_some(year)
 }
 
 const ID: usize = 0;
