@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `medspace scan` on an outside corpus (issue 5): Faker's zh_CN values (installed from PyPI into a
+# `medspace scan` on an outside corpus (issue 5): Faker's zh_CN and mimesis's zh values (installed from PyPI into a
 # throwaway virtual environment), written by scripts/faker_corpus.py with a seed other than the one
 # of the copy under crates/classify/tests/faker/, scored column by column against the truth the
 # generator wrote (semantic type and identifier kind, as `medspace scan --format json` gives them).
@@ -14,8 +14,8 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/medspace-target}
 cargo build --release -q -p medspace --manifest-path "$ROOT/Cargo.toml"
 BIN=$CARGO_TARGET_DIR/release/medspace
 python3 -m venv "$WORK/venv"
-"$WORK/venv/bin/pip" install -q faker >"$WORK/pip.log" 2>&1 || { echo "pip install faker failed, see $WORK/pip.log"; exit 1; }
-echo "faker $("$WORK/venv/bin/python" -c 'import faker; print(faker.VERSION)'), $ROWS rows, seed $SEED"
+"$WORK/venv/bin/pip" install -q faker mimesis >"$WORK/pip.log" 2>&1 || { echo "pip install faker mimesis failed, see $WORK/pip.log"; exit 1; }
+echo "faker $("$WORK/venv/bin/python" -c 'import faker; print(faker.VERSION)'), mimesis $("$WORK/venv/bin/python" -c 'import mimesis; print(mimesis.__version__)'), $ROWS rows, seed $SEED"
 "$WORK/venv/bin/python" "$ROOT/scripts/faker_corpus.py" "$WORK/corpus" "$ROWS" "$SEED"
 python3 - "$BIN" "$WORK/corpus" <<'PY'
 import csv, json, subprocess, sys

@@ -7,7 +7,7 @@ postal codes, companies, jobs, e-mail and IP addresses, bank cards, licence plat
 sentences. The files mix the header styles a hospital export has (Chinese, English, pinyin initials,
 opaque `field_NN` names) and date formats, and embed phone and ID numbers in free text.
 
-Usage (Faker installed, e.g. in a throwaway virtual environment):
+Usage (Faker and, for a fifth file, mimesis installed, e.g. in a throwaway virtual environment):
     python3 scripts/faker_corpus.py OUT_DIR [ROWS] [SEED]
 Writes OUT_DIR/*.csv and OUT_DIR/truth.csv (file,column,semantic_type,identifier_kind). The copy in
 crates/classify/tests/faker/ was written with the defaults (300 rows, seed 2026) by Faker 40.x and is
@@ -113,16 +113,47 @@ FILES = {
 }
 
 truth = []
-for name, columns in sorted(FILES.items()):
+
+
+def write(name, columns):
     with open(os.path.join(out_dir, name), "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow([c[0] for c in columns])
         for _ in range(rows):
             w.writerow([c[1]() for c in columns])
-    truth += [(name, c[0], c[2], c[3]) for c in columns]
+    truth.extend((name, c[0], c[2], c[3]) for c in columns)
+
+
+for name, columns in sorted(FILES.items()):
+    write(name, columns)
+
+# A second generator, mimesis (zh locale), when it is installed: its addresses are lanes and house
+# numbers without a province or city (`永定东九条373号`), its names are written given name first
+# unless reversed. Its telephone numbers use prefixes no Chinese mobile has, so they are left out.
+try:
+    from mimesis import Address, Person
+    from mimesis.locales import Locale
+
+    person, place = Person(Locale.ZH, seed=seed), Address(Locale.ZH, seed=seed)
+    chinese_name = lambda: person.full_name(reverse=True).replace(" ", "")
+    write("mimesis_zh.csv", [
+        ("患者姓名", chinese_name, "person_name", "direct"),
+        ("通讯地址", place.address, "address", "direct"),
+        ("城市", place.city, "address", "quasi"),
+        ("邮编", place.postal_code, "postal_code", "quasi"),
+        ("职业", person.occupation, "occupation", "quasi"),
+        ("邮箱", person.email, "email", "direct"),
+        ("col_a", chinese_name, "person_name", "direct"),
+        ("col_b", place.address, "address", "direct"),
+        ("col_c", person.email, "email", "direct"),
+    ])
+except ImportError:
+    print("mimesis is not installed: its file is left out", file=sys.stderr)
+
 
 with open(os.path.join(out_dir, "truth.csv"), "w", newline="", encoding="utf-8") as f:
     w = csv.writer(f)
     w.writerow(["file", "column", "semantic_type", "identifier_kind"])
     w.writerows(truth)
-print("wrote %d files, %d columns, %d rows each, into %s" % (len(FILES), len(truth), rows, out_dir))
+files = len({t[0] for t in truth})
+print("wrote %d files, %d columns, %d rows each, into %s" % (files, len(truth), rows, out_dir))

@@ -1868,7 +1868,22 @@ fn is_address(v: &str, chars: usize) -> bool {
             return true;
         }
     }
-    false
+    // A lane or street name and its house number (`永定东九条373号`) is an address with one
+    // marker: the number before `号` stands for the second.
+    found.count_ones() == 1 && ends_with_house_number(v)
+}
+
+/// Whether `v` ends with a house number: 1–5 digits and `号`, after a Chinese character.
+fn ends_with_house_number(v: &str) -> bool {
+    let Some(rest) = v.strip_suffix('号') else {
+        return false;
+    };
+    let digits = rest.bytes().rev().take_while(u8::is_ascii_digit).count();
+    (1..=5).contains(&digits)
+        && rest
+            .get(..rest.len() - digits)
+            .and_then(|s| s.chars().next_back())
+            .is_some_and(crate::header::is_cjk)
 }
 
 fn is_free_text(v: &str, chars: usize) -> bool {
@@ -2752,6 +2767,18 @@ mod tests {
     #[test]
     fn addresses_organisations_departments() {
         assert!(is_address("浙江省杭州市西湖区文三路100号", 16));
+        // A lane and house number, with no other marker (mimesis's zh addresses).
+        for v in ["永定东九条373号", "西单北三条733号", "清河口街道511号"] {
+            assert!(is_address(v, v.chars().count()), "{v}");
+        }
+        for v in [
+            "永定东九条号",
+            "永定东九条123456号",
+            "ABCDEF373号",
+            "永定东九条373",
+        ] {
+            assert!(!is_address(v, v.chars().count()), "{v}");
+        }
         assert!(!is_address("杭州", 2));
         let s = Stats::of(&[
             "杭州市西湖区某某科技有限公司",

@@ -166,7 +166,17 @@ fn is_person_name(v: &str) -> bool {
 }
 
 fn is_address(v: &str, chars: usize) -> bool {
-    chars >= 6 && ADDRESS_MARKERS.iter().filter(|m| v.contains(*m)).count() >= 2
+    let markers = ADDRESS_MARKERS.iter().filter(|m| v.contains(*m)).count();
+    let house_number = v.strip_suffix('号').is_some_and(|rest| {
+        let digits = rest.chars().rev().take_while(char::is_ascii_digit).count();
+        (1..=5).contains(&digits)
+            && rest
+                .chars()
+                .rev()
+                .nth(digits)
+                .is_some_and(crate::header::is_cjk)
+    });
+    chars >= 6 && (markers >= 2 || (markers == 1 && house_number))
 }
 
 fn is_diagnosis_name(v: &str, has_cjk: bool) -> bool {
