@@ -461,14 +461,10 @@ impl HierarchyPaths {
     /// for it (the writing pass then reports the cell).
     fn path(&self, value: &str) -> Option<Vec<String>> {
         match self {
-            HierarchyPaths::Builtin(b, population) => {
-                let covered = match population {
-                    Some(table) => table.covered(*b, value).ok()?,
-                    None => value.to_string(),
-                };
-                let h = b.materialize(b.name(), [covered]).ok()?;
-                h.rows().first().cloned()
-            }
+            HierarchyPaths::Builtin(b, population) => match population {
+                Some(table) => b.path(&table.covered(*b, value).ok()?).ok(),
+                None => b.path(value).ok(),
+            },
             HierarchyPaths::File(h) => h
                 .rows()
                 .iter()

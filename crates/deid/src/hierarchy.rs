@@ -134,16 +134,22 @@ impl Builtin {
         }
     }
 
-    /// The generalisation of one value at `level`, or the reason it has none.
-    pub fn generalize(&self, value: &str, level: usize) -> Result<String, HierarchyError> {
+    /// The labels of one value from level 0 to the top, or the reason it has none.
+    pub fn path(&self, value: &str) -> Result<Vec<String>, HierarchyError> {
         let h = self.materialize(self.name(), [value])?;
-        h.rows()
-            .first()
-            .and_then(|r| r.get(level).or_else(|| r.last()))
-            .cloned()
-            .ok_or(HierarchyError::Empty {
-                source_name: self.name().to_string(),
-            })
+        h.rows().first().cloned().ok_or(HierarchyError::Empty {
+            source_name: self.name().to_string(),
+        })
+    }
+
+    /// The generalisation of one value at `level` (the top beyond it), or the reason it has
+    /// none.
+    pub fn generalize(&self, value: &str, level: usize) -> Result<String, HierarchyError> {
+        let path = self.path(value)?;
+        let at = level.min(path.len().saturating_sub(1));
+        path.into_iter().nth(at).ok_or(HierarchyError::Empty {
+            source_name: self.name().to_string(),
+        })
     }
 }
 

@@ -153,13 +153,17 @@ impl PopulationTable {
         if floor == 0 || value.is_empty() {
             return Ok(value.to_string());
         }
-        for level in 0..floor {
-            let label = builtin.generalize(value, level)?;
-            if self.covers(&label) {
-                return Ok(label);
-            }
-        }
-        builtin.generalize(value, floor)
+        // One path per value: its own label first, then each enclosing area up to the floor.
+        let path = builtin.path(value)?;
+        let at = path
+            .iter()
+            .take(floor)
+            .position(|label| self.covers(label))
+            .unwrap_or(floor)
+            .min(path.len().saturating_sub(1));
+        path.into_iter().nth(at).ok_or(HierarchyError::Empty {
+            source_name: builtin.name().to_string(),
+        })
     }
 }
 

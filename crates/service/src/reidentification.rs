@@ -210,6 +210,8 @@ pub(crate) fn code_index_rows(
     } else {
         None
     };
+    // Keyed once for the whole source, as the de-identification run keys it.
+    let mac = medspace_deid::transform::KeyedHmac::with(keys.mac, &keys.pseudonym_key);
     let mut seen: HashSet<(usize, String)> = HashSet::new();
     let mut rows = Vec::new();
     let mut record = csv::StringRecord::new();
@@ -226,12 +228,16 @@ pub(crate) fn code_index_rows(
                 continue;
             }
             let pseudonym = match (prefix, &ff1) {
-                (Some(prefix), _) => medspace_deid::transform::pseudonymize_with(
-                    keys.mac,
-                    &keys.pseudonym_key,
-                    prefix,
-                    value,
-                ),
+                (Some(prefix), _) => {
+                    let mut pseudonym = String::with_capacity(prefix.len() + 32);
+                    medspace_deid::transform::pseudonymize_into(
+                        &mac,
+                        prefix,
+                        value,
+                        &mut pseudonym,
+                    );
+                    pseudonym
+                }
                 (None, Some(ff1)) => ff1.pseudonymize(value).map_err(|e| {
                     ServiceError::BadRequest(format!(
                         "code index: column `{column}`, record {}: {e}",
