@@ -7,6 +7,8 @@
 //! threads) it used, read from `/proc/self/stat`: on a shared machine the CPU seconds are the
 //! comparable figure.
 //!
+//! `--full-only` runs the full scan alone (for profiling it apart from the other phases).
+//!
 //! With `--json OUT` the full scan's report is written to `OUT`, so reports of two builds can be
 //! compared (`cmp`): a faster scan must report exactly the same.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
@@ -40,9 +42,10 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let path = args
         .next()
-        .expect("usage: scan_file FILE [--full] [--json OUT]");
+        .expect("usage: scan_file FILE [--full | --full-only] [--json OUT]");
     let rest: Vec<String> = args.collect();
-    let full = rest.iter().any(|a| a == "--full");
+    let full_only = rest.iter().any(|a| a == "--full-only");
+    let full = full_only || rest.iter().any(|a| a == "--full");
     let json = rest
         .iter()
         .position(|a| a == "--json")
@@ -50,6 +53,33 @@ fn main() {
     let size = std::fs::metadata(&path).unwrap().len() as f64;
     let open = || BufReader::with_capacity(1 << 20, File::open(&path).unwrap());
 
+    let full_scan = || {
+        let t = Instant::now();
+        let cpu = cpu_seconds();
+        let result = scan_report(
+            open(),
+            &ScanConfig {
+                full: true,
+                ..ScanConfig::default()
+            },
+        )
+        .unwrap();
+        let took = t.elapsed().as_secs_f64();
+        println!(
+            "full scan: {} rows in {took:.1} s{} = {:.1} MB/s",
+            result.rows_scanned,
+            cpu_since(cpu),
+            size / 1e6 / took
+        );
+        result
+    };
+    if full_only {
+        let result = full_scan();
+        if let Some(out) = json {
+            std::fs::write(&out, serde_json::to_string_pretty(&result).unwrap()).unwrap();
+        }
+        return;
+    }
     let t = Instant::now();
     let cpu = cpu_seconds();
     let sampled = scan_report(open(), &ScanConfig::default()).unwrap();
@@ -77,23 +107,7 @@ fn main() {
         cpu_since(cpu),
         size / 1e6 / parse
     );
-    let t = Instant::now();
-    let cpu = cpu_seconds();
-    let result = scan_report(
-        open(),
-        &ScanConfig {
-            full: true,
-            ..ScanConfig::default()
-        },
-    )
-    .unwrap();
-    let took = t.elapsed().as_secs_f64();
-    println!(
-        "full scan: {} rows in {took:.1} s{} = {:.1} MB/s",
-        result.rows_scanned,
-        cpu_since(cpu),
-        size / 1e6 / took
-    );
+    let result = full_scan();
     if let Some(out) = json {
         std::fs::write(&out, serde_json::to_string_pretty(&result).unwrap()).unwrap();
     }

@@ -143,9 +143,21 @@ impl Stats {
     }
 }
 
-/// Distinct values counted exactly up to this many; beyond it the distinct ratio of the first
-/// values is extrapolated (bounded memory for full scans).
-const DISTINCT_CAP: usize = 50_000;
+/// Distinct values counted exactly up to this many; beyond it they are estimated from a sample
+/// of the values' hashes of at most this size (adaptive distinct sampling, see
+/// [`StatsBuilder::add`]): bounded memory and cost for full scans, with a relative standard error
+/// of about 1/√(DISTINCT_CAP / 2) ≈ 1.6 %.
+const DISTINCT_CAP: usize = 8192;
+
+/// Whether the distinct-value sample of level `level` keeps a value of hash `hash`: bits 32 to
+/// 32 + `level` of the hash are zero, so each level keeps half of the previous one's values, and
+/// the low bits (the set's bucket index) and top bits (its tags) stay uniform.
+fn in_distinct_sample(hash: u64, level: u32) -> bool {
+    (hash >> 32) & ((1u64 << level) - 1) == 0
+}
+
+/// Highest sampling level (bits 32..56 of a hash; far beyond any file's distinct values).
+const MAX_DISTINCT_LEVEL: u32 = 24;
 
 /// Accumulates [`Stats`] one value at a time, in bounded memory: counts per test, the sample
 /// size, the shortest value, and distinct values (hashes) up to [`DISTINCT_CAP`].
@@ -155,9 +167,10 @@ pub(crate) struct StatsBuilder {
     n: usize,
     min_chars: usize,
     years: Option<(u16, u16)>,
+    /// Hashes of the distinct values in the sample of level `distinct_level`
+    /// ([`in_distinct_sample`]): every distinct value while there are at most [`DISTINCT_CAP`].
     seen: HashSet<u64, std::hash::BuildHasherDefault<Prehashed>>,
-    /// Values seen when the distinct set reached its cap.
-    n_at_cap: Option<usize>,
+    distinct_level: u32,
     /// Test results and lengths of the values already tested ([`test_value`]).
     memo: Memo<(u64, usize)>,
     /// The tests each class of value of this column can pass.
@@ -191,7 +204,7 @@ impl Default for StatsBuilder {
             min_chars: usize::MAX,
             years: None,
             seen: HashSet::default(),
-            n_at_cap: None,
+            distinct_level: 0,
             memo: Memo::default(),
             classes: ClassCache::default(),
         }
@@ -223,22 +236,25 @@ impl StatsBuilder {
         }
         self.n += 1;
         let classes = &mut self.classes;
-        // One hash of the value serves the memo and the distinct-value set; neither needs it
-        // once the memo is off and the set full.
-        let hash = if self.memo.is_off() && self.n_at_cap.is_some() {
-            0
-        } else {
-            value_hash(v)
-        };
+        // One hash of the value serves the memo and the distinct-value sample.
+        let hash = value_hash(v);
         let ((mut flags, chars), known) = self.memo.get_hashed(v, hash, || classes.test_value(v));
-        // A value the memo knows was added before, and then went into the distinct set if it
-        // still took values, as it did (it stops taking them once, for good): adding it again
-        // would change nothing. Hashing it again did, in columns of few distinct values, cost more
-        // than the memo lookup.
-        if !known && self.n_at_cap.is_none() {
+        // Adaptive distinct sampling (Flajolet's adaptive sampling; Gibbons' distinct sampling):
+        // the set keeps the distinct hashes of the current level's sample; when it outgrows its
+        // cap, the level rises and the values that left the sample are dropped, so the count is
+        // exact up to the cap and an unbiased estimate (size × 2^level) beyond it. Most values
+        // of a column of many distinct values are then ruled out by one comparison instead of a
+        // probe of a large set, which was an eighth of a full scan's CPU.
+        //
+        // A value the memo knows was offered before: it is in the set exactly when it is in the
+        // current sample (levels only rise, and a rise drops only values that left the sample),
+        // so offering it again would change nothing.
+        if !known && in_distinct_sample(hash, self.distinct_level) {
             self.seen.insert(hash);
-            if self.seen.len() >= DISTINCT_CAP {
-                self.n_at_cap = Some(self.n);
+            if self.seen.len() > DISTINCT_CAP && self.distinct_level < MAX_DISTINCT_LEVEL {
+                self.distinct_level += 1;
+                let level = self.distinct_level;
+                self.seen.retain(|h| in_distinct_sample(*h, level));
             }
         }
         self.min_chars = self.min_chars.min(chars);
@@ -264,13 +280,12 @@ impl StatsBuilder {
     pub(crate) fn finish(&self) -> Stats {
         let n = self.n;
         let counts = &self.counts;
-        let distinct = match self.n_at_cap {
-            Some(at) if at > 0 => {
-                let ratio = self.seen.len() as f64 / at as f64;
-                ((ratio * n as f64).round() as usize).min(n)
-            }
-            _ => self.seen.len(),
-        };
+        let distinct = self
+            .seen
+            .len()
+            .checked_shl(self.distinct_level)
+            .unwrap_or(usize::MAX)
+            .min(n);
         let min_chars = self.min_chars;
         let rate = |i: usize| -> f64 {
             if n == 0 {
@@ -2803,7 +2818,7 @@ mod tests {
     }
 
     /// The memo, the class cache and the distinct-value set change the cost of adding a value,
-    /// not the stats: counts, distinct values (exact, and extrapolated past the distinct-set cap)
+    /// not the stats: counts, distinct values (exact, and estimated past the distinct-set cap)
     /// and the shortest length are those of testing every value afresh, on runs of one value,
     /// values of the same length, and values that differ only by their spaces.
     #[test]
@@ -2865,6 +2880,41 @@ mod tests {
                 format!("{:?}", fast.finish()),
                 format!("{:?}", fresh.finish())
             );
+        }
+    }
+
+    /// Distinct values are exact up to the cap and estimated within a few per cent beyond it,
+    /// whether every value is distinct or each repeats, and whatever the order of the values.
+    #[test]
+    fn distinct_values_are_exact_below_the_cap_and_close_beyond_it() {
+        let distinct_of = |values: &mut dyn Iterator<Item = String>| {
+            let mut b = StatsBuilder::default();
+            for v in values {
+                b.add(&v);
+            }
+            b.finish()
+        };
+        let exact = distinct_of(&mut (0..DISTINCT_CAP as u64).map(|i| format!("P{i:09}")));
+        assert_eq!(exact.distinct, DISTINCT_CAP);
+        for (rows, distinct) in [
+            (300_000u64, 300_000u64),
+            (400_000, 40_000),
+            (200_000, 100_000),
+        ] {
+            // Sorted (each value's repeats together) and interleaved (repeats far apart).
+            let sorted =
+                distinct_of(&mut (0..rows).map(|i| format!("{:011}", i * distinct / rows)));
+            let spread =
+                distinct_of(&mut (0..rows).map(|i| format!("{:011}", (i * 7919) % distinct)));
+            for s in [sorted, spread] {
+                let error = (s.distinct as f64 - distinct as f64).abs() / distinct as f64;
+                assert!(
+                    error < 0.05,
+                    "{} distinct estimated as {} ({rows} values)",
+                    distinct,
+                    s.distinct
+                );
+            }
         }
     }
 

@@ -15,7 +15,7 @@
 //! Records are transformed in parallel chunks (see `write_records`) and written in input order,
 //! so the output is byte for byte that of a record-by-record pass. Memory is bounded by the
 //! chunks in flight (`2 × threads + 1` chunks of `CHUNK_ROWS` records, and per worker at most
-//! `PENDING_LIMIT` input-class digests waiting for the shared counter) plus the k-anonymity
+//! `PARTITIONS × FLUSH_KEYS` input-class digests waiting for the shared counter) plus the k-anonymity
 //! counters (one counter per distinct quasi-identifier combination). Output is written as it
 //! is produced: when an error is returned, or when the k check fails, the caller must discard
 //! what was written.
@@ -390,8 +390,11 @@ impl Keyed {
 struct Scratch {
     caches: Vec<HashMap<String, String>>,
     cells: Vec<String>,
-    /// Input class digests not yet added to the shared counter (it was busy).
-    pending_before: Vec<crate::kanon::ClassKey>,
+    /// Input class digests not yet added to the shared counter.
+    pending_before: PendingKeys,
+    /// This worker's copies of the keyed pseudonym and date-shift MACs, made on first use.
+    pseudonym: Option<transform::KeyedHmac>,
+    date_shift: Option<transform::KeyedHmac>,
 }
 
 impl Scratch {
@@ -399,7 +402,57 @@ impl Scratch {
         Scratch {
             caches: plan.steps.iter().map(|_| HashMap::new()).collect(),
             cells: plan.steps.iter().map(|_| String::new()).collect(),
-            pending_before: Vec::new(),
+            pending_before: PendingKeys::default(),
+            pseudonym: None,
+            date_shift: None,
+        }
+    }
+}
+
+/// Input class keys a worker holds back, one buffer per partition of the shared counter
+/// ([`crate::kanon::partition_of`]), until a buffer holds [`FLUSH_KEYS`]: then they go into the
+/// counter's table of that partition one after the other, while it is in the core's cache.
+/// Added one record at a time, keys hit the counter's tables all over and missed the cache.
+#[derive(Debug)]
+struct PendingKeys {
+    buffers: Vec<Vec<crate::kanon::ClassKey>>,
+}
+
+impl Default for PendingKeys {
+    fn default() -> Self {
+        PendingKeys {
+            buffers: (0..crate::kanon::PARTITIONS).map(|_| Vec::new()).collect(),
+        }
+    }
+}
+
+/// Keys a [`PendingKeys`] buffer holds before they go to the counter: at most
+/// `PARTITIONS × FLUSH_KEYS` keys (8 MB) per worker.
+const FLUSH_KEYS: usize = 2048;
+
+impl PendingKeys {
+    /// Holds `key` back; a full buffer goes to `counter`.
+    fn push(&mut self, key: crate::kanon::ClassKey, counter: &std::sync::Mutex<KAnonymityCounter>) {
+        let Some(buffer) = self.buffers.get_mut(crate::kanon::partition_of(&key)) else {
+            return;
+        };
+        buffer.push(key);
+        if buffer.len() >= FLUSH_KEYS {
+            let mut counter = counter
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            for key in buffer.drain(..) {
+                counter.add_key(key, 1);
+            }
+        }
+    }
+
+    /// Adds every key held back to `counter`.
+    fn drain_into(self, counter: &mut KAnonymityCounter) {
+        for buffer in self.buffers {
+            for key in buffer {
+                counter.add_key(key, 1);
+            }
         }
     }
 }
@@ -880,7 +933,13 @@ impl<'p> Plan<'p> {
                 }
             })
         };
-        let Scratch { caches, cells, .. } = scratch;
+        let Scratch {
+            caches,
+            cells,
+            pseudonym,
+            date_shift,
+            ..
+        } = scratch;
         for (pos, ((step, cell), cache)) in self
             .steps
             .iter()
@@ -933,7 +992,8 @@ impl<'p> Plan<'p> {
                 }
                 _ if value.is_empty() => {}
                 Op::Pseudonymize(prefix) => {
-                    transform::pseudonymize_into(&keyed.pseudonym, prefix, value, cell)
+                    let mac = pseudonym.get_or_insert_with(|| keyed.pseudonym.clone());
+                    transform::pseudonymize_in_place(mac, prefix, value, cell)
                 }
                 Op::Ff1 => {
                     let ff1 = match &keyed.ff1 {
@@ -1027,8 +1087,9 @@ impl<'p> Plan<'p> {
                                     subject: name.to_string(),
                                 }));
                             }
-                            let d = transform::date_shift_offset_keyed(
-                                &keyed.date_shift,
+                            let mac = date_shift.get_or_insert_with(|| keyed.date_shift.clone());
+                            let d = transform::date_shift_offset_in_place(
+                                mac,
                                 subject,
                                 self.max_shift_days,
                             );
@@ -2092,9 +2153,6 @@ fn deidentify_chunked<'a, R: Read, W: Write>(
 /// transforms, few enough that the chunks in flight stay within a few megabytes.
 const CHUNK_ROWS: usize = 2048;
 
-/// Input class digests a worker may hold back while the shared counter is busy (1 MB).
-const PENDING_LIMIT: usize = 1 << 16;
-
 /// What the workers of the writing pass share, read-only.
 struct Writing<'a, 'p> {
     /// Output positions whose values identify a record's combination (quasi-identifiers and
@@ -2324,9 +2382,7 @@ fn write_records<R: Read, W: Write>(
         .into_inner()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
     {
-        for key in scratch.pending_before {
-            before.add_key(key, 1);
-        }
+        scratch.pending_before.drain_into(&mut before);
     }
     Ok(written)
 }
@@ -2447,25 +2503,6 @@ fn transform_chunk(w: &Writing<'_, '_>, scratch: &mut Scratch, mut chunk: Chunk)
                 .unwrap_or_else(std::sync::PoisonError::into_inner),
         );
     }
-    if !before.is_empty() {
-        // The input usually has many classes, so adding a chunk takes a while: a worker that
-        // finds the counter busy keeps its digests for later rather than wait.
-        let counter = match w.before.try_lock() {
-            Ok(c) => Some(c),
-            Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
-            Err(std::sync::TryLockError::WouldBlock) if before.len() >= PENDING_LIMIT => Some(
-                w.before
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner),
-            ),
-            Err(std::sync::TryLockError::WouldBlock) => None,
-        };
-        if let Some(mut counter) = counter {
-            for key in before.drain(..) {
-                counter.add_key(key, 1);
-            }
-        }
-    }
     scratch.pending_before = before;
     let bytes = match out.into_inner() {
         Ok(bytes) => bytes,
@@ -2499,7 +2536,7 @@ fn transform_one<'a, C: Cells + ?Sized>(
     r: usize,
     labels: &mut Vec<&'a str>,
     after: &mut ClassTally,
-    before: &mut Vec<crate::kanon::ClassKey>,
+    before: &mut PendingKeys,
 ) -> Result<bool, DeidError> {
     let plan = w.plan;
     labels.clear();
@@ -2559,9 +2596,10 @@ fn transform_one<'a, C: Cells + ?Sized>(
             labels.push(s.data.label(r, dim, level).unwrap_or("*"));
         }
     } else if w.collect_before {
-        before.push(KAnonymityCounter::class_key(
-            plan.qi_inputs.iter().map(|&i| record.cell(i)),
-        ));
+        before.push(
+            KAnonymityCounter::class_key(plan.qi_inputs.iter().map(|&i| record.cell(i))),
+            &w.before,
+        );
     }
     plan.apply(
         w.keyed,
@@ -3091,6 +3129,37 @@ const LOCAL_MAX_ROUNDS: usize = 100;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Keys held back per partition and flushed when a buffer fills count exactly what adding
+    /// each key at once counts, including keys that never fill their buffer.
+    #[test]
+    fn held_back_class_keys_count_like_keys_added_at_once() {
+        let direct = std::sync::Mutex::new(KAnonymityCounter::new(2, vec!["a".into()]));
+        let shared = std::sync::Mutex::new(KAnonymityCounter::new(2, vec!["a".into()]));
+        let mut pending = PendingKeys::default();
+        // Most records in partition 0 (index keys of multiples of 256), so that its buffer fills
+        // several times, and the rest spread over every partition (digests of values).
+        for i in 0..(3 * FLUSH_KEYS + 100) {
+            let key = if i % 4 == 3 {
+                KAnonymityCounter::class_key([format!("{}", i % 1000).as_str()])
+            } else {
+                KAnonymityCounter::index_key(((i % 3000) * 256) as u64)
+            };
+            assert!(i % 4 == 3 || crate::kanon::partition_of(&key) == 0);
+            pending.push(key, &shared);
+            direct.lock().unwrap().add_key(key, 1);
+        }
+        let flushed = shared.lock().unwrap().report().equivalence_classes;
+        assert!(flushed > 0, "no buffer was flushed");
+        let mut shared = shared.into_inner().unwrap();
+        pending.drain_into(&mut shared);
+        let direct = direct.into_inner().unwrap();
+        assert_eq!(shared.report(), direct.report());
+        let (mut a, mut b) = (shared.class_sizes(), direct.class_sizes());
+        a.sort_unstable();
+        b.sort_unstable();
+        assert_eq!(a, b);
+    }
 
     #[test]
     fn small_searches_run_on_one_thread_and_large_ones_on_the_pool() {

@@ -61,12 +61,27 @@ pub struct KAnonymityReport {
     pub passed: bool,
 }
 
+/// Partitions of a counter's table, chosen by a key's first byte (keys are PRF tags or
+/// indices, so their first bytes are spread evenly).
+pub(crate) const PARTITIONS: usize = 256;
+
+/// The partition of a counter's table that holds `key`.
+pub(crate) fn partition_of(key: &ClassKey) -> usize {
+    usize::from(key[0])
+}
+
 /// Counts records per quasi-identifier combination, one record at a time.
 #[derive(Debug, Clone)]
 pub struct KAnonymityCounter {
     k: usize,
     quasi_identifiers: Vec<String>,
-    classes: ClassKeyMap<u64>,
+    /// Records per class, in [`PARTITIONS`] tables by [`partition_of`]: a batch of keys of one
+    /// partition, added one after the other, lands in one table a few hundred
+    /// kilobytes at most, still in the core's cache from one key to the next, where keys
+    /// spread over one large table each cost a cache miss. Input classes of a record-level run
+    /// are often as many as the records, and those misses were its largest cost after the
+    /// HMACs (docs/benchmarks.md, issue 6).
+    classes: Vec<ClassKeyMap<u64>>,
 }
 
 impl KAnonymityCounter {
@@ -75,7 +90,7 @@ impl KAnonymityCounter {
         KAnonymityCounter {
             k,
             quasi_identifiers,
-            classes: HashMap::default(),
+            classes: (0..PARTITIONS).map(|_| HashMap::default()).collect(),
         }
     }
 
@@ -106,14 +121,25 @@ impl KAnonymityCounter {
 
     /// Adds `n` records by their [`KAnonymityCounter::class_key`].
     pub(crate) fn add_key(&mut self, key: ClassKey, n: u64) {
-        *self.classes.entry(key).or_insert(0) += n;
+        if let Some(table) = self.classes.get_mut(partition_of(&key)) {
+            *table.entry(key).or_insert(0) += n;
+        }
+    }
+
+    /// Records per class, class by class.
+    fn counts(&self) -> impl Iterator<Item = u64> + '_ {
+        self.classes.iter().flat_map(|t| t.values().copied())
+    }
+
+    /// Number of classes.
+    fn class_count(&self) -> usize {
+        self.classes.iter().map(HashMap::len).sum()
     }
 
     /// Records per class (no values), for the risk figures.
     pub fn class_sizes(&self) -> Vec<usize> {
-        self.classes
-            .values()
-            .map(|&n| usize::try_from(n).unwrap_or(usize::MAX))
+        self.counts()
+            .map(|n| usize::try_from(n).unwrap_or(usize::MAX))
             .collect()
     }
 
@@ -122,7 +148,7 @@ impl KAnonymityCounter {
         let k = self.k as u64;
         let mut smallest = u64::MAX;
         let (mut below, mut below_records) = (0u64, 0u64);
-        for &n in self.classes.values() {
+        for n in self.counts() {
             smallest = smallest.min(n);
             if n < k {
                 below += 1;
@@ -132,8 +158,8 @@ impl KAnonymityCounter {
         KAnonymityReport {
             k: self.k,
             quasi_identifiers: self.quasi_identifiers.clone(),
-            equivalence_classes: self.classes.len() as u64,
-            smallest_class: if self.classes.is_empty() { 0 } else { smallest },
+            equivalence_classes: self.class_count() as u64,
+            smallest_class: if self.class_count() == 0 { 0 } else { smallest },
             classes_below_k: below,
             records_in_classes_below_k: below_records,
             passed: below == 0,

@@ -275,6 +275,9 @@ mod tests {
                 r == Role::CommitteeMember
             );
             assert_eq!(permits(r, Action::GradeDataset), r == Role::SecurityOfficer);
+            // §10.2 i) / DMS 5.2.1: de-identification is the security officer's work; data users
+            // (the requesting side) never run or configure it.
+            assert_eq!(permits(r, Action::Deidentify), r == Role::SecurityOfficer);
             // §10.2 h) and i): only the designated officer re-identifies, only with a second
             // person (a committee member), and the designated officer does nothing else.
             assert_eq!(
