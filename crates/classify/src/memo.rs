@@ -23,9 +23,10 @@ pub(crate) fn value_hash(v: &str) -> u64 {
     STATE.hash_one(v)
 }
 
-/// Whether `a == b`, for the short keys of memos without a `memcmp` call: keys of up to 32 bytes
-/// are compared as (possibly overlapping) 8-byte words. The `memcmp` calls of the key
-/// comparisons were a larger share of a full scan than the hashing.
+/// Whether `a == b`, for the short keys of memos without a `memcmp` call: keys of up to 64 bytes
+/// (Chinese names of hospitals, employers and short addresses included) are compared as
+/// (possibly overlapping) 8-byte words. The `memcmp` calls of the key comparisons were a larger
+/// share of a full scan than the hashing.
 fn same(a: &[u8], b: &[u8]) -> bool {
     let n = a.len();
     if n != b.len() {
@@ -40,6 +41,7 @@ fn same(a: &[u8], b: &[u8]) -> bool {
         0..=7 => a == b,
         8..=16 => words_equal(&[0, n - 8]),
         17..=32 => words_equal(&[0, 8, n - 16, n - 8]),
+        33..=64 => words_equal(&[0, 8, 16, 24, n - 32, n - 24, n - 16, n - 8]),
         _ => a == b,
     }
 }
@@ -180,7 +182,7 @@ mod tests {
     /// differ in one byte anywhere, or only in length, are told apart.
     #[test]
     fn short_keys_compare_as_equal_exactly_when_they_are() {
-        for n in 0..=40usize {
+        for n in 0..=72usize {
             let a: Vec<u8> = (0..n as u8).map(|i| i.wrapping_mul(37)).collect();
             assert!(same(&a, &a.clone()), "{n}");
             for i in 0..n {

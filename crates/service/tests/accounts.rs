@@ -281,6 +281,14 @@ async fn totp_is_mandatory_for_privileged_roles_with_a_one_step_window_and_no_re
             .wrapped_secret
             .windows(raw.len())
             .any(|w| w == raw.as_slice()));
+        // The checks below name steps relative to the current one and take a few seconds; they
+        // start early in a step so that the step cannot change under them (a step boundary in the
+        // middle made `step - 1` two steps old and the test fail now and then).
+        let into_step = Utc::now().timestamp().rem_euclid(TOTP_STEP_SECONDS);
+        if into_step > TOTP_STEP_SECONDS - 15 {
+            let wait = u64::try_from(TOTP_STEP_SECONDS - into_step + 1).unwrap();
+            std::thread::sleep(std::time::Duration::from_secs(wait));
+        }
         let step = totp_step(Utc::now().timestamp());
         let code = |s: i64| totp_code(&e.secret, s * TOTP_STEP_SECONDS).unwrap();
         assert!(node
