@@ -239,8 +239,9 @@ impl AsRef<Path> for LocalObjectStore {
 ///   [`LocalObjectStore`] rooted there (created if missing);
 /// * `s3://<bucket>[/<prefix>][?endpoint=<url>][&region=<region>]` — an [`S3ObjectStore`] for
 ///   that bucket, keys under `<prefix>/`. `endpoint` is the S3-compatible service's URL (percent-
-///   encode it or not; it must be `https://`, `http://` is accepted only for a loopback host);
-///   without it, AWS S3 in `region` is used. `region` defaults to [`DEFAULT_REGION`].
+///   encode it or not; it must be `https://`, `http://` is accepted only for a loopback host)
+///   and is required: without it the client would use AWS's global regions, abroad, which GB/T
+///   39725-2020 7 q) forbids for health data. `region` defaults to [`DEFAULT_REGION`].
 ///   Credentials come from the environment, never from the URL: `AWS_ACCESS_KEY_ID`,
 ///   `AWS_SECRET_ACCESS_KEY` and optionally `AWS_SESSION_TOKEN`.
 ///

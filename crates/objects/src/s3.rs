@@ -134,7 +134,9 @@ pub struct S3Config {
     pub bucket: String,
     /// Key prefix inside the bucket (no leading or trailing `/`; empty for the bucket root).
     pub prefix: String,
-    /// Endpoint URL (`https://…`; `http://` only for a loopback host). `None`: AWS for `region`.
+    /// Endpoint URL (`https://…`; `http://` only for a loopback host). Required: without one the
+    /// client would default to AWS's global regions, abroad, and [`S3ObjectStore::new`] refuses
+    /// it (GB/T 39725-2020 7 q)).
     pub endpoint: Option<String>,
     /// Signing region.
     pub region: String,
@@ -143,8 +145,8 @@ pub struct S3Config {
 }
 
 impl S3Config {
-    /// A configuration for `bucket` on AWS in [`DEFAULT_REGION`], without prefix; set the other
-    /// fields directly. Checked by [`S3ObjectStore::new`].
+    /// A configuration for `bucket` signed for [`DEFAULT_REGION`], without prefix or endpoint; set
+    /// the other fields directly (an endpoint is required). Checked by [`S3ObjectStore::new`].
     pub fn new(bucket: impl Into<String>, credentials: S3Credentials) -> Self {
         S3Config {
             bucket: bucket.into(),
@@ -352,6 +354,17 @@ impl S3ObjectStore {
         if bucket.is_empty() {
             return Err(ObjectError::Config("S3 bucket name is empty".into()));
         }
+        // GB/T 39725-2020 7 q): health data is never stored on servers abroad. Without an endpoint
+        // the client would pick AWS's global endpoints (outside China), so one must be named: an
+        // in-country cloud's S3 API or the institution's own MinIO or Ceph.
+        let Some(endpoint) = endpoint else {
+            return Err(ObjectError::Config(
+                "no S3 endpoint: health data must be stored on servers in China (GB/T 39725-2020 \
+                 7 q)), so name the in-country object store with `?endpoint=https://…` (for \
+                 example https://oss-cn-beijing.aliyuncs.com or the institution's MinIO server)"
+                    .into(),
+            ));
+        };
         let prefix = prefix.trim_matches('/').to_string();
         if !prefix.is_empty() && ObjectPath::parse(&prefix).is_err() {
             return Err(ObjectError::Config(format!(
@@ -367,10 +380,8 @@ impl S3ObjectStore {
         if let Some(token) = &credentials.session_token {
             builder = builder.with_token(token);
         }
-        if let Some(endpoint) = &endpoint {
-            let http = check_endpoint(endpoint)?;
-            builder = builder.with_endpoint(endpoint).with_allow_http(http);
-        }
+        let http = check_endpoint(&endpoint)?;
+        builder = builder.with_endpoint(&endpoint).with_allow_http(http);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("medspace-s3")
@@ -392,7 +403,7 @@ impl S3ObjectStore {
                 s3: Arc::new(s3),
                 bucket,
                 prefix,
-                endpoint,
+                endpoint: Some(endpoint),
                 region,
             }),
         })
@@ -775,9 +786,29 @@ mod tests {
         assert!(err.to_string().contains("https"), "{err}");
     }
 
+    /// GB/T 39725-2020 7 q): no endpoint would mean AWS's global regions, abroad; refused with a
+    /// message that says what to give instead.
+    #[test]
+    fn a_store_without_an_endpoint_is_refused() {
+        for region in [DEFAULT_REGION, "eu-west-1", "cn-north-1"] {
+            let mut config = S3Config::new("b", creds());
+            config.region = region.into();
+            let err = S3ObjectStore::new(config).unwrap_err();
+            assert!(
+                matches!(&err, ObjectError::Config(m) if m.contains("endpoint") && m.contains("7 q)")),
+                "{region}: {err}"
+            );
+        }
+        let err = S3Config::from_url("s3://b/p", creds())
+            .and_then(S3ObjectStore::new)
+            .unwrap_err();
+        assert!(err.to_string().contains("in China"), "{err}");
+    }
+
     #[test]
     fn debug_never_shows_secrets() {
         let mut config = S3Config::new("b", creds());
+        config.endpoint = Some("https://s3.example.cn".into());
         config.credentials.session_token = Some("token-value".into());
         let shown = format!("{config:?}");
         assert!(shown.contains("<redacted>"), "{shown}");
@@ -802,7 +833,9 @@ mod tests {
 
     #[test]
     fn dropping_the_store_inside_an_async_context_does_not_panic() {
-        let store = S3ObjectStore::new(S3Config::new("b", creds())).unwrap();
+        let mut config = S3Config::new("b", creds());
+        config.endpoint = Some("https://s3.example.cn".into());
+        let store = S3ObjectStore::new(config).unwrap();
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
