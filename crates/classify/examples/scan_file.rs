@@ -71,13 +71,13 @@ fn main() {
             cpu_since(cpu),
             size / 1e6 / took
         );
+        if let Some(out) = &json {
+            std::fs::write(out, serde_json::to_string_pretty(&result).unwrap()).unwrap();
+        }
         result
     };
     if full_only {
-        let result = full_scan();
-        if let Some(out) = json {
-            std::fs::write(&out, serde_json::to_string_pretty(&result).unwrap()).unwrap();
-        }
+        full_scan();
         return;
     }
     let t = Instant::now();
@@ -108,9 +108,6 @@ fn main() {
         size / 1e6 / parse
     );
     let result = full_scan();
-    if let Some(out) = json {
-        std::fs::write(&out, serde_json::to_string_pretty(&result).unwrap()).unwrap();
-    }
     let same = sampled
         .columns
         .iter()

@@ -15,8 +15,8 @@
 //! Records are transformed in parallel chunks (see `write_records`) and written in input order,
 //! so the output is byte for byte that of a record-by-record pass. Memory is bounded by the
 //! chunks in flight (`2 × threads + 1` chunks of `CHUNK_ROWS` records, and per worker at most
-//! `PARTITIONS × FLUSH_KEYS` input-class digests waiting for the shared counter) plus the k-anonymity
-//! counters (one counter per distinct quasi-identifier combination). Output is written as it
+//! `PARTITIONS × FLUSH_KEYS` input-class digests waiting for the shared counter) plus the
+//! k-anonymity counters (one counter per distinct quasi-identifier combination). Output is written as it
 //! is produced: when an error is returned, or when the k check fails, the caller must discard
 //! what was written.
 //!
@@ -413,17 +413,11 @@ impl Scratch {
 /// ([`crate::kanon::partition_of`]), until a buffer holds [`FLUSH_KEYS`]: then they go into the
 /// counter's table of that partition one after the other, while it is in the core's cache.
 /// Added one record at a time, keys hit the counter's tables all over and missed the cache.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 struct PendingKeys {
+    /// One buffer per partition, made on the first key (a worker's scratch is taken and put
+    /// back once per chunk, so an empty one must cost nothing).
     buffers: Vec<Vec<crate::kanon::ClassKey>>,
-}
-
-impl Default for PendingKeys {
-    fn default() -> Self {
-        PendingKeys {
-            buffers: (0..crate::kanon::PARTITIONS).map(|_| Vec::new()).collect(),
-        }
-    }
 }
 
 /// Keys a [`PendingKeys`] buffer holds before they go to the counter: at most
@@ -433,6 +427,9 @@ const FLUSH_KEYS: usize = 2048;
 impl PendingKeys {
     /// Holds `key` back; a full buffer goes to `counter`.
     fn push(&mut self, key: crate::kanon::ClassKey, counter: &std::sync::Mutex<KAnonymityCounter>) {
+        if self.buffers.is_empty() {
+            self.buffers.resize_with(crate::kanon::PARTITIONS, Vec::new);
+        }
         let Some(buffer) = self.buffers.get_mut(crate::kanon::partition_of(&key)) else {
             return;
         };

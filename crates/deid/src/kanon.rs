@@ -76,8 +76,8 @@ pub struct KAnonymityCounter {
     k: usize,
     quasi_identifiers: Vec<String>,
     /// Records per class, in [`PARTITIONS`] tables by [`partition_of`]: a batch of keys of one
-    /// partition, added one after the other, lands in one table a few hundred
-    /// kilobytes at most, still in the core's cache from one key to the next, where keys
+    /// partition, added one after the other, lands in one table a few hundred kilobytes at
+    /// most, still in the core's cache from one key to the next, where keys
     /// spread over one large table each cost a cache miss. Input classes of a record-level run
     /// are often as many as the records, and those misses were its largest cost after the
     /// HMACs (docs/benchmarks.md, issue 6).
@@ -146,6 +146,7 @@ impl KAnonymityCounter {
     /// The check's result so far.
     pub fn report(&self) -> KAnonymityReport {
         let k = self.k as u64;
+        let classes = self.class_count();
         let mut smallest = u64::MAX;
         let (mut below, mut below_records) = (0u64, 0u64);
         for n in self.counts() {
@@ -158,8 +159,8 @@ impl KAnonymityCounter {
         KAnonymityReport {
             k: self.k,
             quasi_identifiers: self.quasi_identifiers.clone(),
-            equivalence_classes: self.class_count() as u64,
-            smallest_class: if self.class_count() == 0 { 0 } else { smallest },
+            equivalence_classes: classes as u64,
+            smallest_class: if classes == 0 { 0 } else { smallest },
             classes_below_k: below,
             records_in_classes_below_k: below_records,
             passed: below == 0,

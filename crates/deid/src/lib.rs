@@ -45,16 +45,15 @@
 //! with `t` and `distance = "equal" | "hierarchical"` (+ `hierarchy`), `population_table =
 //! "areas.csv"` (`code,population` rows) and `min_area_population = 20000` (GB/T 39725-2020
 //! §10.2 c) 1): `division_codes`, `township_codes`, `village_codes` and `postal_codes` values
-//! are released only where their area
-//! covers that many people; without a table, never finer than a prefecture — see
-//! [`population`]). Any column that releases values (`keep`, `generalize`, `truncate`, `year`,
+//! are released only where their area covers that many people; without a table, never finer
+//! than a prefecture — see [`population`]). Any column that releases values (`keep`, `generalize`, `truncate`, `year`,
 //! `age_band`, `to_age`, `top_bottom_code`) may take `min_count = 5` (§11.4.2.4: a value fewer
 //! records share is generalised along its hierarchy until enough do, or released as `*`). More
 //! actions: `null`
 //! (alias of `blank`), `generalize` with `hierarchy = "<built-in or path to an ARX CSV>"`
 //! (built-ins: `age_bands`, `age_decades`, `dates`, `division_codes`, `township_codes` (9-digit
-//! township or street codes), `village_codes` (12-digit), `postal_codes`, `icd10`, `suppress`) and an optional fixed `level` (without one, `medspace deid --optimize` chooses
-//! it), `top_bottom_code` (`top`, `bottom`), `to_age` (`reference_column` or
+//! township or street codes), `village_codes` (12-digit), `postal_codes`, `icd10`, `suppress`)
+//! and an optional fixed `level` (without one, `medspace deid --optimize` chooses it), `top_bottom_code` (`top`, `bottom`), `to_age` (`reference_column` or
 //! `reference_date`), `to_duration` (`end_column`), `noise` (`scale`, `distribution`,
 //! `decimals`; keyed, reproducible), `redact_spans` (`types = ["id_number", "phone",
 //! "email", "date"]`) and `microaggregate` (numbers; GB/T 37964, GB/T 39725 §10.2 statistical

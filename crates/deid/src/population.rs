@@ -8,8 +8,7 @@
 //! community (`330106001001`), a 9-digit one for a township or street (`330106001`), a 6-digit
 //! GB/T 2260 code for a county (`330106`), a prefecture (`330100`) or a province (`330000`), a
 //! postal code for a delivery area (`100080`) or a masked one for a postal zone (`1000**`,
-//! `100***`). A value is
-//! raised to the finest label of its hierarchy that either covers `min_area_population` people
+//! `100***`). A value is raised to the finest label of its hierarchy that either covers `min_area_population` people
 //! (default 20,000) in the table or is a prefecture or coarser, which is always assumed to:
 //! an area missing from the table is not known to cover enough people. Without a table the
 //! prefecture is the finest level allowed at all (see

@@ -95,20 +95,10 @@ impl KeyedHmac {
         KeyedHmac { mac }
     }
 
-    /// The MAC of `message` under the key (32 bytes for both algorithms).
+    /// The MAC of `message` under the key (32 bytes for both algorithms), on a copy of the
+    /// keyed state.
     pub fn mac(&self, message: &[u8]) -> [u8; 32] {
-        match &self.mac {
-            KeyedState::Sha256(m) => {
-                let mut mac = m.clone();
-                mac.update(message);
-                mac.finalize().into_bytes().into()
-            }
-            KeyedState::Sm3(m) => {
-                let mut mac = m.clone();
-                mac.update(message);
-                mac.finalize().into_bytes().into()
-            }
-        }
+        self.clone().mac_in_place(message)
     }
 
     /// [`KeyedHmac::mac`] computed on this state itself, which is then reset to the keyed state:

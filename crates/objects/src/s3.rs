@@ -249,7 +249,7 @@ struct Shared {
     s3: Arc<AmazonS3>,
     bucket: String,
     prefix: String,
-    endpoint: Option<String>,
+    endpoint: String,
     region: String,
 }
 
@@ -403,7 +403,7 @@ impl S3ObjectStore {
                 s3: Arc::new(s3),
                 bucket,
                 prefix,
-                endpoint: Some(endpoint),
+                endpoint,
                 region,
             }),
         })
