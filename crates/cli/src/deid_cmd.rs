@@ -131,7 +131,15 @@ pub fn deid(a: DeidArgs) -> Result<ExitCode> {
     let hierarchies =
         Hierarchies::load(&policy, base).map_err(|e| anyhow!("{}: {e}", a.policy.display()))?;
     let keys = deid_keys(&a, project(&a, &policy))?;
-    if a.output == a.file {
+    // The same file under another name (`./in.csv`, a link) counts too.
+    let same_file = match (
+        std::fs::canonicalize(&a.output),
+        std::fs::canonicalize(&a.file),
+    ) {
+        (Ok(output), Ok(input)) => output == input,
+        _ => false,
+    };
+    if a.output == a.file || same_file {
         bail!("the output must not overwrite the input");
     }
     let file = a.file.clone();

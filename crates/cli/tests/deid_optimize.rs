@@ -274,6 +274,34 @@ fn generalize_without_level_needs_optimize_and_bad_hierarchy_fails_before_readin
     );
 }
 
+/// An output that names the input, literally or by another path, is refused before anything
+/// is written, and the input is left as it was.
+#[test]
+fn an_output_naming_the_input_is_refused_and_the_input_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("adult.csv");
+    std::fs::copy(data_dir().join("adult.csv"), &input).unwrap();
+    let original = std::fs::read(&input).unwrap();
+    let policy_path = dir.path().join("policy.toml");
+    std::fs::write(&policy_path, adult_policy(5, 0.0, "")).unwrap();
+    let other_name = dir.path().join(".").join("adult.csv");
+    for output in [&input, &other_name] {
+        let out = medspace(&[
+            "deid",
+            input.to_str().unwrap(),
+            "--policy",
+            policy_path.to_str().unwrap(),
+            "--output",
+            output.to_str().unwrap(),
+            "--optimize",
+        ]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains("must not overwrite the input"), "{stderr}");
+        assert!(std::fs::read(&input).unwrap() == original);
+    }
+}
+
 #[test]
 fn fixed_levels_and_builtins_without_search_and_delimiter_flag() {
     let dir = tempfile::tempdir().unwrap();

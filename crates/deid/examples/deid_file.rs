@@ -81,8 +81,13 @@ impl Progress for Stages {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.first().map(String::as_str) == Some("--copy") {
-        let (input, output) = (&args[1], &args[2]);
+    // Paths are the arguments that are not flags, wherever the flags are: a flag taken for the
+    // input must not let the input be taken for the output and truncated.
+    let paths: Vec<&String> = args.iter().filter(|a| !a.starts_with("--")).collect();
+    if args.iter().any(|a| a == "--copy") {
+        let [input, output] = paths[..] else {
+            return Err("usage: deid_file --copy IN.csv OUT.csv".into());
+        };
         let mut buffered = BufReader::with_capacity(1 << 20, File::open(input)?);
         let delimiter = detect_delimiter(buffered.fill_buf()?);
         let mut reader = csv::ReaderBuilder::new()
@@ -101,7 +106,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         eprintln!("copied {n} records");
         return Ok(());
     }
-    let (policy_path, input, output) = (&args[0], args[1].clone(), &args[2]);
+    let [policy_path, input, output] = paths[..] else {
+        return Err("usage: deid_file POLICY.toml IN.csv OUT.csv [flags]".into());
+    };
+    let input = input.clone();
+    // The input must open before the output is created (and possibly truncated).
+    File::open(&input)?;
     let text = std::fs::read_to_string(policy_path)?;
     let policy = DeidPolicy::parse(&text)?;
     let base = Path::new(policy_path).parent().unwrap_or(Path::new("."));

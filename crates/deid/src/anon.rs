@@ -820,10 +820,21 @@ impl AnonData {
 
     /// The generalised label of record `record` in dimension `dim` at `level`.
     pub fn label(&self, record: usize, dim: usize, level: usize) -> Option<&str> {
+        self.label_by_id(dim, level, self.label_id(record, dim, level)?)
+    }
+
+    /// The id of [`AnonData::label`]'s label among the labels of `dim` at `level`: records
+    /// with the same id there have the same label.
+    pub(crate) fn label_id(&self, record: usize, dim: usize, level: usize) -> Option<u32> {
         let t = *self.record_tuple.get(record)? as usize;
         let d = self.dims.get(dim)?;
         let leaf = *self.tuples.get(t * self.dims.len() + dim)?;
-        let id = *d.map.get(level)?.get(leaf as usize)?;
+        d.map.get(level)?.get(leaf as usize).copied()
+    }
+
+    /// The label with this [`AnonData::label_id`].
+    pub(crate) fn label_by_id(&self, dim: usize, level: usize, id: u32) -> Option<&str> {
+        let d = self.dims.get(dim)?;
         d.labels.get(level)?.get(id as usize).map(String::as_str)
     }
 

@@ -2093,13 +2093,31 @@ fn deidentify_chunked<'a, R: Read, W: Write>(
         )),
         before: std::sync::Mutex::new(before),
     };
-    let written = write_records(
-        &mut reader,
-        &mut output,
-        &writing,
-        options.progress,
-        chunk_rows,
-    )?;
+    let by_unit = search
+        .as_ref()
+        .and_then(|s| unit_cells(&plan, s).map(|cells| (s, cells)));
+    let written = match by_unit {
+        // Every output cell is a function of the record's unit: each distinct output line is
+        // rendered once and the input is not parsed again.
+        Some((s, cells)) => write_by_unit(
+            &mut output,
+            &plan,
+            s,
+            &cells,
+            &mut writing
+                .after
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+            options.progress,
+        )?,
+        None => write_records(
+            &mut reader,
+            &mut output,
+            &writing,
+            options.progress,
+            chunk_rows,
+        )?,
+    };
     output.flush().map_err(DeidError::Write)?;
     let (rows, rows_out) = (written.rows, written.rows_out);
     options.progress.rows(rows);
@@ -2381,6 +2399,172 @@ fn write_records<R: Read, W: Write>(
     {
         scratch.pending_before.drain_into(&mut before);
     }
+    Ok(written)
+}
+
+/// Where an output cell comes from when every cell of a record is a function of the record's
+/// unit (see [`unit_cells`]).
+#[derive(Debug, Clone, Copy)]
+enum UnitCell {
+    /// The search's label in this dimension, at the level of the unit's node.
+    Label(usize),
+    /// Pass 1's output value in this column of the unit's combination.
+    Unit(usize),
+    Blank,
+}
+
+/// The source of each output cell when a record's output is determined by its unit alone: the
+/// search streamed over units and noted each record's unit, there are no minimum counts (pass
+/// 1 runs before the released values are known) and no microaggregation, and every column is
+/// a searched quasi-identifier (a label), one of the unit's columns (pass 1 computed exactly
+/// the output value: the same transform of the same record) or blank. `None`: the writing
+/// pass transforms record by record.
+fn unit_cells(plan: &Plan<'_>, s: &SearchOutcome) -> Option<Vec<UnitCell>> {
+    if s.units.is_none()
+        || s.record_units.is_none()
+        || !plan.min_count.is_empty()
+        || !plan.micro.is_empty()
+    {
+        return None;
+    }
+    plan.steps
+        .iter()
+        .enumerate()
+        .map(|(pos, step)| match step.op {
+            Op::Searched(dim, _) => Some(UnitCell::Label(dim)),
+            Op::Blank => Some(UnitCell::Blank),
+            _ => plan
+                .qi_outputs
+                .iter()
+                .chain(plan.sensitive_outputs.first())
+                .position(|&c| c == pos)
+                .map(UnitCell::Unit),
+        })
+        .collect()
+}
+
+/// Lines [`write_by_unit`] rendered, for the tests that must know it ran.
+#[cfg(test)]
+static LINES_RENDERED_BY_UNIT: std::sync::atomic::AtomicUsize =
+    std::sync::atomic::AtomicUsize::new(0);
+
+/// The writing pass when a record's output line is a function of its unit ([`unit_cells`]):
+/// the records' units say which line each record gets, each distinct line is rendered once,
+/// and the output classes are counted per line. Same bytes and counts as [`write_records`].
+fn write_by_unit<W: Write>(
+    output: &mut W,
+    plan: &Plan<'_>,
+    s: &SearchOutcome,
+    cells: &[UnitCell],
+    after: &mut KAnonymityCounter,
+    progress: &dyn Progress,
+) -> Result<Written, DeidError> {
+    let changed = || {
+        DeidError::Read(std::io::Error::other(
+            "the input changed between the two passes",
+        ))
+    };
+    let (Some(units), Some(record_units)) = (&s.units, &s.record_units) else {
+        return Err(changed());
+    };
+    // A line is named by its unit's node and, per cell, the label's id or the unit's value id.
+    const SUPPRESSED: u32 = u32::MAX;
+    let mut line_ids: SeededMap<Vec<u32>, u32> = SeededMap::default();
+    let mut line_of_unit: Vec<u32> = Vec::with_capacity(units.counts.len());
+    let mut spans: Vec<(usize, usize)> = Vec::new();
+    let mut line_records: Vec<u64> = Vec::new();
+    let mut line_classes: Vec<crate::kanon::ClassKey> = Vec::new();
+    let mut rendered = new_chunk_writer();
+    let mut key: Vec<u32> = Vec::with_capacity(cells.len() + 1);
+    let mut row: Vec<&str> = Vec::with_capacity(cells.len());
+    let width = units.dicts.len();
+    for (u, &count) in units.counts.iter().enumerate() {
+        let (node_index, node) = match s.recoding.record_node.get(u) {
+            Some(Some(n)) => (*n, s.recoding.nodes.get(*n as usize).ok_or_else(changed)?),
+            Some(None) => {
+                line_of_unit.push(SUPPRESSED);
+                continue;
+            }
+            None => return Err(changed()),
+        };
+        key.clear();
+        key.push(node_index);
+        for cell in cells {
+            key.push(match *cell {
+                UnitCell::Label(dim) => {
+                    let level = node.get(dim).copied().unwrap_or(0);
+                    s.data.label_id(u, dim, level).unwrap_or(u32::MAX)
+                }
+                UnitCell::Unit(j) => units.tuples.get(u * width + j).copied().unwrap_or(0),
+                UnitCell::Blank => 0,
+            });
+        }
+        let line = match line_ids.get(key.as_slice()) {
+            Some(&line) => line,
+            None => {
+                let line = u32::try_from(spans.len()).map_err(|_| changed())?;
+                row.clear();
+                for (cell, &id) in cells.iter().zip(key.iter().skip(1)) {
+                    row.push(match *cell {
+                        UnitCell::Label(dim) => {
+                            let level = node.get(dim).copied().unwrap_or(0);
+                            s.data.label_by_id(dim, level, id).unwrap_or("*")
+                        }
+                        UnitCell::Unit(j) => units.value(u, j),
+                        UnitCell::Blank => "",
+                    });
+                }
+                let start = rendered.get_ref().len();
+                rendered.write_record(&row).map_err(write_error)?;
+                rendered.flush().map_err(DeidError::Write)?;
+                spans.push((start, rendered.get_ref().len()));
+                line_records.push(0);
+                line_classes.push(KAnonymityCounter::class_key(
+                    plan.qi_outputs
+                        .iter()
+                        .map(|&i| row.get(i).copied().unwrap_or("")),
+                ));
+                line_ids.insert(key.clone(), line);
+                line
+            }
+        };
+        if let Some(n) = line_records.get_mut(line as usize) {
+            *n += u64::from(count);
+        }
+        line_of_unit.push(line);
+    }
+    #[cfg(test)]
+    LINES_RENDERED_BY_UNIT.fetch_add(spans.len(), std::sync::atomic::Ordering::Relaxed);
+    for (class, &n) in line_classes.into_iter().zip(&line_records) {
+        after.add_key(class, n);
+    }
+    let rendered = rendered.get_ref();
+    let mut written = Written {
+        rows: 0,
+        rows_out: 0,
+    };
+    let mut buffer: Vec<u8> = Vec::with_capacity(1 << 20);
+    for &unit in record_units {
+        let line = *line_of_unit.get(unit as usize).ok_or_else(changed)?;
+        written.rows += 1;
+        if written.rows.is_multiple_of(PROGRESS_EVERY) {
+            progress.rows(written.rows);
+        }
+        if line == SUPPRESSED {
+            continue;
+        }
+        let bytes = spans
+            .get(line as usize)
+            .and_then(|&(start, end)| rendered.get(start..end))
+            .ok_or_else(changed)?;
+        buffer.extend_from_slice(bytes);
+        written.rows_out += 1;
+        if buffer.len() >= 1 << 20 {
+            output.write_all(&buffer).map_err(DeidError::Write)?;
+            buffer.clear();
+        }
+    }
+    output.write_all(&buffer).map_err(DeidError::Write)?;
     Ok(written)
 }
 
@@ -3534,6 +3718,60 @@ level = 1
         let (_, streamed_out) = run_mixed_with(&generalized, &input, 2, 100, true, true, 0);
         assert!(once(IN_MEMORY_LIMIT).unwrap() == streamed_out);
         assert!(once(0).unwrap_err().contains("opened twice"));
+    }
+
+    /// When every output column is a function of the record's combination (searched and
+    /// transformed quasi-identifiers, a kept sensitive column, everything else dropped), the
+    /// writing pass renders each distinct line once from the records' units noted in pass 1;
+    /// output and report equal those of transforming every record again (an input larger than
+    /// the memory limit, read twice).
+    #[test]
+    fn lines_rendered_per_unit_equal_records_transformed_again() {
+        let base = r#"name = "units"
+k = 3
+default_action = "drop"
+quasi_identifiers = ["birth_date", "postal_code"]
+[columns.birth_date]
+action = "age_band"
+reference_column = "admission_time"
+[columns.postal_code]
+action = "generalize"
+hierarchy = "postal_codes"
+"#;
+        let local = base.replacen('\n', "\nrecoding = \"local\"\n", 1);
+        let sensitive = format!(
+            "{}[columns.visit_date]\naction = \"year\"\n[l_diversity]\nkind = \"distinct\"\nl = 2\n",
+            base.replacen('\n', "\nsensitive = [\"visit_date\"]\nsuppression_limit = 0.1\n", 1)
+        );
+        let kept = base
+            .replace(
+                "[\"birth_date\", \"postal_code\"]",
+                "[\"birth_date\", \"postal_code\", \"county\"]",
+            )
+            .replace("k = 3", "k = 3\nsuppression_limit = 0.2")
+            + "[columns.county]\naction = \"keep\"\n";
+        let input = mixed_csv(2500, None, None);
+        for (name, policy) in [
+            ("global", base.to_string()),
+            ("local", local),
+            ("sensitive", sensitive),
+            ("kept quasi-identifier", kept),
+        ] {
+            let rendered_before = LINES_RENDERED_BY_UNIT.load(std::sync::atomic::Ordering::Relaxed);
+            let (by_unit, by_unit_out) =
+                run_mixed_with(&policy, &input, 2, 100, true, true, IN_MEMORY_LIMIT);
+            let rendered_after = LINES_RENDERED_BY_UNIT.load(std::sync::atomic::Ordering::Relaxed);
+            assert!(
+                rendered_after > rendered_before,
+                "{name}: rendered per unit"
+            );
+            let (again, again_out) = run_mixed_with(&policy, &input, 2, 100, true, true, 0);
+            let by_unit = by_unit.unwrap();
+            assert!(by_unit.rows_out > 0, "{name}");
+            assert!(by_unit.search.is_some(), "{name}");
+            assert!(by_unit_out == again_out, "{name}: same output");
+            assert_eq!(by_unit, again.unwrap(), "{name}");
+        }
     }
 
     #[test]
