@@ -2606,19 +2606,23 @@ fn transform_chunk(w: &Writing<'_, '_>, scratch: &mut Scratch, mut chunk: Chunk)
             records: mut slots,
             len,
         } => {
+            // Each record is swapped out of its slot for this empty one and back: taking it
+            // (`mem::take`) would allocate a new empty record per record.
+            let mut spare = csv::ByteRecord::new();
             for (i, slot) in slots.iter_mut().take(len).enumerate() {
+                std::mem::swap(slot, &mut spare);
                 // UTF-8 is checked here rather than by the reader so that it runs on the
                 // workers; the error is the one the reader would have given.
-                let record = match csv::StringRecord::from_byte_record(std::mem::take(slot)) {
+                let record = match csv::StringRecord::from_byte_record(spare) {
                     Ok(record) => record,
                     Err(e) => {
                         let field = e.utf8_error().field();
-                        let bad = e.into_byte_record();
+                        spare = e.into_byte_record();
                         error = Some(DeidError::Csv {
-                            line: bad.position().map_or(0, |p| p.line()),
+                            line: spare.position().map_or(0, |p| p.line()),
                             problem: utf8_problem(field),
                         });
-                        *slot = bad;
+                        std::mem::swap(slot, &mut spare);
                         break;
                     }
                 };
@@ -2634,7 +2638,8 @@ fn transform_chunk(w: &Writing<'_, '_>, scratch: &mut Scratch, mut chunk: Chunk)
                     &mut after,
                     &mut before,
                 );
-                *slot = record.into_byte_record();
+                spare = record.into_byte_record();
+                std::mem::swap(slot, &mut spare);
                 match result {
                     Ok(true) => rows_out += 1,
                     Ok(false) => {}
