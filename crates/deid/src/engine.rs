@@ -2093,17 +2093,14 @@ fn deidentify_chunked<'a, R: Read, W: Write>(
         )),
         before: std::sync::Mutex::new(before),
     };
-    let by_unit = search
-        .as_ref()
-        .and_then(|s| unit_cells(&plan, s).map(|cells| (s, cells)));
+    let by_unit = search.as_ref().and_then(|s| by_unit(&plan, s));
     let written = match by_unit {
         // Every output cell is a function of the record's unit: each distinct output line is
         // rendered once and the input is not parsed again.
-        Some((s, cells)) => write_by_unit(
+        Some(by_unit) => write_by_unit(
             &mut output,
             &plan,
-            s,
-            &cells,
+            &by_unit,
             &mut writing
                 .after
                 .lock()
@@ -2413,21 +2410,31 @@ enum UnitCell {
     Blank,
 }
 
-/// The source of each output cell when a record's output is determined by its unit alone: the
-/// search streamed over units and noted each record's unit, there are no minimum counts (pass
-/// 1 runs before the released values are known) and no microaggregation, and every column is
-/// a searched quasi-identifier (a label), one of the unit's columns (pass 1 computed exactly
-/// the output value: the same transform of the same record) or blank. `None`: the writing
-/// pass transforms record by record.
-fn unit_cells(plan: &Plan<'_>, s: &SearchOutcome) -> Option<Vec<UnitCell>> {
-    if s.units.is_none()
-        || s.record_units.is_none()
-        || !plan.min_count.is_empty()
-        || !plan.micro.is_empty()
-    {
+/// What [`write_by_unit`] writes from.
+struct ByUnit<'s> {
+    search: &'s SearchOutcome,
+    units: &'s UnitIndex,
+    /// Each record's unit, in input order.
+    record_units: &'s [u32],
+    /// The source of each output cell.
+    cells: Vec<UnitCell>,
+}
+
+/// The sources of the output cells when a record's output is determined by its unit alone:
+/// the search streamed over units and noted each record's unit, there are no minimum counts
+/// (pass 1 runs before the released values are known) and no microaggregation, and every
+/// column is a searched quasi-identifier (a label), one of the unit's columns (pass 1 computed
+/// exactly the output value: the same transform of the same record) or blank. `None`: the
+/// writing pass transforms record by record.
+fn by_unit<'s>(plan: &Plan<'_>, search: &'s SearchOutcome) -> Option<ByUnit<'s>> {
+    let (Some(units), Some(record_units)) = (&search.units, &search.record_units) else {
+        return None;
+    };
+    if !plan.min_count.is_empty() || !plan.micro.is_empty() {
         return None;
     }
-    plan.steps
+    let cells = plan
+        .steps
         .iter()
         .enumerate()
         .map(|(pos, step)| match step.op {
@@ -2440,7 +2447,23 @@ fn unit_cells(plan: &Plan<'_>, s: &SearchOutcome) -> Option<Vec<UnitCell>> {
                 .position(|&c| c == pos)
                 .map(UnitCell::Unit),
         })
-        .collect()
+        .collect::<Option<Vec<_>>>()?;
+    Some(ByUnit {
+        search,
+        units,
+        record_units,
+        cells,
+    })
+}
+
+/// One distinct output line of [`write_by_unit`].
+struct Line {
+    /// Its bytes in the rendered lines.
+    span: std::ops::Range<usize>,
+    /// Records that get it.
+    records: u64,
+    /// Its output class.
+    class: crate::kanon::ClassKey,
 }
 
 /// Lines [`write_by_unit`] rendered, for the tests that must know it ran.
@@ -2448,14 +2471,13 @@ fn unit_cells(plan: &Plan<'_>, s: &SearchOutcome) -> Option<Vec<UnitCell>> {
 static LINES_RENDERED_BY_UNIT: std::sync::atomic::AtomicUsize =
     std::sync::atomic::AtomicUsize::new(0);
 
-/// The writing pass when a record's output line is a function of its unit ([`unit_cells`]):
+/// The writing pass when a record's output line is a function of its unit ([`by_unit`]):
 /// the records' units say which line each record gets, each distinct line is rendered once,
 /// and the output classes are counted per line. Same bytes and counts as [`write_records`].
 fn write_by_unit<W: Write>(
     output: &mut W,
     plan: &Plan<'_>,
-    s: &SearchOutcome,
-    cells: &[UnitCell],
+    by_unit: &ByUnit<'_>,
     after: &mut KAnonymityCounter,
     progress: &dyn Progress,
 ) -> Result<Written, DeidError> {
@@ -2464,20 +2486,20 @@ fn write_by_unit<W: Write>(
             "the input changed between the two passes",
         ))
     };
-    let (Some(units), Some(record_units)) = (&s.units, &s.record_units) else {
-        return Err(changed());
-    };
+    let ByUnit {
+        search: s,
+        units,
+        record_units,
+        cells,
+    } = by_unit;
     // A line is named by its unit's node and, per cell, the label's id or the unit's value id.
     const SUPPRESSED: u32 = u32::MAX;
     let mut line_ids: SeededMap<Vec<u32>, u32> = SeededMap::default();
     let mut line_of_unit: Vec<u32> = Vec::with_capacity(units.counts.len());
-    let mut spans: Vec<(usize, usize)> = Vec::new();
-    let mut line_records: Vec<u64> = Vec::new();
-    let mut line_classes: Vec<crate::kanon::ClassKey> = Vec::new();
+    let mut lines: Vec<Line> = Vec::new();
     let mut rendered = new_chunk_writer();
     let mut key: Vec<u32> = Vec::with_capacity(cells.len() + 1);
     let mut row: Vec<&str> = Vec::with_capacity(cells.len());
-    let width = units.dicts.len();
     for (u, &count) in units.counts.iter().enumerate() {
         let (node_index, node) = match s.recoding.record_node.get(u) {
             Some(Some(n)) => (*n, s.recoding.nodes.get(*n as usize).ok_or_else(changed)?),
@@ -2495,14 +2517,14 @@ fn write_by_unit<W: Write>(
                     let level = node.get(dim).copied().unwrap_or(0);
                     s.data.label_id(u, dim, level).unwrap_or(u32::MAX)
                 }
-                UnitCell::Unit(j) => units.tuples.get(u * width + j).copied().unwrap_or(0),
+                UnitCell::Unit(j) => units.value_id(u, j).unwrap_or(0),
                 UnitCell::Blank => 0,
             });
         }
         let line = match line_ids.get(key.as_slice()) {
             Some(&line) => line,
             None => {
-                let line = u32::try_from(spans.len()).map_err(|_| changed())?;
+                let line = u32::try_from(lines.len()).map_err(|_| changed())?;
                 row.clear();
                 for (cell, &id) in cells.iter().zip(key.iter().skip(1)) {
                     row.push(match *cell {
@@ -2517,26 +2539,28 @@ fn write_by_unit<W: Write>(
                 let start = rendered.get_ref().len();
                 rendered.write_record(&row).map_err(write_error)?;
                 rendered.flush().map_err(DeidError::Write)?;
-                spans.push((start, rendered.get_ref().len()));
-                line_records.push(0);
-                line_classes.push(KAnonymityCounter::class_key(
-                    plan.qi_outputs
-                        .iter()
-                        .map(|&i| row.get(i).copied().unwrap_or("")),
-                ));
+                lines.push(Line {
+                    span: start..rendered.get_ref().len(),
+                    records: 0,
+                    class: KAnonymityCounter::class_key(
+                        plan.qi_outputs
+                            .iter()
+                            .map(|&i| row.get(i).copied().unwrap_or("")),
+                    ),
+                });
                 line_ids.insert(key.clone(), line);
                 line
             }
         };
-        if let Some(n) = line_records.get_mut(line as usize) {
-            *n += u64::from(count);
+        if let Some(l) = lines.get_mut(line as usize) {
+            l.records += u64::from(count);
         }
         line_of_unit.push(line);
     }
     #[cfg(test)]
-    LINES_RENDERED_BY_UNIT.fetch_add(spans.len(), std::sync::atomic::Ordering::Relaxed);
-    for (class, &n) in line_classes.into_iter().zip(&line_records) {
-        after.add_key(class, n);
+    LINES_RENDERED_BY_UNIT.fetch_add(lines.len(), std::sync::atomic::Ordering::Relaxed);
+    for line in &lines {
+        after.add_key(line.class, line.records);
     }
     let rendered = rendered.get_ref();
     let mut written = Written {
@@ -2544,7 +2568,7 @@ fn write_by_unit<W: Write>(
         rows_out: 0,
     };
     let mut buffer: Vec<u8> = Vec::with_capacity(1 << 20);
-    for &unit in record_units {
+    for &unit in record_units.iter() {
         let line = *line_of_unit.get(unit as usize).ok_or_else(changed)?;
         written.rows += 1;
         if written.rows.is_multiple_of(PROGRESS_EVERY) {
@@ -2553,9 +2577,9 @@ fn write_by_unit<W: Write>(
         if line == SUPPRESSED {
             continue;
         }
-        let bytes = spans
+        let bytes = lines
             .get(line as usize)
-            .and_then(|&(start, end)| rendered.get(start..end))
+            .and_then(|l| rendered.get(l.span.clone()))
             .ok_or_else(changed)?;
         buffer.extend_from_slice(bytes);
         written.rows_out += 1;
@@ -2920,14 +2944,18 @@ impl UnitIndex {
 
     /// Value of unit `unit` in column `column` (empty past the columns).
     fn value(&self, unit: usize, column: usize) -> &str {
+        self.value_id(unit, column)
+            .and_then(|id| self.values.get(column)?.get(id as usize))
+            .map_or("", |v| v)
+    }
+
+    /// Id of [`UnitIndex::value`] among its column's values (`None` past the columns).
+    fn value_id(&self, unit: usize, column: usize) -> Option<u32> {
         let q = self.dicts.len();
         if column >= q {
-            return "";
+            return None;
         }
-        self.tuples
-            .get(unit * q + column)
-            .and_then(|&id| self.values[column].get(id as usize))
-            .map_or("", |v| v)
+        self.tuples.get(unit * q + column).copied()
     }
 
     /// The unit of a combination seen by [`UnitIndex::add`].
