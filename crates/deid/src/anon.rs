@@ -154,16 +154,29 @@ impl Aggregate {
         if values.is_empty() {
             return 0.0;
         }
-        let q = values.len() as f64;
+        let q = values.len();
+        self.combine(values.iter().map(|&v| self.term(v, q)), q)
+    }
+
+    /// The term one attribute's loss `value` contributes among `q` attributes: the loss itself
+    /// (arithmetic mean) or `(value + 1)^(1/q)` (geometric mean). [`Aggregate::combine`] of the
+    /// terms is [`Aggregate::apply`], to the bit, so a search can compute the terms of each
+    /// level once and combine them per node.
+    pub(crate) fn term(&self, value: f64, q: usize) -> f64 {
         match self {
-            Aggregate::ArithmeticMean => values.iter().sum::<f64>() / q,
-            Aggregate::GeometricMean => {
-                values
-                    .iter()
-                    .map(|v| (v + 1.0).powf(1.0 / q))
-                    .product::<f64>()
-                    - 1.0
-            }
+            Aggregate::ArithmeticMean => value,
+            Aggregate::GeometricMean => (value + 1.0).powf(1.0 / q as f64),
+        }
+    }
+
+    /// Combines the terms of `q` attributes, in attribute order.
+    pub(crate) fn combine(&self, terms: impl Iterator<Item = f64>, q: usize) -> f64 {
+        if q == 0 {
+            return 0.0;
+        }
+        match self {
+            Aggregate::ArithmeticMean => terms.sum::<f64>() / q as f64,
+            Aggregate::GeometricMean => terms.product::<f64>() - 1.0,
         }
     }
 }
@@ -383,6 +396,16 @@ pub struct AnonData {
     pub(crate) columns: Vec<Vec<u32>>,
 }
 
+/// The dictionary ids of a caller's cells ([`AnonData::from_cells`]): a caller that keeps each
+/// column's distinct values in a dictionary hands over which entry a cell is, so that each
+/// distinct value is looked up in its hierarchy once.
+pub(crate) struct ValueIds<'a> {
+    /// The dictionary id of cell `(row, column)` (columns of the header), `None` if it has none.
+    pub(crate) id: &'a dyn Fn(usize, usize) -> Option<u32>,
+    /// The number of dictionary ids of a column (every id of it is below).
+    pub(crate) distinct: &'a dyn Fn(usize) -> usize,
+}
+
 /// The equivalence classes of one node.
 #[derive(Debug, Clone)]
 pub struct Classes {
@@ -493,6 +516,7 @@ impl AnonData {
             &|r, c| records[r][c].as_str(),
             weights,
             &|r| r,
+            None,
             qis,
             sensitive,
             false,
@@ -506,6 +530,9 @@ impl AnonData {
     /// `distinct`: the caller promises that no two rows have the same values in the columns
     /// used (quasi-identifiers and sensitive), so each row is its own tuple and no index of
     /// the tuples is built (on large data that index is the largest transient allocation).
+    ///
+    /// `value_ids`: the dictionary ids of the cells, when the caller has them; each distinct
+    /// value of a quasi-identifier is then looked up in its hierarchy once, not once per row.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn from_cells<'a>(
         header: &[String],
@@ -513,6 +540,7 @@ impl AnonData {
         cell: &dyn Fn(usize, usize) -> &'a str,
         weights: Option<&[u32]>,
         record_of: &dyn Fn(usize) -> usize,
+        value_ids: Option<&ValueIds<'_>>,
         qis: &[QuasiIdentifier],
         sensitive: Option<(&str, Option<&Hierarchy>)>,
         distinct: bool,
@@ -579,16 +607,42 @@ impl AnonData {
         let mut sens_of = Vec::new();
         let mut record_tuple = Vec::with_capacity(units);
         let mut ids = vec![0u32; q];
+        // Per quasi-identifier, the leaf of each dictionary id already looked up (`NOT_YET`
+        // until then), when the caller gave dictionary ids.
+        const NOT_YET: u32 = u32::MAX;
+        let mut leaf_of_value: Vec<Vec<u32>> = match value_ids {
+            Some(v) => qcols
+                .iter()
+                .map(|&c| vec![NOT_YET; (v.distinct)(c)])
+                .collect(),
+            None => vec![Vec::new(); q],
+        };
         for r in 0..units {
             let mut key = 0u128;
             for (j, &c) in qcols.iter().enumerate() {
-                let id = lookups[j].get(cell(r, c)).copied().ok_or_else(|| {
-                    AnonError::ValueNotInHierarchy {
-                        record: record_of(r) + 1,
-                        column: qis[j].column.clone(),
-                        hierarchy: qis[j].hierarchy.name().to_string(),
+                let value_id = value_ids.and_then(|v| (v.id)(r, c));
+                let known = value_id
+                    .and_then(|v| leaf_of_value[j].get(v as usize))
+                    .copied()
+                    .filter(|&leaf| leaf != NOT_YET);
+                let id = match known {
+                    Some(leaf) => leaf,
+                    None => {
+                        let leaf = lookups[j].get(cell(r, c)).copied().ok_or_else(|| {
+                            AnonError::ValueNotInHierarchy {
+                                record: record_of(r) + 1,
+                                column: qis[j].column.clone(),
+                                hierarchy: qis[j].hierarchy.name().to_string(),
+                            }
+                        })?;
+                        if let Some(slot) =
+                            value_id.and_then(|v| leaf_of_value[j].get_mut(v as usize))
+                        {
+                            *slot = leaf;
+                        }
+                        leaf
                     }
-                })?;
+                };
                 ids[j] = id;
                 key |= u128::from(id) << dims[j].shift;
             }
@@ -694,21 +748,26 @@ impl AnonData {
                     .collect()
             })
             .collect();
+        // Records per level-0 value first, then each level sums over the distinct values: one
+        // pass over the tuples per dimension instead of one per dimension and level.
         self.level_extra = self
             .dims
             .iter()
-            .enumerate()
-            .map(|(j, d)| {
+            .zip(&self.columns)
+            .map(|(d, column)| {
+                let mut records_of_leaf = vec![0u64; d.map.first().map_or(0, Vec::len)];
+                for (&leaf, &c) in column.iter().zip(&self.counts) {
+                    if let Some(n) = records_of_leaf.get_mut(leaf as usize) {
+                        *n += u64::from(c);
+                    }
+                }
                 (0..d.height())
                     .map(|level| {
                         let (map, leaves) = (&d.map[level], &d.leaves[level]);
-                        self.tuples
-                            .chunks_exact(q)
-                            .zip(&self.counts)
-                            .map(|(ids, &c)| {
-                                u64::from(leaves[map[ids[j] as usize] as usize].saturating_sub(1))
-                                    * u64::from(c)
-                            })
+                        records_of_leaf
+                            .iter()
+                            .zip(map)
+                            .map(|(&n, &id)| u64::from(leaves[id as usize].saturating_sub(1)) * n)
                             .sum()
                     })
                     .collect()
@@ -1427,6 +1486,43 @@ mod tests {
                     let rg = rg.unwrap_or_else(|| panic!("grouping"));
                     assert_eq!(rolled, direct, "case {ci}: {a:?} -> {b:?}");
                     assert_eq!(sorted(rg.sizes), sorted(g.sizes.clone()));
+                }
+            }
+        }
+    }
+
+    /// Terms computed apart and combined give `apply`'s aggregate to the bit (the search's lower
+    /// bounds combine precomputed terms, and ties between nodes are decided on these values).
+    #[test]
+    fn terms_combined_equal_the_aggregate_to_the_bit() {
+        let mut x = 0x2545_f491_4f6c_dd1d_u64;
+        for q in 0..12 {
+            for _ in 0..200 {
+                let values: Vec<f64> = (0..q)
+                    .map(|_| {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        (x >> 11) as f64 / (1u64 << 53) as f64
+                    })
+                    .collect();
+                for aggregate in [Aggregate::ArithmeticMean, Aggregate::GeometricMean] {
+                    let combined =
+                        aggregate.combine(values.iter().map(|&v| aggregate.term(v, q)), q);
+                    let applied = aggregate.apply(&values);
+                    let naive = match (q, aggregate) {
+                        (0, _) => 0.0,
+                        (_, Aggregate::ArithmeticMean) => values.iter().sum::<f64>() / q as f64,
+                        (_, Aggregate::GeometricMean) => {
+                            values
+                                .iter()
+                                .map(|v| (v + 1.0).powf(1.0 / q as f64))
+                                .product::<f64>()
+                                - 1.0
+                        }
+                    };
+                    assert_eq!(combined.to_bits(), applied.to_bits(), "{aggregate:?} {values:?}");
+                    assert_eq!(applied.to_bits(), naive.to_bits(), "{aggregate:?} {values:?}");
                 }
             }
         }

@@ -122,21 +122,29 @@ fn better(a: &NodeEval, b: &NodeEval) -> bool {
 
 fn lower_bounds(data: &AnonData, config: &AnonConfig, lattice: &Lattice) -> Vec<f64> {
     let heights = data.heights();
-    let per_level: Vec<Vec<f64>> = heights
+    let q = heights.len();
+    // Each level's term of the aggregate, computed once (a `powf` per attribute and node was
+    // most of the bounds' cost); a node's bound combines its levels' terms in attribute order,
+    // which is `Aggregate::apply` of its levels' losses to the bit.
+    let terms: Vec<Vec<f64>> = heights
         .iter()
         .enumerate()
-        .map(|(j, &h)| (0..h).map(|l| data.level_loss(j, l)).collect())
+        .map(|(j, &h)| {
+            (0..h)
+                .map(|l| config.aggregate.term(data.level_loss(j, l), q))
+                .collect()
+        })
         .collect();
     (0..lattice.size())
         .into_par_iter()
         .map(|i| {
-            let levels = lattice.levels(i);
-            let v: Vec<f64> = levels
-                .iter()
-                .enumerate()
-                .map(|(j, &l)| per_level[j][l])
-                .collect();
-            config.aggregate.apply(&v)
+            config.aggregate.combine(
+                terms
+                    .iter()
+                    .enumerate()
+                    .map(|(j, t)| t.get(lattice.level(i, j)).copied().unwrap_or(0.0)),
+                q,
+            )
         })
         .collect()
 }
