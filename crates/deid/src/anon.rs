@@ -1521,8 +1521,16 @@ mod tests {
                                 - 1.0
                         }
                     };
-                    assert_eq!(combined.to_bits(), applied.to_bits(), "{aggregate:?} {values:?}");
-                    assert_eq!(applied.to_bits(), naive.to_bits(), "{aggregate:?} {values:?}");
+                    assert_eq!(
+                        combined.to_bits(),
+                        applied.to_bits(),
+                        "{aggregate:?} {values:?}"
+                    );
+                    assert_eq!(
+                        applied.to_bits(),
+                        naive.to_bits(),
+                        "{aggregate:?} {values:?}"
+                    );
                 }
             }
         }

@@ -41,7 +41,9 @@ use arrow::array::{Array, RecordBatch, StringArray};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-use crate::anon::{Aggregate, AnonConfig, AnonData, AnonError, Criterion, QuasiIdentifier, ValueIds};
+use crate::anon::{
+    Aggregate, AnonConfig, AnonData, AnonError, Criterion, QuasiIdentifier, ValueIds,
+};
 use crate::hierarchy::{Builtin, Hierarchy, HierarchyError};
 use crate::kanon::{ClassTally, KAnonymityCounter, KAnonymityReport};
 use crate::keys::{DeidKeys, MacAlgorithm};
