@@ -34,6 +34,7 @@ pub mod sample;
 mod scan;
 mod special;
 mod table;
+mod text_record;
 mod values;
 
 // The labelled corpus of `tests/corpus` names this crate by its name; the unit tests that run
@@ -58,6 +59,7 @@ pub use scan::{
 };
 pub use special::{special_disease_of_code, special_diseases_in_name, SPECIAL_DISEASE_NAMES};
 pub use table::{render_result_table, render_table};
+pub use text_record::TextRecord;
 
 /// Options of [`scan_csv`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -14,6 +14,7 @@ use crate::mapping::{self, Kind};
 use crate::memo::Memo;
 use crate::report::{is_hidden_from_self_query, ColumnReport, Findings, ScanMode, ScanResult};
 use crate::sample::{Reservoir, DEFAULT_SAMPLE_SEED};
+use crate::text_record::TextRecord;
 use crate::values::{Stats, StatsBuilder};
 use crate::{classify_column, decide, header, special, ScanOptions, ScanReport};
 
@@ -505,37 +506,50 @@ fn test_rest<R: Read + Send>(
     use rayon::prelude::*;
     use std::sync::mpsc::sync_channel;
 
-    type Chunk = Vec<csv::StringRecord>;
+    type Chunk = Vec<TextRecord>;
     let (full_tx, full_rx) = sync_channel::<Result<Chunk, ScanError>>(2);
     // Emptied chunks go back to the reader, so record buffers are reused rather than reallocated.
     let (empty_tx, empty_rx) = sync_channel::<Chunk>(4);
     std::thread::scope(|scope| {
-        scope.spawn(move || loop {
-            let mut chunk = empty_rx.try_recv().unwrap_or_default();
-            chunk.resize_with(CHUNK_ROWS, csv::StringRecord::new);
-            let mut filled = 0;
-            let mut failed = None;
-            for record in chunk.iter_mut() {
-                match reader.read_record(record) {
-                    Ok(true) => filled += 1,
-                    Ok(false) => break,
-                    Err(e) => {
-                        failed = Some(ScanError::from_csv(e, names));
+        scope.spawn(move || {
+            let mut raw = csv::ByteRecord::new();
+            loop {
+                let mut chunk = empty_rx.try_recv().unwrap_or_default();
+                chunk.resize_with(CHUNK_ROWS, TextRecord::new);
+                let mut filled = 0;
+                let mut failed = None;
+                for record in chunk.iter_mut() {
+                    match reader.read_byte_record(&mut raw) {
+                        Ok(true) => {}
+                        Ok(false) => break,
+                        Err(e) => {
+                            failed = Some(ScanError::from_csv(e, names));
+                            break;
+                        }
+                    }
+                    // One UTF-8 check per record (the error names the field `read_record` would).
+                    if let Err(field) = record.fill(&raw) {
+                        failed = Some(ScanError::Encoding {
+                            line: raw.position().map(csv::Position::line),
+                            column: field as u64 + 1,
+                            column_name: names.get(field).cloned(),
+                        });
                         break;
                     }
+                    filled += 1;
                 }
-            }
-            chunk.truncate(filled);
-            let last = filled < CHUNK_ROWS || failed.is_some();
-            if filled > 0 && full_tx.send(Ok(chunk)).is_err() {
-                return;
-            }
-            if let Some(e) = failed {
-                let _ = full_tx.send(Err(e));
-                return;
-            }
-            if last {
-                return;
+                chunk.truncate(filled);
+                let last = filled < CHUNK_ROWS || failed.is_some();
+                if filled > 0 && full_tx.send(Ok(chunk)).is_err() {
+                    return;
+                }
+                if let Some(e) = failed {
+                    let _ = full_tx.send(Err(e));
+                    return;
+                }
+                if last {
+                    return;
+                }
             }
         });
         let mut rows = done;
@@ -900,5 +914,50 @@ mod tests {
         };
         let err = scan_report(&csv[..], &cfg).unwrap_err();
         assert_eq!(err.line(), Some(2 * CHUNK_ROWS as u64 + 2), "{err}");
+    }
+
+    /// Text that is not UTF-8 far past the first rows stops a full scan with its line and the
+    /// column `read_record` would name, also when a character is split between two fields.
+    #[test]
+    fn invalid_utf8_in_a_later_chunk_names_its_line_and_column() {
+        let header = b"id,person_name,note\n".to_vec();
+        let good = |n: usize| -> Vec<u8> {
+            let mut v = header.clone();
+            for i in 0..n {
+                v.extend_from_slice(format!("{i},张伟,门诊\n").as_bytes());
+            }
+            v
+        };
+        let cfg = ScanConfig {
+            full: true,
+            sample_rows: 10,
+            ..ScanConfig::default()
+        };
+        let rows = 2 * CHUNK_ROWS;
+        let line = Some(rows as u64 + 2);
+        // GBK bytes in the third column.
+        let mut gbk = good(rows);
+        gbk.extend_from_slice(b"9,ok,");
+        gbk.extend_from_slice(&[0xD5, 0xC5, 0xCE, 0xB0]);
+        gbk.push(b'\n');
+        // 眉 (E7 9C 89) split between the second and third columns: the record's bytes are
+        // UTF-8, the second field's are not.
+        let mut split = good(rows);
+        split.extend_from_slice(&[b'9', b',', b'a', 0xE7, b',', 0x9C, 0x89, b'\n']);
+        for (input, column, name) in [(gbk, 3, "note"), (split, 2, "person_name")] {
+            match scan_report(&input[..], &cfg) {
+                Err(ScanError::Encoding {
+                    line: l,
+                    column: c,
+                    column_name,
+                }) => {
+                    assert_eq!((l, c), (line, column));
+                    assert_eq!(column_name.as_deref(), Some(name));
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        // The same rows without the bad one scan.
+        assert!(scan_report(&good(rows)[..], &cfg).is_ok());
     }
 }
