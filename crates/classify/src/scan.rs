@@ -84,6 +84,15 @@ impl ScanError {
         }
     }
 
+    /// Field `field` (0-based) of the record at `line` is not UTF-8; `headers` name the column.
+    fn encoding(line: Option<u64>, field: usize, headers: &[String]) -> ScanError {
+        ScanError::Encoding {
+            line,
+            column: field as u64 + 1,
+            column_name: headers.get(field).cloned(),
+        }
+    }
+
     /// Maps a `csv` error, keeping positions and dropping anything else.
     fn from_csv(err: csv::Error, headers: &[String]) -> ScanError {
         let line = err.position().map(csv::Position::line);
@@ -99,12 +108,7 @@ impl ScanError {
                 found: len,
             },
             csv::ErrorKind::Utf8 { pos, err } => {
-                let index = err.field();
-                ScanError::Encoding {
-                    line: pos.map(|p| p.line()).or(line),
-                    column: index as u64 + 1,
-                    column_name: headers.get(index).cloned(),
-                }
+                ScanError::encoding(pos.map(|p| p.line()).or(line), err.field(), headers)
             }
             _ => ScanError::Malformed { line },
         }
@@ -339,11 +343,7 @@ pub fn scan_report<R: Read + Send>(input: R, cfg: &ScanConfig) -> Result<ScanRes
                 match std::str::from_utf8(f) {
                     Ok(v) => fields.push(v.to_string()),
                     Err(_) => {
-                        failed = Some(ScanError::Encoding {
-                            line,
-                            column: i as u64 + 1,
-                            column_name: names.get(i).cloned(),
-                        });
+                        failed = Some(ScanError::encoding(line, i, &names));
                         break;
                     }
                 }
@@ -529,11 +529,11 @@ fn test_rest<R: Read + Send>(
                     }
                     // One UTF-8 check per record (the error names the field `read_record` would).
                     if let Err(field) = record.fill(&raw) {
-                        failed = Some(ScanError::Encoding {
-                            line: raw.position().map(csv::Position::line),
-                            column: field as u64 + 1,
-                            column_name: names.get(field).cloned(),
-                        });
+                        failed = Some(ScanError::encoding(
+                            raw.position().map(csv::Position::line),
+                            field,
+                            names,
+                        ));
                         break;
                     }
                     filled += 1;

@@ -151,9 +151,6 @@ pub enum Aggregate {
 impl Aggregate {
     /// Aggregates per-attribute losses in `[0,1]`.
     pub fn apply(&self, values: &[f64]) -> f64 {
-        if values.is_empty() {
-            return 0.0;
-        }
         let q = values.len();
         self.combine(values.iter().map(|&v| self.term(v, q)), q)
     }
@@ -169,7 +166,7 @@ impl Aggregate {
         }
     }
 
-    /// Combines the terms of `q` attributes, in attribute order.
+    /// Combines the terms of `q` attributes, in attribute order (0 for none).
     pub(crate) fn combine(&self, terms: impl Iterator<Item = f64>, q: usize) -> f64 {
         if q == 0 {
             return 0.0;
@@ -396,16 +393,6 @@ pub struct AnonData {
     pub(crate) columns: Vec<Vec<u32>>,
 }
 
-/// The dictionary ids of a caller's cells ([`AnonData::from_cells`]): a caller that keeps each
-/// column's distinct values in a dictionary hands over which entry a cell is, so that each
-/// distinct value is looked up in its hierarchy once.
-pub(crate) struct ValueIds<'a> {
-    /// The dictionary id of cell `(row, column)` (columns of the header), `None` if it has none.
-    pub(crate) id: &'a dyn Fn(usize, usize) -> Option<u32>,
-    /// The number of dictionary ids of a column (every id of it is below).
-    pub(crate) distinct: &'a dyn Fn(usize) -> usize,
-}
-
 /// The equivalence classes of one node.
 #[derive(Debug, Clone)]
 pub struct Classes {
@@ -531,8 +518,9 @@ impl AnonData {
     /// used (quasi-identifiers and sensitive), so each row is its own tuple and no index of
     /// the tuples is built (on large data that index is the largest transient allocation).
     ///
-    /// `value_ids`: the dictionary ids of the cells, when the caller has them; each distinct
-    /// value of a quasi-identifier is then looked up in its hierarchy once, not once per row.
+    /// `value_id(row, column)`: the dictionary id of a cell (columns of `header`), for a caller
+    /// that keeps each column's distinct values in a dictionary; each distinct value of a
+    /// quasi-identifier is then looked up in its hierarchy once, not once per row.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn from_cells<'a>(
         header: &[String],
@@ -540,7 +528,7 @@ impl AnonData {
         cell: &dyn Fn(usize, usize) -> &'a str,
         weights: Option<&[u32]>,
         record_of: &dyn Fn(usize) -> usize,
-        value_ids: Option<&ValueIds<'_>>,
+        value_id: Option<&dyn Fn(usize, usize) -> Option<u32>>,
         qis: &[QuasiIdentifier],
         sensitive: Option<(&str, Option<&Hierarchy>)>,
         distinct: bool,
@@ -610,24 +598,20 @@ impl AnonData {
         // Per quasi-identifier, the leaf of each dictionary id already looked up (`NOT_YET`
         // until then), when the caller gave dictionary ids.
         const NOT_YET: u32 = u32::MAX;
-        let mut leaf_of_value: Vec<Vec<u32>> = match value_ids {
-            Some(v) => qcols
-                .iter()
-                .map(|&c| vec![NOT_YET; (v.distinct)(c)])
-                .collect(),
-            None => vec![Vec::new(); q],
-        };
+        let mut leaf_of_value: Vec<Vec<u32>> = vec![Vec::new(); q];
         for r in 0..units {
             let mut key = 0u128;
             for (j, &c) in qcols.iter().enumerate() {
-                let value_id = value_ids.and_then(|v| (v.id)(r, c));
-                let known = value_id
-                    .and_then(|v| leaf_of_value[j].get(v as usize))
-                    .copied()
-                    .filter(|&leaf| leaf != NOT_YET);
+                let known = value_id.and_then(|id| id(r, c)).map(|v| {
+                    let leaves = &mut leaf_of_value[j];
+                    if leaves.len() <= v as usize {
+                        leaves.resize(v as usize + 1, NOT_YET);
+                    }
+                    (v as usize, leaves[v as usize])
+                });
                 let id = match known {
-                    Some(leaf) => leaf,
-                    None => {
+                    Some((_, leaf)) if leaf != NOT_YET => leaf,
+                    _ => {
                         let leaf = lookups[j].get(cell(r, c)).copied().ok_or_else(|| {
                             AnonError::ValueNotInHierarchy {
                                 record: record_of(r) + 1,
@@ -635,10 +619,8 @@ impl AnonData {
                                 hierarchy: qis[j].hierarchy.name().to_string(),
                             }
                         })?;
-                        if let Some(slot) =
-                            value_id.and_then(|v| leaf_of_value[j].get_mut(v as usize))
-                        {
-                            *slot = leaf;
+                        if let Some((v, _)) = known {
+                            leaf_of_value[j][v] = leaf;
                         }
                         leaf
                     }

@@ -41,9 +41,7 @@ use arrow::array::{Array, RecordBatch, StringArray};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-use crate::anon::{
-    Aggregate, AnonConfig, AnonData, AnonError, Criterion, QuasiIdentifier, ValueIds,
-};
+use crate::anon::{Aggregate, AnonConfig, AnonData, AnonError, Criterion, QuasiIdentifier};
 use crate::hierarchy::{Builtin, Hierarchy, HierarchyError};
 use crate::kanon::{ClassTally, KAnonymityCounter, KAnonymityReport};
 use crate::keys::{DeidKeys, MacAlgorithm};
@@ -3162,15 +3160,7 @@ fn run_search(
             &|r, c| units.value(r, order[c]),
             Some(&units.counts),
             &|r| units.first_record.get(r).map_or(0, |&f| f as usize),
-            Some(&ValueIds {
-                id: &|r, c| units.value_id(r, *order.get(c)?),
-                distinct: &|c| {
-                    order
-                        .get(c)
-                        .and_then(|&i| units.values.get(i))
-                        .map_or(0, Vec::len)
-                },
-            }),
+            Some(&|r, c| units.value_id(r, *order.get(c)?)),
             &dims,
             sensitive,
             // Units are distinct combinations of these very values (a sensitive column the
